@@ -1,0 +1,80 @@
+"""Stochastic gradient descent with momentum, dampening and Nesterov momentum.
+
+Follows PyTorch's ``torch.optim.SGD`` conventions (so results match it step for step), which
+differ from MXNet's ``sgd``/``nag`` in where the learning rate enters the momentum buffer.
+
+References: Robbins & Monro, "A Stochastic Approximation Method", 1951; Polyak, "Some methods
+of speeding up the convergence of iteration methods", 1964; Sutskever, Martens, Dahl & Hinton,
+"On the importance of initialization and momentum in deep learning", ICML 2013.
+"""
+from mxnet import nd
+
+from .base import GluonOptOptimizer, register, check_range, check_nonnegative, couple_weight_decay
+
+__all__ = ['SGD']
+
+
+@register
+class SGD(GluonOptOptimizer):
+    r"""SGD with optional (heavy-ball or Nesterov) momentum and dampening.
+
+    Update rule for step :math:`t` (``g`` rescaled and clipped)::
+
+        g   <- g + wd * w                                  (coupled weight decay / L2)
+        b_t <- g                             if t == 1     (momentum buffer)
+        b_t <- momentum * b_{t-1} + (1 - dampening) * g    otherwise
+        d   <- g + momentum * b_t   if nesterov   else   b_t
+        w   <- w - lr * d
+
+    With ``momentum=0`` this is plain (minibatch) gradient descent, ``w <- w - lr * g``.
+
+    Parameters
+    ----------
+    learning_rate : float, default 0.01
+    momentum : float in [0, 1), default 0
+    dampening : float in [0, 1], default 0
+    nesterov : bool, default False (needs momentum > 0 and dampening = 0, as in PyTorch)
+    wd : float, default 0; coupled (added to the gradient).
+
+    Conventions: PyTorch's. MXNet's ``sgd`` keeps ``m <- momentum*m - lr*g`` (the learning
+    rate inside the buffer), which differs from this whenever the learning rate changes, and
+    has no dampening; MXNet's ``nag`` is a different Nesterov formulation.
+
+    Example::
+
+        trainer = gluon.Trainer(net.collect_params(), 'gluon_opt.sgd',
+                                {'learning_rate': 0.1, 'momentum': 0.9, 'nesterov': True})
+    """
+    name = 'sgd'
+    family = 'sgd'
+    paper = 'Robbins & Monro 1951; Polyak 1964; Sutskever et al., ICML 2013 (Nesterov)'
+    default_learning_rate = 0.01
+    fused_op = 'sgd'
+
+    def __init__(self, learning_rate=None, momentum=0.0, dampening=0.0, nesterov=False,
+                 **kwargs):
+        owner = type(self).__name__
+        self.momentum = check_range(owner, 'momentum', momentum, 0.0, 1.0)
+        self.dampening = check_range(owner, 'dampening', dampening, 0.0, 1.0, high_open=False)
+        self.nesterov = bool(nesterov)
+        if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
+            raise ValueError('%s: nesterov=True needs momentum > 0 and dampening = 0 '
+                             '(got momentum=%r, dampening=%r).' % (owner, momentum, dampening))
+        super(SGD, self).__init__(learning_rate=learning_rate, **kwargs)
+
+    @property
+    def state_names(self):
+        return ('momentum',) if self.momentum > 0 else ()
+
+    def step(self, weight, grad, state, lr, wd, t):
+        grad = couple_weight_decay(grad, weight, wd)
+        if self.momentum > 0:
+            buf, = state
+            if t == self.begin_num_update + 1:  # first update: the buffer starts at g
+                buf[:] = grad
+            else:
+                buf[:] = self.momentum * buf + (1 - self.dampening) * grad
+            direction = grad + self.momentum * buf if self.nesterov else buf
+        else:
+            direction = grad
+        weight[:] -= lr * direction
