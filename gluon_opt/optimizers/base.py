@@ -35,6 +35,10 @@ __all__ = ['GluonOptOptimizer', 'register', 'REGISTRY', 'MXNET_BUILTIN_NAMES',
            'IMPL_ENV']
 
 IMPL_ENV = 'GLUON_OPT_IMPL'
+#: tensors MXNet's ``Updater`` hands to one ``update`` call for optimizers with a fused kernel
+#: (``Optimizer.aggregate_num``): the kernels update them all in one op call, so small tensors
+#: do not pay MXNet's per-op dispatch each. The reference path loops over them as before.
+AGGREGATE_NUM = 256
 _IMPL_CHOICES = ('auto', 'reference', 'fused')
 
 # MXNet 1.9.1's own registry keys. Registering one of these names again silently replaces the
@@ -222,6 +226,8 @@ class GluonOptOptimizer(mx.optimizer.Optimizer):
             lr_scheduler=lr_scheduler, sym=sym, begin_num_update=begin_num_update,
             multi_precision=bool(multi_precision), param_dict=param_dict)
         self.use_fused = use_fused
+        if self.fused_op is not None:
+            self.aggregate_num = AGGREGATE_NUM
 
     # -- description -----------------------------------------------------------------------
     @classmethod
