@@ -44,7 +44,7 @@ class _AdamBase(GluonOptOptimizer):
         var[:] = self.beta2 * var + (1 - self.beta2) * nd.square(grad)
         if self.amsgrad:
             max_var = state[2]
-            nd.maximum(max_var, var, out=max_var)
+            max_var[:] = nd.maximum(max_var, var)
             return max_var
         return var
 

@@ -1,0 +1,81 @@
+"""The one table of optimizers that every generic test iterates.
+
+Adding an optimizer to the suite means adding its entries here (and its NumPy transcription
+to ``references.py``); the generic tests in ``test_optimizers.py`` then cover it: conformance
+with the reference over many steps, convergence on a parabola and on Rosenbrock, training an
+MLP through ``gluon.Trainer``, multi-precision, several contexts, save/load, pickling, error
+inputs, lr/wd multipliers.
+
+Fields of an entry:
+* ``name``: registry name (``gluon_opt.<name>``);
+* ``kwargs``: hyperparameters of this configuration (``learning_rate`` included);
+* ``reference``: key into ``references.REFERENCES``, or None where no transcription applies
+  (closure-based or wrapper optimizers are covered by their own tests);
+* ``rtol``/``atol``: conformance tolerance against the float64 transcription over ``STEPS``
+  steps in float32. float32 rounding grows roughly linearly with the step count; 25 steps of
+  updates of size ~lr accumulate a relative error of a few 1e-6, so 1e-4 relative (plus a small
+  absolute floor for elements near zero) leaves margin without hiding a wrong formula, which
+  shows up at 1e-2 or more within a few steps;
+* ``convex``: hyperparameters that drive the parabola to its minimum in ``convex_steps``;
+* ``rosenbrock``: hyperparameters and steps for the Rosenbrock function (from (-1, 1.5) to
+  (1, 1)); at least one entry of every optimizer has one (a test checks), the others leave
+  it None to keep the suite quick.
+"""
+from collections import namedtuple
+
+Entry = namedtuple('Entry', 'id name kwargs reference rtol atol convex rosenbrock')
+
+
+def entry(id, name, kwargs, reference=None, rtol=1e-4, atol=1e-6, convex=None,
+          rosenbrock=None):
+    return Entry(id, name, dict(kwargs), reference if reference is not False else None,
+                 rtol, atol, convex, rosenbrock)
+
+
+#: number of steps of the conformance tests (the issue asks for at least 20)
+STEPS = 25
+
+TABLE = [
+    entry('sgd', 'sgd', dict(learning_rate=0.1), 'sgd',
+          # plain gradient descent needs ~10^5 steps on Rosenbrock's valley; the momentum
+          # entries below cover 'sgd' there
+          convex=dict(learning_rate=0.1, steps=300)),
+    entry('sgd-momentum', 'sgd', dict(learning_rate=0.05, momentum=0.9, wd=0.01), 'sgd',
+          convex=dict(learning_rate=0.05, momentum=0.9, steps=300),
+          rosenbrock=dict(learning_rate=1e-3, momentum=0.9, steps=4000)),
+    entry('sgd-dampening', 'sgd', dict(learning_rate=0.05, momentum=0.8, dampening=0.3),
+          'sgd'),
+    entry('sgd-nesterov', 'sgd', dict(learning_rate=0.05, momentum=0.9, nesterov=True,
+                                      wd=1e-3), 'sgd',
+          convex=dict(learning_rate=0.05, momentum=0.9, nesterov=True, steps=300),
+          rosenbrock=dict(learning_rate=1e-3, momentum=0.9, nesterov=True, steps=4000)),
+    entry('adam', 'adam', dict(learning_rate=0.01), 'adam',
+          convex=dict(learning_rate=0.05, steps=600),
+          rosenbrock=dict(learning_rate=0.02, steps=4000)),
+    entry('adam-wd-amsgrad', 'adam', dict(learning_rate=0.01, wd=0.01, amsgrad=True,
+                                          beta1=0.8, beta2=0.99, epsilon=1e-6), 'adam',
+          convex=dict(learning_rate=0.05, amsgrad=True, steps=600)),
+    entry('adamw', 'adamw', dict(learning_rate=0.01, wd=0.1), 'adamw',
+          convex=dict(learning_rate=0.05, wd=0.0, steps=600),
+          rosenbrock=dict(learning_rate=0.02, wd=0.0, steps=4000)),
+]
+
+IDS = [e.id for e in TABLE]
+
+
+def by_id(id):
+    for e in TABLE:
+        if e.id == id:
+            return e
+    raise KeyError(id)
+
+
+def one_per_optimizer():
+    """The first entry of each registered name: for the tests that are about the plumbing
+    (contexts, save/load, pickling) rather than every configuration."""
+    seen, out = set(), []
+    for e in TABLE:
+        if e.name not in seen:
+            seen.add(e.name)
+            out.append(e)
+    return out

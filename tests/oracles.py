@@ -1,0 +1,170 @@
+"""Independent implementations outside gluon_opt: MXNet's own fused update ops, ONNX's reference
+training operators, and torch.optim.
+
+Each oracle has the signature of the NumPy transcriptions (``oracle(w0, grads, lr, wd,
+**hyper) -> (w, states)``), where ``states`` is a tuple in the optimizer's ``state_names``
+order, or None where the oracle keeps its state in another form (then only the weights are
+compared). Oracles register under the optimizer's name; an oracle that cannot express a
+configuration raises ``Unsupported`` and the test skips that pair.
+"""
+import numpy as np
+import mxnet as mx
+from mxnet import nd
+
+MXNET_OPS = {}
+ONNX_OPS = {}
+TORCH = {}
+
+
+class Unsupported(Exception):
+    pass
+
+
+def _register(table, name):
+    def deco(fn):
+        table[name] = fn
+        return fn
+    return deco
+
+
+# ------------------------------------------------------------------------------------------
+# MXNet's fused ops. They take scalars per call; bias corrections are folded in as MXNet's own
+# Python optimizers do.
+
+@_register(MXNET_OPS, 'sgd')
+def mxnet_sgd(w0, grads, lr, wd, momentum=0.0, dampening=0.0, nesterov=False):
+    if dampening:
+        raise Unsupported('MXNet has no dampening')
+    w = nd.array(w0)
+    if not momentum:
+        for g in grads:
+            nd.sgd_update(w, nd.array(g), lr=lr, wd=wd, out=w)
+        return w.asnumpy(), ()
+    mom = nd.zeros(w.shape)
+    for g in grads:
+        if nesterov:
+            raise Unsupported('MXNet nag_mom_update uses another Nesterov form')
+        # MXNet keeps mom = momentum*mom - lr*(g + wd*w), i.e. -lr times PyTorch's buffer
+        nd.sgd_mom_update(w, nd.array(g), mom, lr=lr, momentum=momentum, wd=wd, out=w)
+    return w.asnumpy(), (-mom.asnumpy() / lr,)
+
+
+@_register(MXNET_OPS, 'adam')
+def mxnet_adam(w0, grads, lr, wd, beta1=0.9, beta2=0.999, epsilon=1e-8, amsgrad=False):
+    if amsgrad:
+        raise Unsupported('MXNet 1.9.1 adam_update has no AMSGrad')
+    w, m, v = nd.array(w0), nd.zeros(w0.shape), nd.zeros(w0.shape)
+    for t, g in enumerate(grads, 1):
+        bc1, bc2 = 1 - beta1 ** t, 1 - beta2 ** t
+        # MXNet's Adam adds epsilon to the uncorrected sqrt(v): scaling it by sqrt(bc2) gives
+        # the paper's Algorithm 1 exactly
+        nd.adam_update(w, nd.array(g), m, v, lr=lr * np.sqrt(bc2) / bc1, beta1=beta1,
+                       beta2=beta2, epsilon=epsilon * np.sqrt(bc2), wd=wd, out=w)
+    return w.asnumpy(), (m.asnumpy(), v.asnumpy())
+
+
+# ------------------------------------------------------------------------------------------
+# ONNX reference training operators (ai.onnx.preview.training), run through onnx.reference.
+
+def _onnx_run(op, attrs, inputs, n_out):
+    from onnx import helper, TensorProto
+    from onnx.reference import ReferenceEvaluator
+    names = ['i%d' % k for k in range(len(inputs))]
+    outs = ['o%d' % k for k in range(n_out)]
+    node = helper.make_node(op, names, outs, domain='ai.onnx.preview.training', **attrs)
+    def vi(n, a):
+        return helper.make_tensor_value_info(n, TensorProto.FLOAT if a.dtype == np.float32
+                                             else TensorProto.INT64, list(a.shape))
+    graph = helper.make_graph([node], 'g', [vi(n, a) for n, a in zip(names, inputs)],
+                              [helper.make_tensor_value_info(o, TensorProto.FLOAT, None)
+                               for o in outs])
+    model = helper.make_model(graph, opset_imports=[
+        helper.make_opsetid('', 17), helper.make_opsetid('ai.onnx.preview.training', 1)])
+    return ReferenceEvaluator(model).run(None, dict(zip(names, inputs)))
+
+
+@_register(ONNX_OPS, 'sgd')
+def onnx_momentum(w0, grads, lr, wd, momentum=0.0, dampening=0.0, nesterov=False):
+    if not momentum:
+        raise Unsupported('ONNX Momentum with alpha=0 is plain SGD; covered elsewhere')
+    w, v = w0.astype(np.float32), np.zeros_like(w0, dtype=np.float32)
+    for t, g in enumerate(grads):
+        # ONNX: v <- alpha*v + beta*(g + norm*x) with beta forced to 1 at t = 0: exactly
+        # PyTorch's dampening convention (beta = 1 - dampening)
+        w, v = _onnx_run('Momentum', dict(alpha=float(momentum), beta=float(1 - dampening),
+                                          mode='nesterov' if nesterov else 'standard',
+                                          norm_coefficient=float(wd)),
+                         [np.array(lr, np.float32), np.array(t, np.int64), w,
+                          g.astype(np.float32), v], 2)
+    return w, (v,)
+
+
+@_register(ONNX_OPS, 'adam')
+def onnx_adam(w0, grads, lr, wd, beta1=0.9, beta2=0.999, epsilon=1e-8, amsgrad=False,
+              decoupled=False):
+    if amsgrad:
+        raise Unsupported('ONNX Adam has no AMSGrad')
+    w = w0.astype(np.float32)
+    m, v = np.zeros_like(w), np.zeros_like(w)
+    for t, g in enumerate(grads, 1):
+        # ONNX adds epsilon to the uncorrected sqrt(h), as MXNet does: scale it by sqrt(bc2)
+        w_before = w
+        w, m, v = _onnx_run('Adam', dict(alpha=float(beta1), beta=float(beta2),
+                                         epsilon=float(epsilon * np.sqrt(1 - beta2 ** t)),
+                                         norm_coefficient=0.0 if decoupled else float(wd),
+                                         norm_coefficient_post=0.0),
+                            [np.array(lr, np.float32), np.array(t, np.int64),
+                             (w_before * (1 - lr * wd) if decoupled else w_before).astype(
+                                 np.float32), g.astype(np.float32), m, v], 3)
+    return w, (m, v)
+
+
+@_register(ONNX_OPS, 'adamw')
+def onnx_adamw(w0, grads, lr, wd, **hyper):
+    # AdamW = decay the weight by (1 - lr*wd), then an Adam step without L2 (ONNX's
+    # norm_coefficient_post decays *after* the step, which is not AdamW's order)
+    return onnx_adam(w0, grads, lr, wd, decoupled=True, **hyper)
+
+
+# ------------------------------------------------------------------------------------------
+# torch.optim (optional).
+
+def _torch_run(make, w0, grads, state_keys):
+    import torch
+    p = torch.nn.Parameter(torch.tensor(w0, dtype=torch.float32))
+    opt = make([p])
+    for g in grads:
+        p.grad = torch.tensor(g, dtype=torch.float32)
+        opt.step()
+    st = opt.state[p]
+    if state_keys is None:
+        return p.detach().numpy().copy(), None
+    return p.detach().numpy().copy(), tuple(st[k].numpy().copy() for k in state_keys)
+
+
+@_register(TORCH, 'sgd')
+def torch_sgd(w0, grads, lr, wd, momentum=0.0, dampening=0.0, nesterov=False):
+    import torch
+    return _torch_run(lambda ps: torch.optim.SGD(ps, lr=lr, momentum=momentum,
+                                                 dampening=dampening, nesterov=nesterov,
+                                                 weight_decay=wd),
+                      w0, grads, ('momentum_buffer',) if momentum else ())
+
+
+@_register(TORCH, 'adam')
+def torch_adam(w0, grads, lr, wd, beta1=0.9, beta2=0.999, epsilon=1e-8, amsgrad=False):
+    import torch
+    keys = ('exp_avg', 'exp_avg_sq') + (('max_exp_avg_sq',) if amsgrad else ())
+    return _torch_run(lambda ps: torch.optim.Adam(ps, lr=lr, betas=(beta1, beta2), eps=epsilon,
+                                                  weight_decay=wd, amsgrad=amsgrad),
+                      w0, grads, keys)
+
+
+@_register(TORCH, 'adamw')
+def torch_adamw(w0, grads, lr, wd, beta1=0.9, beta2=0.999, epsilon=1e-8, amsgrad=False):
+    import torch
+    keys = ('exp_avg', 'exp_avg_sq') + (('max_exp_avg_sq',) if amsgrad else ())
+    return _torch_run(lambda ps: torch.optim.AdamW(ps, lr=lr, betas=(beta1, beta2),
+                                                   eps=epsilon, weight_decay=wd,
+                                                   amsgrad=amsgrad),
+                      w0, grads, keys)
