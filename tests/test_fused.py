@@ -1,7 +1,7 @@
 """The fused kernels against the reference updates: many steps, weights and every state.
 
-Iterates every registered optimizer that declares a ``fused_op``; ``CONFIGS`` adds the
-hyperparameter variants that take different branches of a kernel. An optimizer whose
+Iterates the optimizer table (``optimizer_table.TABLE``) over every registered optimizer that
+declares a ``fused_op``. An optimizer whose
 ``fused_op`` has no kernel yet must keep working through the reference path.
 """
 import os
@@ -16,20 +16,14 @@ import mxnet as mx
 
 import gluon_opt
 from gluon_opt import kernels
+from optimizer_table import TABLE
 
 STEPS = 25
 # Sizes cross the kernels' tile (1024) and block (32768) boundaries, and together exceed the
 # threshold (65536 elements) above which a call runs on several OpenMP threads.
 SHAPES = [(3,), (1025,), (40000,), (257, 130)]
 
-# Variants per optimizer (the defaults always run). Gradients are rescaled and clipped so the
-# kernels' gradient preprocessing is exercised too.
-CONFIGS = {
-    'sgd': [{'momentum': 0.9, 'wd': 1e-2}, {'momentum': 0.9, 'nesterov': True},
-            {'momentum': 0.8, 'dampening': 0.3}],
-    'adam': [{'wd': 0.1, 'amsgrad': True}],
-    'adamw': [{'wd': 0.1, 'amsgrad': True}],
-}
+# Gradients are rescaled and clipped so the kernels' gradient preprocessing is exercised too.
 COMMON = {'rescale_grad': 0.5, 'clip_gradient': 0.8}
 
 # Tolerances. float32: both paths do the same float32 operations in the same order (the
@@ -45,9 +39,16 @@ FUSED = sorted(name for name, cls in gluon_opt.REGISTRY.items() if cls.fused_op)
 
 
 def cases():
+    """The optimizer table's entries of every optimizer with a ``fused_op``, and the defaults
+    of any such optimizer the table does not list yet."""
+    listed = set()
+    for e in TABLE:
+        if e.name in FUSED:
+            listed.add(e.name)
+            yield pytest.param(e.name, e.kwargs, id=e.id)
     for name in FUSED:
-        for hp in [{}] + CONFIGS.get(name, []):
-            yield name, hp
+        if name not in listed:
+            yield pytest.param(name, {}, id=name + '-defaults')
 
 
 def make(name, use_fused, **hp):
@@ -92,7 +93,7 @@ def test_table_is_not_empty():
 
 @pytest.mark.parametrize('multi', [False, True], ids=['single', 'multi'])
 @pytest.mark.parametrize('dtype', ['float32', 'float16'])
-@pytest.mark.parametrize('name,hp', list(cases()), ids=lambda v: str(v) if v else 'defaults')
+@pytest.mark.parametrize('name,hp', list(cases()))
 def test_fused_matches_reference(loaded, name, hp, dtype, multi):
     if gluon_opt.REGISTRY[name].fused_op not in kernels.OPS:
         pytest.skip('%s: no kernel for fused_op %r yet (reference path only)'
