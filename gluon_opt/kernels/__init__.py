@@ -145,6 +145,23 @@ def _fusable(item):
             and all(s.dtype == np.float32 for s in item.state))
 
 
+def _group_key(optimizer, item):
+    """``(master weights?, number of states)`` of a fusable item, else None. Reading an
+    NDArray's dtype or context is a C call, a few microseconds each; for 500 small tensors
+    that is most of a step, so the answer is remembered per parameter index and reused while
+    the weight, gradient, master and states are the same array objects (``gluon.Trainer`` and
+    MXNet's ``Updater`` pass the same ones every step; holding them keeps their ids unique)."""
+    cache = optimizer.__dict__.setdefault('_fused_keys', {})
+    ident = (item.weight, item.grad, item.master) + tuple(item.state)
+    hit = cache.get(item.index)
+    if hit is not None and len(hit[0]) == len(ident) and all(
+            a is b for a, b in zip(hit[0], ident)):
+        return hit[1]
+    key = (item.master is not None, len(item.state)) if _fusable(item) else None
+    cache[item.index] = (ident, key)
+    return key
+
+
 def fused_update(optimizer, items):
     """Update what the kernel for ``optimizer.fused_op`` can take; return the rest."""
     spec = OPS.get(optimizer.fused_op)
@@ -152,11 +169,11 @@ def fused_update(optimizer, items):
         return items
     rest, groups = [], {}
     for item in items:
-        if _fusable(item):
-            # One call per (master weights?, number of states): the op's layout is uniform.
-            groups.setdefault((item.master is not None, len(item.state)), []).append(item)
-        else:
+        key = _group_key(optimizer, item)
+        if key is None:
             rest.append(item)
+        else:  # one call per (master weights?, number of states): the op's layout is uniform
+            groups.setdefault(key, []).append(item)
     if not groups:
         return items
     fn = _state['ops'][spec.op]

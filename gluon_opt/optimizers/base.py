@@ -351,5 +351,10 @@ class GluonOptOptimizer(mx.optimizer.Optimizer):
         return True
 
     # -- pickling ----------------------------------------------------------------------------
+    def __getstate__(self):
+        state = super(GluonOptOptimizer, self).__getstate__()
+        state.pop('_fused_keys', None)  # the kernels' per-parameter cache holds live arrays
+        return state
+
     def __setstate__(self, state):
         super(GluonOptOptimizer, self).__setstate__(state)
