@@ -6,6 +6,7 @@ import pytest
 from mxnet import nd
 
 from references import REFERENCES
+from oracles import MXNET_OPS
 from helpers import create, random_problem, flat_states, run_updates
 
 
@@ -44,6 +45,9 @@ def test_trust_ratio_of_a_zero_weight(name, kwargs):
     np.testing.assert_allclose(w.asnumpy(), w_ref, rtol=1e-4, atol=1e-6)
     for a, b in zip(flat_states(state), states_ref):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    # MXNet's own LAMB/LARS take the same convention (float32 against float32: rounding only)
+    w_mx, _ = MXNET_OPS[name](w0, grads, lr, wd, **kw)
+    np.testing.assert_allclose(w.asnumpy(), w_mx, rtol=1e-4, atol=1e-6)
 
 
 def test_lars_zero_gradient_leaves_only_weight_decay():

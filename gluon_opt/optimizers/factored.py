@@ -94,7 +94,7 @@ class Adafactor(GluonOptOptimizer):
 
     def __init__(self, learning_rate=None, epsilon1=1e-30, epsilon2=1e-3, clip_threshold=1.0,
                  decay_rate=-0.8, beta1=None, relative_step=True, scale_parameter=True,
-                 warmup_init=False, lr_scheduler=None, **kwargs):
+                 warmup_init=False, **kwargs):
         owner = type(self).__name__
         self.epsilon1 = check_positive(owner, 'epsilon1', epsilon1)
         self.epsilon2 = check_nonnegative(owner, 'epsilon2', epsilon2)
@@ -107,11 +107,11 @@ class Adafactor(GluonOptOptimizer):
         self.warmup_init = bool(warmup_init)
         if self.warmup_init and not self.relative_step:
             raise ValueError('%s: warmup_init=True needs relative_step=True.' % owner)
-        if not self.relative_step and learning_rate is None and lr_scheduler is None:
+        if (not self.relative_step and learning_rate is None
+                and kwargs.get('lr_scheduler') is None):
             raise ValueError('%s: learning_rate=None is invalid with relative_step=False; '
                              'expected a learning rate (or relative_step=True).' % owner)
-        super(Adafactor, self).__init__(learning_rate=learning_rate, lr_scheduler=lr_scheduler,
-                                        **kwargs)
+        super(Adafactor, self).__init__(learning_rate=learning_rate, **kwargs)
 
     @property
     def state_names(self):

@@ -51,8 +51,8 @@ class LAMB(GluonOptOptimizer):
     epsilon : float > 0, default 1e-6 (outside the square root, after bias correction)
     lower_bound, upper_bound : float > 0 or None, default None (the paper's phi; None = no
         bound)
-    bias_correction : bool, default True (the paper's Algorithm 2 has none; BERT training
-        code and MXNet use it)
+    bias_correction : bool, default True (Adam's correction of ``m`` and ``v``, as in MXNet
+        and NVIDIA's BERT code; False divides the raw moments)
     wd : float, default 0; decoupled (added to the Adam direction ``r``, so it is scaled by the
         trust ratio too).
 
@@ -141,8 +141,8 @@ class LARS(GluonOptOptimizer):
     or ``beta`` and zeroes their ``wd_mult``, whereas here every tensor gets its local rate
     (set ``wd_mult``/``lr_mult`` per parameter for exclusions); it rescales momentum by
     ``lr_t / lr_{t-1}`` under a schedule (``momentum_correction``), which this does not.
-    torchvision/timm-style LARS put the local rate on the gradient only and keep ``lr``
-    outside the buffer.
+    timm-style LARS apply the local rate to ``g + wd * w`` before the momentum buffer and
+    keep ``lr`` outside it (``w <- w - lr * buf``), which differs under a schedule.
 
     Example::
 
