@@ -255,9 +255,14 @@ class GluonOptOptimizer(mx.optimizer.Optimizer):
         return '%s(learning_rate=%r, %s)' % (type(self).__name__, self.learning_rate, hp)
 
     # -- states ----------------------------------------------------------------------------
+    def state_names_for(self, shape):
+        """The state names of a weight of this ``shape``, in ``init_state``'s order: the same
+        as ``state_names`` unless the states depend on the shape (Adafactor)."""
+        return self.state_names
+
     def init_state(self, weight):
         """The per-weight state tensors (a tuple, order of ``state_names``)."""
-        return tuple(zeros_like(weight) for _ in self.state_names)
+        return tuple(zeros_like(weight) for _ in self.state_names_for(weight.shape))
 
     def create_state(self, index, weight):
         return self.init_state(weight)
