@@ -169,8 +169,10 @@ def main(argv=None):
         print('rank %d throughput %.1f samples/s (global, %d workers)' % (rank, rate, workers),
               flush=True)
     if args.out and rank == 0:
-        np.savez(args.out, **{k: v.data(ctx[0]).asnumpy()
-                              for k, v in net.collect_params().items()})
+        # structural names ('0.weight', ...), the ones save_parameters uses: independent of
+        # how many blocks this process created before
+        params = net._collect_params_with_prefix()  # pylint: disable=protected-access
+        np.savez(args.out, **{k: v.data(ctx[0]).asnumpy() for k, v in params.items()})
 
 
 if __name__ == '__main__':

@@ -60,6 +60,17 @@ def _describe_status(rc):
     return 'exit status %d' % rc
 
 
+def _die_with_parent():
+    """Linux: the child gets SIGKILL if the launcher dies, even by SIGKILL (nothing is left
+    running when the launcher cannot clean up itself)."""
+    if sys.platform.startswith('linux'):
+        import ctypes
+        try:
+            ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+
 class _Proc(object):
     """One role's process, its output pump and the time it last printed."""
 
@@ -68,7 +79,8 @@ class _Proc(object):
         self.last_output = time.monotonic()
         self.popen = subprocess.Popen(
             command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, start_new_session=True)  # own process group
+            stderr=subprocess.STDOUT, start_new_session=True,  # own process group
+            preexec_fn=_die_with_parent)
         self._out, self._lock = out, lock
         self.thread = threading.Thread(target=self._pump, name='pump-' + label, daemon=True)
         self.thread.start()
