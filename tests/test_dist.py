@@ -220,3 +220,27 @@ def test_server_that_cannot_build_the_optimizer_fails_the_job(tmp_path):
     assert 'weight after one step' not in out, out  # nobody trained on
     assert elapsed < 60, elapsed
     assert not _job_processes(port)
+
+
+def test_pickled_optimizer_keeps_parameter_multipliers():
+    """MXNet drops param_dict when pickling (what a kvstore server receives); ours bakes the
+    Parameters' lr_mult/wd_mult into index-keyed dictionaries so the server uses them."""
+    import pickle
+    import mxnet as mx
+    from mxnet import gluon
+    net = gluon.nn.Dense(3, in_units=4)
+    net.initialize()
+    net.weight.lr_mult, net.bias.wd_mult = 0.25, 0.0
+    trainer = gluon.Trainer(net.collect_params(), 'gluon_opt.adamw',
+                            {'learning_rate': 0.1, 'wd': 0.01})
+    opt = trainer._optimizer  # pylint: disable=protected-access
+    clone = pickle.loads(pickle.dumps(opt, 0))  # protocol 0, as KVStore.set_optimizer
+    assert clone.param_dict == {}
+    indices = sorted(opt.param_dict)
+    expected_lr = [0.025 if opt.param_dict[i] is net.weight else 0.1 for i in indices]
+    expected_wd = [0.0 if opt.param_dict[i] is net.bias else 0.01 for i in indices]
+    assert clone._get_lrs(indices) == opt._get_lrs(indices) == expected_lr
+    assert clone._get_wds(indices) == opt._get_wds(indices) == expected_wd
+    builtin = pickle.loads(pickle.dumps(mx.optimizer.create('adam', learning_rate=0.1,
+                                                            param_dict=opt.param_dict), 0))
+    assert builtin._get_lrs(indices) == [0.1, 0.1]  # what MXNet's own optimizers lose
