@@ -26,15 +26,24 @@ SCHEDULES = ('constant', 'cosine', 'linear')
 
 
 class TrainingDiverged(RuntimeError):
-    """The training loss became NaN or infinite. ``history`` holds the epochs completed before
-    it; ``optimizer``, ``epoch``, ``batch`` and ``loss`` say where."""
+    """The training loss, or the weights, became NaN or infinite. ``history`` holds the epochs
+    completed before it; ``optimizer``, ``epoch``, ``batch`` and ``loss`` say where.
 
-    def __init__(self, optimizer, epoch, batch, loss, history=None):
+    The weights are checked too because a loss can stay finite over non-finite weights: MXNet's
+    ReLU maps NaN to 0, so a network whose first layer holds NaN can still output finite
+    logits (its biases) while learning nothing.
+    """
+
+    def __init__(self, optimizer, epoch, batch, loss, history=None, weights=False):
         self.optimizer, self.epoch, self.batch, self.loss = optimizer, epoch, batch, loss
-        self.history = history
+        self.history, self.weights = history, weights
+        if weights:
+            what = ('the weights became NaN or inf by epoch %d, batch %d (the loss, %.4g, '
+                    'stayed finite)' % (epoch, batch, loss))
+        else:
+            what = 'the training loss became %s at epoch %d, batch %d' % (loss, epoch, batch)
         super(TrainingDiverged, self).__init__(
-            '%s diverged: the training loss became %s at epoch %d, batch %d; try a smaller '
-            'learning rate.' % (optimizer, loss, epoch, batch))
+            '%s diverged: %s; try a smaller learning rate.' % (optimizer, what))
 
 
 class History(object):
@@ -207,9 +216,10 @@ def _num_batches(loader):
         return None
 
 
-def _check(pending, name, epoch, history):
-    """Sync the pending per-batch ``(batch, size, loss sum, correct)``: raise
-    ``TrainingDiverged`` at the first non-finite loss, else return the totals."""
+def _check(pending, name, epoch, history, weight_sum):
+    """Sync the pending per-batch ``(batch, size, loss sum, correct)`` and the weights' absolute
+    sum: raise ``TrainingDiverged`` at the first non-finite loss, or for non-finite weights;
+    else return the totals."""
     sums = mx.nd.stack(*[p[2] for p in pending]).asnumpy().ravel()
     cors = mx.nd.stack(*[p[3] for p in pending]).asnumpy().ravel()
     sizes = [p[1] for p in pending]
@@ -217,6 +227,9 @@ def _check(pending, name, epoch, history):
     if bad.size:
         i = bad[0]
         raise TrainingDiverged(name, epoch, pending[i][0], float(sums[i] / sizes[i]), history)
+    if not np.isfinite(weight_sum.asscalar()):
+        raise TrainingDiverged(name, epoch, pending[-1][0], float(sums[-1] / sizes[-1]),
+                               history, weights=True)
     return float(sums.sum()), float(cors.sum()), int(sum(sizes))
 
 
@@ -280,6 +293,13 @@ def train(net, optimizer, loaders, epochs, ctx=None, seed=0, optimizer_params=No
                        'hyperparameters': {k: v for k, v in (optimizer_params or {}).items()},
                        'seed': seed, 'epochs': epochs, 'ctx': [str(c) for c in ctxs]})
     batches = _num_batches(loaders.train)
+    trained = [p for p in net.collect_params().values() if p.grad_req != 'null']
+
+    def weight_sum():
+        # one scalar per check: the absolute sum over every trained weight (first context)
+        return mx.nd.add_n(*[mx.nd.sum(mx.nd.abs(p.data(ctxs[0]))).as_in_context(mx.cpu())
+                             for p in trained])
+
     bar = _Progress(progress, name, epochs)
 
     def eval_record(epoch, epoch_time, step_time, wall, batch_loss, batch_acc):
@@ -333,14 +353,14 @@ def train(net, optimizer, loaders, epochs, ctx=None, seed=0, optimizer_params=No
                                  .as_in_context(mx.cpu()) for o, y in zip(outs, ys)])
             pending.append((batch, data.shape[0], bsum, bcor))
             if batch % check_every == 0 or batch == batches:
-                s, c, n = _check(pending, name, epoch, history)
+                s, c, n = _check(pending, name, epoch, history, weight_sum())
                 loss_sum, correct, seen, pending = loss_sum + s, correct + c, seen + n, []
                 # the mean over the batches since the last check: a smoothed loss curve
                 history.steps.append((step, epoch, wall + time.perf_counter() - t_epoch,
                                       s / n))
                 bar.update(epoch, batch, batches, loss_sum / seen)
         if pending:  # a loader of unknown length: check what is left
-            s, c, n = _check(pending, name, epoch, history)
+            s, c, n = _check(pending, name, epoch, history, weight_sum())
             loss_sum, correct, seen = loss_sum + s, correct + c, seen + n
         mx.nd.waitall()
         epoch_time = time.perf_counter() - t_epoch
