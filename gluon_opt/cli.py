@@ -214,7 +214,10 @@ def build_parser():
 def main(argv=None):
     """Entry point of the ``gluon-opt`` console script; returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help, or argparse's one-line error: return its status
+        return exit_.code
     if not getattr(args, 'func', None):
         parser.print_help()
         return 2

@@ -112,11 +112,11 @@ def resolve_name(name):
     for candidate in (key if key.startswith('gluon_opt.') else 'gluon_opt.' + key, key):
         if candidate in registry and candidate != 'test':
             return candidate
-    names = sorted(k for k in registry if k != 'test')
-    close = difflib.get_close_matches(key, names, n=4, cutoff=0.6)
-    close += [n for n in difflib.get_close_matches('gluon_opt.' + key, names, n=4, cutoff=0.6)
-              if n not in close]
-    hint = ('did you mean %s?' % ', '.join(close[:4])) if close else \
+    short = key[len('gluon_opt.'):] if key.startswith('gluon_opt.') else key
+    names = sorted({k[len('gluon_opt.'):] if k.startswith('gluon_opt.') else k
+                    for k in registry if k != 'test'})
+    close = difflib.get_close_matches(short, names, n=4, cutoff=0.6)
+    hint = ('did you mean %s?' % ', '.join(close)) if close else \
         'run `gluon-opt list` for the available optimizers.'
     raise SpecError('unknown optimizer %r; %s' % (name, hint))
 
