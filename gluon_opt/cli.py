@@ -77,7 +77,8 @@ def _compare_arguments(parser):
     p.add_argument('--train-subset', type=int, default=None,
                    help='train on only this many examples (quick runs)')
     p.add_argument('--seeds', type=int, nargs='+', default=[0],
-                   help='seeds; with several, the table shows mean ± std (default 0)')
+                   help='seeds (initialisation, dropout, batch order; the validation split stays '
+                        'fixed); with several, the table shows mean ± std (default 0)')
     p.add_argument('--ctx', default='cpu', help='cpu, gpu:0, or several: cpu:0,cpu:1')
     p.add_argument('--schedule', default='constant', choices=SCHEDULES,
                    help='learning-rate schedule (default constant)')

@@ -19,6 +19,7 @@ import math
 import os
 import re
 import shutil
+import sys
 import tempfile
 
 import numpy as np
@@ -248,7 +249,6 @@ def run_comparison(specs, loaders, net_factory, epochs, seeds=(0,), ctx=None, sc
                 results.append(RunResult(spec, seed, history))
             except training.TrainingDiverged as err:
                 if progress:
-                    import sys
                     sys.stderr.write('\n')
                 if log:
                     log('warning: %s' % err)

@@ -75,16 +75,14 @@ def test_array_loader_reshuffles_each_pass_and_reseed_repeats():
     assert not np.array_equal(first, second)
     loader.reseed(1)
     assert np.array_equal(first, np.concatenate([d.asnumpy().ravel() for d, _ in loader]))
-    labels = np.concatenate([l.asnumpy() for _, l in loader])
-    data_ = np.concatenate([d.asnumpy().ravel() for d, _ in loader])
-    assert len(labels) == 10
+    for d, l in loader:  # labels travel with their examples
+        assert np.array_equal(d.asnumpy().ravel(), l.asnumpy())
     head = loader.head(3)
     assert [d.asnumpy().ravel().tolist() for d, _ in head] == [[0, 1, 2]]
     with pytest.raises(ValueError, match='batch_size'):
         data.ArrayLoader(x, np.arange(10), batch_size=0)
     with pytest.raises(ValueError, match='differ in length'):
         data.ArrayLoader(x, np.arange(9), batch_size=2)
-    assert data_.shape == (10,)
 
 
 def test_gluon_dataset_and_dataloader_api():
@@ -124,7 +122,7 @@ def test_missing_file_falls_back_to_download_then_explains(tmp_path, monkeypatch
 
 
 def test_missing_file_uses_the_download_when_it_works(tmp_path, monkeypatch, arrays):
-    small = {k: v[:20] if k.startswith('x') else v[:20] for k, v in arrays.items()}
+    small = {k: v[:20] for k, v in arrays.items()}
     monkeypatch.setattr(data, '_download', lambda *a, **k: small)
     got = data.load_arrays(tmp_path / 'absent.npz')
     assert got['x_train'].shape == (20, 28, 28)
