@@ -362,6 +362,17 @@ def staged_folder(final, overwrite=False):
     os.rename(tmp, final)
 
 
+def _finite(obj):
+    """NaN and inf (a diverged run's last numbers) as None: strict JSON has no NaN."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
 def _json_default(obj):
     if isinstance(obj, (np.floating, np.integer)):
         return obj.item()
@@ -392,8 +403,8 @@ def write_outputs(folder, results, rows, config):
                         (json.dumps(row[k]) if isinstance(row[k], dict) else row[k])
                         for k in keys])
     with open(os.path.join(folder, 'history.json'), 'w') as f:
-        json.dump({'config': config, 'summary': rows,
-                   'runs': [r.to_dict() for r in results]}, f, indent=1,
-                  default=_json_default)
+        json.dump(_finite({'config': config, 'summary': rows,
+                           'runs': [r.to_dict() for r in results]}), f, indent=1,
+                  default=_json_default, allow_nan=False)
     plots = plotting.plot_comparison(results, folder)
     return ['history.csv', 'history.json', 'summary.csv'] + [os.path.basename(p) for p in plots]

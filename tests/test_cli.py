@@ -77,6 +77,9 @@ def test_diverged_run_is_a_row_not_a_crash(tmp_path, capsys):
     captured = capsys.readouterr()
     assert 'SGD(learning_rate=1e+30)  diverged: loss' in captured.out
     assert 'warning: SGD(learning_rate=1e+30) diverged' in captured.err
+    with open(tmp_path / 'd' / 'history.json') as f:  # strict JSON: no NaN
+        runs = json.load(f, parse_constant=lambda c: pytest.fail('non-finite %s' % c))['runs']
+    assert runs[0]['diverged'] and runs[1]['diverged'] is None
 
 
 def test_failure_while_writing_leaves_no_folder(tmp_path, monkeypatch, capsys):
