@@ -194,11 +194,28 @@ def _run_compare(args):
     return 0
 
 
+def _delegate(module):
+    """(add_arguments, run) of a subcommand that lives in its own module, imported only when
+    that subcommand is used or its options are declared."""
+    import importlib
+
+    def add_arguments(parser):
+        return importlib.import_module(module).add_arguments(parser)
+
+    def run(args):
+        return importlib.import_module(module).run(args)
+    return add_arguments, run
+
+
 SUBCOMMANDS = [
     Subcommand('compare', 'train an MLP on Fashion-MNIST with several optimizers and compare '
                'them (table, CSV/JSON history, plots)', _compare_arguments, _run_compare),
     Subcommand('list', 'list every gluon_opt optimizer with its family, paper and defaults',
                _list_arguments, _run_list),
+    Subcommand('bench', 'time one optimizer step (fused, reference, MXNet built-in, torch) '
+               'and report bandwidth', *_delegate('gluon_opt.bench')),
+    Subcommand('launch', 'run a distributed (parameter-server) job on this machine: '
+               'scheduler, servers and workers on 127.0.0.1', *_delegate('gluon_opt.distributed')),
 ]
 
 
