@@ -8,5 +8,6 @@ works. ``gluon_opt.REGISTRY`` maps each short name to its class.
 """
 from .optimizers import *  # noqa: F401,F403  (registers the optimizers)
 from .optimizers import REGISTRY, GluonOptOptimizer
+from .optimizers import schedule_free  # gluon_opt.schedule_free.evaluation(trainer)
 
 __version__ = '0.1.0'

@@ -3,5 +3,10 @@ MXNet as ``gluon_opt.<name>`` (and ``<name>`` where MXNet has no optimizer of th
 from .base import GluonOptOptimizer, REGISTRY, register
 from .sgd import SGD
 from .adam import Adam, AdamW
+from .orthogonal import Muon
+from .schedule_free import ScheduleFreeAdamW
+from .wrappers import Lookahead
+from . import schedule_free
 
-__all__ = ['GluonOptOptimizer', 'REGISTRY', 'register', 'SGD', 'Adam', 'AdamW']
+__all__ = ['GluonOptOptimizer', 'REGISTRY', 'register', 'SGD', 'Adam', 'AdamW', 'Muon', 'ScheduleFreeAdamW',
+           'Lookahead', 'schedule_free']

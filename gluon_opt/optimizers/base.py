@@ -256,6 +256,11 @@ class GluonOptOptimizer(mx.optimizer.Optimizer):
     def create_state(self, index, weight):
         return self.init_state(weight)
 
+    def state_names_for(self, weight):
+        """The names of ``weight``'s states: ``state_names``, except in optimizers that treat
+        tensors differently by shape (Muon: matrices and the rest) or wrap another one."""
+        return self.state_names
+
     def _uses_master(self, weight):
         return self.multi_precision and weight.dtype == np.float16
 
