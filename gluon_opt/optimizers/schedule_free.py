@@ -195,7 +195,9 @@ def _swap(trainer, to_x):
 def to_eval(trainer):
     """Set every parameter of ``trainer`` (each context's copy, and float32 master weights)
     from the training point y to the averaged point x. Training must not step until
-    ``to_train``: ``update`` refuses while in evaluation mode."""
+    ``to_train``: ``update`` refuses while in evaluation mode (with
+    ``update_on_kvstore=True`` MXNet runs the update in a KVStore callback and only prints
+    that error, skipping the update)."""
     _swap(trainer, True)
 
 
