@@ -164,9 +164,15 @@ class Trajectory(object):
         return self.losses - self.landscape.min_value
 
     def steps_to(self, tol):
-        """The first step at which ``loss - min_value <= tol``, or None if never."""
-        hit = np.nonzero(self.gap() <= tol)[0]
-        return int(hit[0]) if hit.size else None
+        """The first step from which on ``loss - min_value <= tol`` holds to the end of the
+        run, or None if it does not hold at the end. (An oscillating run may touch ``tol`` in
+        passing and climb back out; that does not count.)"""
+        above = np.nonzero(~(self.gap() <= tol))[0]
+        if not above.size:
+            return 0
+        if above[-1] == len(self.losses) - 1:
+            return None
+        return int(above[-1]) + 1
 
     def __repr__(self):
         return 'Trajectory(%r on %s, %d steps, final loss %.4g)' % (
@@ -186,13 +192,17 @@ def make_optimizer(optimizer, **hyper):
     return mx.optimizer.create(optimizer, **hyper)
 
 
-def trajectory(optimizer, landscape, start, steps, label=None, dtype='float64', **hyper):
+def trajectory(optimizer, landscape, start, steps, label=None, dtype='float64', until=None,
+               patience=10, **hyper):
     """Run ``steps`` updates of ``optimizer`` (a registered name such as ``'gluon_opt.adam'``,
     a class or an instance) on ``landscape`` from ``start``; return a ``Trajectory``.
 
     The optimizer is driven exactly as ``gluon.Trainer`` drives it: one weight (the point)
     with its state from ``create_state_multi_precision``, and ``update`` called with the
     exact gradient at every step. Divergence is allowed (losses become huge or inf/nan).
+    With ``until``, stop early once ``loss - min_value`` has stayed ``<= until`` for
+    ``patience`` consecutive steps (the path is then shorter; an oscillating run that only
+    touches the tolerance in passing keeps going).
     """
     opt = make_optimizer(optimizer, **hyper)
     x = np.atleast_1d(np.asarray(start, dtype=np.float64))
@@ -203,6 +213,7 @@ def trajectory(optimizer, landscape, start, steps, label=None, dtype='float64', 
     state = opt.create_state_multi_precision(0, weight)
     path = [x.copy()]
     losses = [landscape.value(x)]
+    below = 0
     with np.errstate(over='ignore', invalid='ignore'):
         for _ in range(int(steps)):
             g = landscape.grad(x)
@@ -212,6 +223,10 @@ def trajectory(optimizer, landscape, start, steps, label=None, dtype='float64', 
             x = weight.asnumpy().astype(np.float64)
             path.append(x.copy())
             losses.append(landscape.value(x))
+            if until is not None:
+                below = below + 1 if losses[-1] - landscape.min_value <= until else 0
+                if below >= patience:
+                    break
     if label is None:
         label = optimizer if isinstance(optimizer, str) else type(opt).__name__
     return Trajectory(label, landscape, np.array(path), np.array(losses))
