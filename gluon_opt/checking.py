@@ -45,10 +45,10 @@ class CheckReport(object):
         head = '%s vs %s, %d steps on shapes %s: ' % (
             self.mine, self.reference, self.steps, ', '.join(str(s) for s in self.shapes))
         if self.passed:
-            return head + 'PASS (max relative error %.1e <= %.0e)' % (self.max_error,
+            return head + 'PASS (max relative error %.0e <= %.0e)' % (self.max_error,
                                                                      self.rtol)
         k = self.first_diverging_step
-        return head + 'FAIL: first differs at step %d (relative error %.2e > %.0e)' % (
+        return head + 'FAIL: first differs at step %d (relative error %.1e > %.0e)' % (
             k, self.errors[k - 1], self.rtol)
 
     __repr__ = __str__

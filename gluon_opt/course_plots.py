@@ -105,9 +105,10 @@ def landscape_1d(landscape, trajectories=(), ax=None, title=None):
 
 
 def loss_curves(curves, ax=None, log=True, xlabel='step', ylabel=None, title=None,
-                gap=False):
+                gap=False, dashed=()):
     """Plot loss curves. ``curves``: a list of ``Trajectory`` or a dict ``label -> values``.
     With ``gap=True`` (trajectories only) plot ``loss - min_value``, the distance to optimal.
+    Curves whose label is in ``dashed`` are drawn dashed (to see curves that coincide).
     Returns the axes."""
     ax = _axes(ax)
     if isinstance(curves, dict):
@@ -119,7 +120,7 @@ def loss_curves(curves, ax=None, log=True, xlabel='step', ylabel=None, title=Non
         if log:
             values = np.where(values > 0, values, np.nan)
         ax.plot(np.arange(len(values)), values, color=COLORS[i % len(COLORS)], lw=1.5,
-                label=label)
+                label=label, linestyle='--' if label in dashed else '-')
     if log:
         ax.set_yscale('log')
     ax.set_xlabel(xlabel)
