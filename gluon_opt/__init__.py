@@ -8,5 +8,7 @@ works. ``gluon_opt.REGISTRY`` maps each short name to its class.
 """
 from .optimizers import *  # noqa: F401,F403  (registers the optimizers)
 from .optimizers import REGISTRY, GluonOptOptimizer
+from .trainer import Trainer
+from . import hvp
 
 __version__ = '0.1.0'

@@ -3,5 +3,8 @@ MXNet as ``gluon_opt.<name>`` (and ``<name>`` where MXNet has no optimizer of th
 from .base import GluonOptOptimizer, REGISTRY, register
 from .sgd import SGD
 from .adam import Adam, AdamW
+from .second_order import Newton, LBFGS, HessianFree, Sophia
+from .sam import SAM
 
-__all__ = ['GluonOptOptimizer', 'REGISTRY', 'register', 'SGD', 'Adam', 'AdamW']
+__all__ = ['GluonOptOptimizer', 'REGISTRY', 'register', 'SGD', 'Adam', 'AdamW',
+           'Newton', 'LBFGS', 'HessianFree', 'Sophia', 'SAM']
