@@ -497,6 +497,8 @@ class HessianFree(ClosureOptimizer, _LineSearchMixin):
         it (to ``max(2 lambda, 2 |p.(H + lambda I)p| / p.p)``) and CG restarts, up to
         ``max_restarts`` times; after that the direction found so far (or ``-g``) is used."""
         gnorm = math.sqrt(_dot(g, g))
+        if gnorm == 0:
+            return nd.zeros_like(g), 0.0
         eta = self.cg_tol if self.cg_tol is not None else min(0.5, math.sqrt(gnorm))
         for restart in range(self.max_restarts + 1):
             d = nd.zeros_like(g)
@@ -509,7 +511,7 @@ class HessianFree(ClosureOptimizer, _LineSearchMixin):
                 Hp = problem.flat_hvp(x, p) + self.lam * p
                 self.cg_iters += 1
                 pHp = _dot(p, Hp)
-                if not pHp > 0:
+                if not pHp > 0 or not math.isfinite(pHp):
                     negative = True
                     break
                 alpha = rr / pHp
@@ -523,7 +525,7 @@ class HessianFree(ClosureOptimizer, _LineSearchMixin):
                 rr = rr_new
             if not negative or restart == self.max_restarts or not math.isfinite(pHp):
                 break
-            self.lam = max(2.0 * self.lam, 2.0 * abs(pHp) / _dot(p, p), 1e-8)
+            self.lam = max(2.0 * self.lam, 2.0 * abs(pHp) / max(_dot(p, p), 1e-300), 1e-8)
         problem.set_flat(x)
         if negative and j == 0:
             return -g, None  # steepest descent; no model of the reduction
