@@ -199,7 +199,10 @@ class LBFGS(ClosureOptimizer):
 
     Conventions: PyTorch's, transcribed operation for operation, so both take the same
     iterates and evaluation counts (up to rounding). Memory: ``2 * history_size`` vectors of
-    the model's size. ``func_evals`` and ``n_iter`` count, as in PyTorch's state.
+    the model's size. ``func_evals`` and ``n_iter`` count, as in PyTorch's state. The
+    history is laid out in the Trainer's parameter order: as for every Gluon trainer state,
+    ``load_states`` needs the parameters in the same order (a ``ParameterDict`` is sorted by
+    name, so pass a list when the names differ between the runs).
 
     Example::
 
