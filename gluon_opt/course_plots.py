@@ -1,0 +1,140 @@
+"""The course's figures: contour plots with optimizer trajectories, 1-D landscapes with the
+points visited, and loss curves. Figures are plain matplotlib; ``setup_notebook`` makes the
+notebook's output deterministic (PNG only, fixed size and dpi, fixed seeds), which nbval needs.
+"""
+import numpy as np
+
+__all__ = ['setup_notebook', 'contour', 'landscape_1d', 'loss_curves', 'COLORS']
+
+#: one colour per trajectory, in order (colour-blind safe: Okabe & Ito)
+COLORS = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#000000',
+          '#F0E442']
+
+
+def setup_notebook(seed=0, dpi=72, impl='reference'):
+    """Call once at the top of a course notebook: inline figures as PNG (SVG embeds a date, so
+    it never compares equal), a fixed figure size and dpi, fixed NumPy/MXNet/random seeds.
+
+    ``impl`` sets ``GLUON_OPT_IMPL`` for this process: by default the readable ``mx.nd``
+    reference updates, the ones the course shows, so that outputs do not depend on whether the
+    fused kernels compiled on this machine (and no kernel is compiled mid-notebook). A chapter
+    that compares implementations passes ``impl=None`` or chooses per optimizer
+    (``use_fused=True``)."""
+    import os
+    import random
+    import matplotlib
+    import matplotlib.pyplot as plt
+    import mxnet as mx
+    try:
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+        set_matplotlib_formats('png')
+    except ImportError:  # not in IPython: nothing to configure
+        pass
+    matplotlib.rcParams.update({
+        'figure.figsize': (6.4, 4.0), 'figure.dpi': dpi, 'savefig.dpi': dpi,
+        'axes.grid': True, 'grid.alpha': 0.3, 'axes.spines.top': False,
+        'axes.spines.right': False, 'legend.frameon': False, 'font.size': 10,
+        'svg.hashsalt': 'gluon-opt', 'path.simplify': True,
+    })
+    plt.close('all')
+    if impl is not None:
+        os.environ['GLUON_OPT_IMPL'] = impl
+    random.seed(seed)
+    np.random.seed(seed)
+    mx.random.seed(seed)
+
+
+def _axes(ax, figsize=None):
+    import matplotlib.pyplot as plt
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize)
+    return ax
+
+
+def contour(landscape, trajectories=(), ax=None, levels=25, title=None, markers=True,
+            bounds=None):
+    """Contours of a 2-D ``landscape`` with each trajectory drawn over them (start marked by a
+    circle, end by a cross, the known minimum by a star). Returns the axes."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import LogNorm
+    ax = _axes(ax)
+    if bounds is not None:
+        saved, landscape.bounds = landscape.bounds, bounds
+    try:
+        X, Y, Z = landscape.grid(160)
+    finally:
+        if bounds is not None:
+            landscape.bounds = saved
+    if landscape.log_levels:
+        floor = Z.min()
+        Zs = Z - floor + 1e-3 * max(Z.max() - floor, 1e-12)
+        lv = np.geomspace(Zs.min(), Zs.max(), levels)
+        ax.contour(X, Y, Zs, levels=lv, norm=LogNorm(), cmap='Greys', linewidths=0.6)
+    else:
+        ax.contour(X, Y, Z, levels=levels, cmap='Greys', linewidths=0.6)
+    for i, run in enumerate(trajectories):
+        p = run.path
+        color = COLORS[i % len(COLORS)]
+        ax.plot(p[:, 0], p[:, 1], '-', color=color, lw=1.4, label=run.label,
+                marker='.' if markers else None, ms=3)
+        ax.plot(p[0, 0], p[0, 1], 'o', color=color, ms=5)
+        ax.plot(p[-1, 0], p[-1, 1], 'x', color=color, ms=8, mew=2)
+    if landscape.minimum is not None:
+        ax.plot(*landscape.minimum, '*', color='k', ms=12, label='minimum')
+    (x0, x1), (y0, y1) = bounds or landscape.bounds
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_xlabel('$x$')
+    ax.set_ylabel('$y$')
+    ax.set_title(title if title is not None else landscape.name)
+    if trajectories:
+        ax.legend(loc='best', fontsize=8)
+    return ax
+
+
+def landscape_1d(landscape, trajectories=(), ax=None, title=None):
+    """A 1-D ``landscape`` as a curve, each trajectory's points on it (lighter early, darker
+    late). Returns the axes."""
+    ax = _axes(ax)
+    x, y = landscape.grid(400)
+    ax.plot(x, y, color='0.3', lw=1.5)
+    for i, run in enumerate(trajectories):
+        color = COLORS[i % len(COLORS)]
+        xs = run.path[:, 0]
+        keep = (xs >= x[0]) & (xs <= x[-1])
+        ax.plot(xs[keep], run.losses[keep], '.-', color=color, alpha=0.7, ms=5, lw=0.6,
+                label=run.label)
+        ax.plot(xs[-1:], run.losses[-1:], 'x', color=color, ms=9, mew=2)
+    ax.set_xlabel('$x$')
+    ax.set_ylabel('$f(x)$')
+    ax.set_title(title if title is not None else landscape.name)
+    if trajectories:
+        ax.legend(loc='best', fontsize=8)
+    return ax
+
+
+def loss_curves(curves, ax=None, log=True, xlabel='step', ylabel=None, title=None,
+                gap=False, dashed=()):
+    """Plot loss curves. ``curves``: a list of ``Trajectory`` or a dict ``label -> values``.
+    With ``gap=True`` (trajectories only) plot ``loss - min_value``, the distance to optimal.
+    Curves whose label is in ``dashed`` are drawn dashed (to see curves that coincide).
+    Returns the axes."""
+    ax = _axes(ax)
+    if isinstance(curves, dict):
+        items = list(curves.items())
+    else:
+        items = [(run.label, run.gap() if gap else run.losses) for run in curves]
+    for i, (label, values) in enumerate(items):
+        values = np.asarray(values, dtype=np.float64)
+        if log:
+            values = np.where(values > 0, values, np.nan)
+        ax.plot(np.arange(len(values)), values, color=COLORS[i % len(COLORS)], lw=1.5,
+                label=label, linestyle='--' if label in dashed else '-')
+    if log:
+        ax.set_yscale('log')
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel or ('loss - minimum' if gap else 'loss'))
+    if title:
+        ax.set_title(title)
+    ax.legend(loc='best', fontsize=8)
+    return ax

@@ -1,0 +1,91 @@
+"""The terminal quiz: ``gluon-opt quiz [chapter]`` (or ``python -m gluon_opt.quiz``).
+
+Questions about the learner's own experiment need values only the notebook computes; the
+terminal skips them and says so. Answers: a letter (or the text) for choices, a number for
+numeric questions; each gets the same verdict ``gluon_opt.quiz.check`` gives.
+"""
+import sys
+
+from . import (QuizError, chapters, check, choices_for, load, parse_chapter, render_text,
+               title)
+
+__all__ = ['add_arguments', 'run', 'main', 'parse_answer']
+
+
+def add_arguments(parser):
+    parser.add_argument('chapter', nargs='?', default=None,
+                        help='chapter number (e.g. 3 or ch03); without it, list the quizzes')
+    parser.add_argument('--answers', nargs='+', default=None, metavar='ANSWER',
+                        help='answer non-interactively, in question order (letters for '
+                             'choices, numbers for numeric questions; experiment questions '
+                             'are skipped and take no answer)')
+    return parser
+
+
+def parse_answer(text, choices):
+    """A typed answer -> what ``check`` takes: a letter -> the choice's index; a number for
+    numeric questions; otherwise the text itself (a choice may be typed out in full)."""
+    text = text.strip()
+    if choices is None:
+        try:
+            return float(text)
+        except ValueError:
+            return text
+    if len(text) == 1 and text.isalpha():
+        index = ord(text.lower()) - ord('a')
+        if 0 <= index < len(choices):
+            return index
+    return text
+
+
+def run(args, out=None, read=None):
+    """Run the quiz described by ``args`` (from ``add_arguments``); returns the exit status
+    (0 when every answered question was right, 1 otherwise, 2 on usage errors)."""
+    out = out or sys.stdout
+    read = read or input
+    if args.chapter is None:
+        out.write('Quizzes (run one with: gluon-opt quiz <chapter>):\n')
+        for ch in chapters():
+            out.write('  %2d  %s (%d questions)\n' % (ch, title(ch), len(load(ch))))
+        return 0
+    try:
+        questions = load(parse_chapter(args.chapter))
+    except QuizError as e:
+        out.write('error: %s\n' % e)
+        return 2
+    answers = list(args.answers) if args.answers is not None else None
+    askable = [q for q in questions if q.kind != 'experiment']
+    if answers is not None and len(answers) != len(askable):
+        out.write('error: --answers needs %d answers (one per question that is not about your '
+                  'experiment), got %d\n' % (len(askable), len(answers)))
+        return 2
+    out.write('Chapter %d: %s\n\n' % (questions[0].chapter, title(questions[0].chapter)))
+    right = asked = 0
+    for q in questions:
+        if q.kind == 'experiment':
+            out.write('[%s] is about your own experiment: answer it in the notebook.\n\n' % q.id)
+            continue
+        choices = choices_for(q)
+        out.write(render_text(q) + '\n')
+        if answers is not None:
+            typed = answers.pop(0)
+            out.write('> %s\n' % typed)
+        else:
+            try:
+                typed = read('> ')
+            except EOFError:
+                out.write('\n')
+                break
+        verdict = check(q, parse_answer(typed, choices))
+        out.write('%s\n\n' % verdict)
+        asked += 1
+        right += verdict.correct
+    out.write('Score: %d / %d\n' % (right, asked))
+    return 0 if asked and right == asked else 1
+
+
+def main(argv=None):
+    import argparse
+    parser = argparse.ArgumentParser(prog='gluon-opt quiz', description='Take a course quiz.')
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
