@@ -99,6 +99,9 @@ def test_table_is_not_empty():
 # First-order optimizers that stay on the reference path, and why.
 REFERENCE_ONLY = {
     'adafactor': 'factored second moments (row/column reductions per step); not fused yet',
+    'muon': 'Newton-Schulz orthogonalisation is matrix products: left to BLAS',
+    'lookahead': 'a wrapper running its inner optimizer\'s reference update (reusing the inner\'s'
+                 ' kernel is possible, not done)',
 }
 
 

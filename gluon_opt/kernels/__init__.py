@@ -126,6 +126,13 @@ def _lamb_attrs(opt):
                 upper_bound=-1.0 if opt.upper_bound is None else opt.upper_bound)
 
 
+def _schedulefree_scalars(opt, item):
+    t, lr = item.t, item.lr
+    if opt.warmup_steps and t <= opt.warmup_steps:
+        lr = lr * t / opt.warmup_steps
+    return (lr, float(t) ** opt.r, 1.0 - opt.beta2 ** t, item.wd)
+
+
 def _lr_wd(opt, item):
     return (item.lr, item.wd)
 
@@ -155,6 +162,10 @@ OPS = {
     'lars': FusedOp('gopt_lars',
                     lambda o: {'momentum': o.momentum, 'eta': o.eta, 'epsilon': o.epsilon},
                     _lr_wd),
+    'schedulefree_adamw': FusedOp('gopt_schedulefree_adamw',
+                                  lambda o: dict(_adam_attrs(o),
+                                                 weight_lr_power=o.weight_lr_power),
+                                  _schedulefree_scalars),
 }
 
 _state = {'error': None, 'warned': False, 'ops': None}

@@ -230,7 +230,7 @@ struct GradPrep {
 
 // A tile of one tensor as a rule sees it: weights in and out (``w_out`` may alias ``w_in``),
 // the preprocessed gradient, the state tiles (a state of ``Rule::kScalarStates`` is the
-// one-element tensor itself, not offset), this tensor's scalars and the per-tensor values its
+// small tensor itself, not offset), this tensor's scalars and the per-tensor values its
 // ``finish`` derived (``ex``).
 struct Tile {
   int64_t n;
@@ -259,7 +259,8 @@ struct Block {
 //   kReduce:       number of per-tensor sums (double) a first pass computes with
 //                  ``void reduce(const Tile&, double* acc) const`` (0: one pass only);
 //   kDerived:      number of per-tensor floats ``finish`` computes between the passes;
-//   kScalarStates: bit mask of the states that are one-element tensors (not weight-shaped);
+//   kScalarStates: bit mask of the states that are small per-tensor tensors (not
+//                  weight-shaped; only finish() touches them);
 //   kGradInUpdate: whether the update pass reads the gradient (two-pass rules may not);
 //   finish(t, sc, sums, ex): runs once per tensor, serially, before the update pass: may
 //                  update scalar states and derive per-tensor values from the sums.
@@ -389,7 +390,8 @@ MXReturnValue forward(const Attrs& a, std::vector<MXTensor>* inputs,
   return mxnet::ext::MX_SUCCESS;
 }
 
-// Shapes: every weight-shaped input has its weight's shape; scalar states have one element.
+// Shapes: every weight-shaped input has its weight's shape; the rule's small per-tensor states
+// (kScalarStates: NAdam's mu_product, Schedule-Free's (lr_max, weight_sum)) have their own.
 template <class Rule>
 MXReturnValue infer_shape_rule(const Attrs& a, std::vector<std::vector<unsigned>>* in,
                                std::vector<std::vector<unsigned>>* out) {
@@ -397,16 +399,7 @@ MXReturnValue infer_shape_rule(const Attrs& a, std::vector<std::vector<unsigned>
   for (int i = 0; i < l.n; ++i) {
     int base = i * l.per_tensor();
     for (int k = 1; k < l.per_tensor(); ++k) {
-      if (k >= 2 && ((Rule::kScalarStates >> (k - 2)) & 1u)) {
-        int64_t size = 1;
-        for (unsigned d : (*in)[base + k]) size *= d;
-        if (size != 1) {
-          MX_ERROR_MSG << "gluon_opt kernel: tensor " << i << " state " << k - 2
-                       << " must have one element";
-          return mxnet::ext::MX_FAIL;
-        }
-        continue;
-      }
+      if (k >= 2 && ((Rule::kScalarStates >> (k - 2)) & 1u)) continue;  // its own shape
       if ((*in)[base + k] != (*in)[base]) {
         MX_ERROR_MSG << "gluon_opt kernel: tensor " << i << " input " << k
                      << " does not have its weight's shape";
