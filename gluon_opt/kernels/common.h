@@ -16,9 +16,12 @@
 // One pass per tensor: the elements are cut into blocks (OpenMP across blocks, so big tensors
 // use every core and many small tensors are spread over the cores), and every block is
 // processed in L1-sized tiles: the gradient tile is loaded (converted from float16), rescaled
-// and clipped, the optimizer's rule runs over the tile in a vectorisable loop, and with mp=1
-// the master tile is converted into the float16 weight. Each tensor element is read and
-// written once.
+// and clipped, the optimizer's rule runs over the tile in a vectorisable loop (run-time
+// options become compile-time flags, see with_flag, so the loops carry no branches), and with
+// mp=1 the master tile is converted into the float16 weight. Each tensor element is read and
+// written once. Rules that need per-tensor norms (LAMB, LARS) declare a reduction: a first
+// pass over all tensors sums squares per tensor, ``finish`` turns the sums into per-tensor
+// factors, and the update pass follows, still inside the same op call.
 #ifndef GLUON_OPT_KERNELS_COMMON_H_
 #define GLUON_OPT_KERNELS_COMMON_H_
 
