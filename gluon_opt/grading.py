@@ -338,10 +338,11 @@ def check_optimizer(student, reference='gluon_opt.adam', hyper=None, steps=40,
     if student is None:
         _not_answered('the optimizer')
     settings = hyper if isinstance(hyper, (list, tuple)) else [hyper or {}]
+    ref = resolve_reference(reference)
     for h in settings:
         h = dict(h)
         for seed in seeds:
-            report = compare_optimizers(student, reference, steps=steps, shapes=shapes,
+            report = compare_optimizers(student, ref, steps=steps, shapes=shapes,
                                         seed=seed, rtol=rtol, **h)
             if report.passed:
                 continue
@@ -368,7 +369,7 @@ def check_optimizer(student, reference='gluon_opt.adam', hyper=None, steps=40,
                              'depends on the step count t.')
             # A planted mistake that explains the first 20 steps explains the failure; fewer
             # steps keep the diagnosis of one failure to about a second.
-            mistake = diagnose(student, reference, h, steps=max(k, min(steps, diagnose_steps)),
+            mistake = diagnose(student, ref, h, steps=max(k, min(steps, diagnose_steps)),
                                shapes=shapes, seed=seed, rtol=rtol)
             if mistake is not None:
                 lines.append('Likely cause: %s.' % mistake.cause)
@@ -646,24 +647,37 @@ def check_learning_rate(learning_rate, optimizer='gluon_opt.sgd', target=0.75, e
 # Short answers
 
 def check_quiz(question_id, answer):
-    """Assert that ``answer`` is right for the quiz bank's question (``gluon_opt.quiz``);
-    the message is the quiz's feedback."""
+    """Assert that ``answer`` (a choice's letter as ``quiz.render_text`` shows it, its
+    0-based index or text, or a number) is right for the quiz bank's question
+    (``gluon_opt.quiz``); the message is the quiz's feedback."""
     if answer is None:
         _not_answered('question %s' % question_id)
+    choices = quiz.choices_for(question_id)
+    if (choices is not None and isinstance(answer, str) and len(answer.strip()) == 1
+            and answer.strip().isalpha()):  # a letter, as render_text shows the choices
+        index = ord(answer.strip().lower()) - ord('a')
+        if not 0 <= index < len(choices):
+            raise AssertionError('answer with one of the letters a to %s; got %r'
+                                 % (chr(ord('a') + len(choices) - 1), answer))
+        answer = index
     verdict = quiz.check(question_id, answer)
     if not verdict.correct:
         raise AssertionError('[%s] %s' % (question_id, verdict))
     return 'PASS: %s' % verdict
 
 
-def check_choice(answer, expected, choices='abcd', explanation=''):
-    """Assert that the letter ``answer`` (case and spaces ignored) is ``expected``."""
+def check_choice(answer, expected=None, choices='abcd', explanation=''):
+    """Assert that the letter ``answer`` (case and spaces ignored) is ``expected``. With
+    ``expected=None`` only the form is checked (a visible test whose hidden twin knows the
+    answer)."""
     if answer is None:
         _not_answered('this question')
     given = str(answer).strip().lower()
     allowed = [c.lower() for c in choices]
     if given not in allowed:
         raise AssertionError('answer with one of %s; got %r' % (', '.join(allowed), answer))
+    if expected is None:
+        return 'Answer %r recorded; it is graded when you submit.' % given
     if given != str(expected).strip().lower():
         raise AssertionError(('Not quite. ' + explanation).strip())
     return ('PASS: correct. ' + explanation).strip()
