@@ -115,19 +115,26 @@ def _api(course_dir, timeout):
 
 
 @contextlib.contextmanager
-def _kernel_environment():
-    """Kernels started by nbgrader import this checkout's gluon_opt, installed or not."""
-    old = os.environ.get('PYTHONPATH')
-    paths = [REPO_ROOT] + [p for p in (old or '').split(os.pathsep) if p and p != REPO_ROOT]
-    os.environ['PYTHONPATH'] = os.pathsep.join(paths)
+def _environment():
+    """Kernels started by nbgrader import this checkout's gluon_opt, installed or not; and
+    nbgrader finds ``alembic`` (it runs it when it creates a gradebook) beside this Python
+    even where the virtual environment is not activated."""
+    saved = {k: os.environ.get(k) for k in ('PYTHONPATH', 'PATH', 'OMP_NUM_THREADS')}
+
+    def prepend(key, first):
+        rest = [p for p in (saved[key] or '').split(os.pathsep) if p and p != first]
+        os.environ[key] = os.pathsep.join([first] + rest)
+    prepend('PYTHONPATH', REPO_ROOT)
+    prepend('PATH', os.path.dirname(sys.executable))
     os.environ.setdefault('OMP_NUM_THREADS', '2')
     try:
         yield
     finally:
-        if old is None:
-            os.environ.pop('PYTHONPATH', None)
-        else:
-            os.environ['PYTHONPATH'] = old
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 @contextlib.contextmanager
@@ -168,7 +175,7 @@ def release(output='release', source_dir=DEFAULT_SOURCE, course_dir=None, assign
     ``output/<assignment>/``. Returns ``{assignment: [student notebook paths]}``."""
     notebooks = _select(exercise_notebooks(source_dir), assignments)
     out = {}
-    with _course_directory(course_dir) as cdir:
+    with _course_directory(course_dir) as cdir, _environment():
         _prepare(cdir, notebooks, timeout)
         for assignment in notebooks:
             src = os.path.join(cdir, 'release', assignment)
@@ -260,7 +267,7 @@ def _read_notebook_or_reason(path):
     return None
 
 
-def _first_line(text, limit=400):
+def _first_line(text, limit=1500):
     text = ' '.join(line.strip() for line in str(text).splitlines() if line.strip())
     return text if len(text) <= limit else text[:limit - 3] + '...'
 
@@ -270,7 +277,9 @@ _ANSI = re.compile(r'\x1b\[[0-9;]*m')
 
 def _error_text(output, timeout):
     ename = output.get('ename', 'Error')
-    if ename == 'CellTimeoutError':
+    # nbgrader interrupts a cell past the timeout: the kernel then reports KeyboardInterrupt
+    # (CellTimeoutError where the kernel did not answer at all)
+    if ename in ('CellTimeoutError', 'KeyboardInterrupt'):
         return 'timed out: the cell ran longer than %d s and was stopped (an endless loop?)' \
             % timeout
     evalue = _ANSI.sub('', output.get('evalue', ''))
@@ -293,13 +302,14 @@ def _cell_messages(autograded_path, timeout):
         meta = cell.metadata.get('nbgrader', {})
         errors = [o for o in cell.get('outputs', []) if o.get('output_type') == 'error']
         if not meta.get('grade'):
-            if errors:
-                earlier.append('cell %s failed first (%s)' % (
-                    meta.get('grade_id') or 'above the test', _error_text(errors[0], timeout)))
+            if errors and meta.get('grade_id'):  # a solution or setup cell, not a free one
+                earlier.append('your cell %s failed first (%s)' % (
+                    meta['grade_id'], _error_text(errors[0], timeout)))
             continue
         if errors:
             text = _error_text(errors[0], timeout)
-            out[meta['grade_id']] = '; then '.join(earlier + [text]) if earlier else text
+            out[meta['grade_id']] = '; '.join(earlier + ['then the test: ' + text]) \
+                if earlier else text
         earlier = []
     return out
 
@@ -398,7 +408,7 @@ def grade(submissions, output='grades', student=None, source_dir=DEFAULT_SOURCE,
     os.makedirs(output, exist_ok=True)
     needed = {a: notebooks[a] for a in notebooks if any(a == j[1] for j in jobs)}
     if needed:
-        with _course_directory(course_dir) as cdir, _kernel_environment():
+        with _course_directory(course_dir) as cdir, _environment():
             api = _prepare(cdir, needed, timeout)
             for (sid, assignment), path in sorted(jobs.items()):
                 log('grading %s / %s (%s)' % (sid, assignment, path))

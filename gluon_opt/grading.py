@@ -348,8 +348,13 @@ def check_optimizer(student, reference='gluon_opt.adam', hyper=None, steps=40,
                 continue
             k = report.first_diverging_step
             err = report.errors[k - 1]
-            lines = ['%s does not update the weights as %s does.' % (_label(student),
-                                                                     _label(reference)),
+            # A planted mistake that explains the first 20 steps explains the failure; fewer
+            # steps keep the diagnosis of one failure to about a second.
+            mistake = diagnose(student, ref, h, steps=max(k, min(steps, diagnose_steps)),
+                               shapes=shapes, seed=seed, rtol=rtol)
+            head = '%s does not update the weights as %s does' % (_label(student),
+                                                                  _label(reference))
+            lines = [head + (': likely cause, %s.' % mistake.key if mistake else '.'),
                      'Test problem: noisy quadratic (seed %d), tensors of shapes %s, %d steps, '
                      'with %s.' % (seed, ', '.join(str(tuple(s)) for s in shapes), steps,
                                    _hyper_text(h))]
@@ -367,10 +372,6 @@ def check_optimizer(student, reference='gluon_opt.adam', hyper=None, steps=40,
                 lines.append('Step 1 agrees, so the rule is right at the start: look at how '
                              'the state carries over from one step to the next, or at what '
                              'depends on the step count t.')
-            # A planted mistake that explains the first 20 steps explains the failure; fewer
-            # steps keep the diagnosis of one failure to about a second.
-            mistake = diagnose(student, ref, h, steps=max(k, min(steps, diagnose_steps)),
-                               shapes=shapes, seed=seed, rtol=rtol)
             if mistake is not None:
                 lines.append('Likely cause: %s.' % mistake.cause)
                 lines.append('Hint: %s.' % mistake.hint)
