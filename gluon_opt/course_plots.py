@@ -11,9 +11,16 @@ COLORS = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#00
           '#F0E442']
 
 
-def setup_notebook(seed=0, dpi=72):
+def setup_notebook(seed=0, dpi=72, impl='reference'):
     """Call once at the top of a course notebook: inline figures as PNG (SVG embeds a date, so
-    it never compares equal), a fixed figure size and dpi, fixed NumPy/MXNet/random seeds."""
+    it never compares equal), a fixed figure size and dpi, fixed NumPy/MXNet/random seeds.
+
+    ``impl`` sets ``GLUON_OPT_IMPL`` for this process: by default the readable ``mx.nd``
+    reference updates, the ones the course shows, so that outputs do not depend on whether the
+    fused kernels compiled on this machine (and no kernel is compiled mid-notebook). A chapter
+    that compares implementations passes ``impl=None`` or chooses per optimizer
+    (``use_fused=True``)."""
+    import os
     import random
     import matplotlib
     import matplotlib.pyplot as plt
@@ -30,6 +37,8 @@ def setup_notebook(seed=0, dpi=72):
         'svg.hashsalt': 'gluon-opt', 'path.simplify': True,
     })
     plt.close('all')
+    if impl is not None:
+        os.environ['GLUON_OPT_IMPL'] = impl
     random.seed(seed)
     np.random.seed(seed)
     mx.random.seed(seed)
@@ -105,9 +114,10 @@ def landscape_1d(landscape, trajectories=(), ax=None, title=None):
 
 
 def loss_curves(curves, ax=None, log=True, xlabel='step', ylabel=None, title=None,
-                gap=False):
+                gap=False, dashed=()):
     """Plot loss curves. ``curves``: a list of ``Trajectory`` or a dict ``label -> values``.
     With ``gap=True`` (trajectories only) plot ``loss - min_value``, the distance to optimal.
+    Curves whose label is in ``dashed`` are drawn dashed (to see curves that coincide).
     Returns the axes."""
     ax = _axes(ax)
     if isinstance(curves, dict):
@@ -119,7 +129,7 @@ def loss_curves(curves, ax=None, log=True, xlabel='step', ylabel=None, title=Non
         if log:
             values = np.where(values > 0, values, np.nan)
         ax.plot(np.arange(len(values)), values, color=COLORS[i % len(COLORS)], lw=1.5,
-                label=label)
+                label=label, linestyle='--' if label in dashed else '-')
     if log:
         ax.set_yscale('log')
     ax.set_xlabel(xlabel)

@@ -20,8 +20,16 @@ Fields of an entry:
 * ``rosenbrock``: hyperparameters and steps for the Rosenbrock function (from (-1, 1.5) to
   (1, 1)); at least one entry of every optimizer has one (a test checks), the others leave
   it None to keep the suite quick.
+
+  In ``convex``/``rosenbrock``, ``lr_scheduler`` (optional) is a zero-argument factory of a
+  fresh scheduler (schedulers keep state, so one object cannot serve several runs): methods
+  whose step has a fixed size (sign and trust-ratio methods) oscillate at the scale of the
+  learning rate near a minimum and need it to decay.
 """
 from collections import namedtuple
+from functools import partial
+
+import mxnet as mx
 
 Entry = namedtuple('Entry', 'id name kwargs reference rtol atol convex rosenbrock')
 
@@ -58,6 +66,51 @@ TABLE = [
     entry('adamw', 'adamw', dict(learning_rate=0.01, wd=0.1), 'adamw',
           convex=dict(learning_rate=0.05, wd=0.0, steps=600),
           rosenbrock=dict(learning_rate=0.02, wd=0.0, steps=4000)),
+
+    # -- sign ----------------------------------------------------------------------------
+    # Lion moves every coordinate by exactly lr per step, so the convergence settings decay
+    # the learning rate to 0 (cosine) to land within tol of the minimum.
+    entry('lion', 'lion', dict(learning_rate=3e-3, wd=0.1), 'lion',
+          convex=dict(lr_scheduler=partial(mx.lr_scheduler.CosineScheduler, 300,
+                                           base_lr=0.05), steps=300),
+          rosenbrock=dict(lr_scheduler=partial(mx.lr_scheduler.CosineScheduler, 1000,
+                                               base_lr=0.05), steps=1000)),
+    entry('lion-betas', 'lion', dict(learning_rate=3e-3, beta1=0.8, beta2=0.95), 'lion',
+          convex=dict(beta1=0.8, beta2=0.95,
+                      lr_scheduler=partial(mx.lr_scheduler.CosineScheduler, 600,
+                                           base_lr=0.05), steps=600)),
+    # -- layerwise -----------------------------------------------------------------------
+    # The trust ratio normalises the step to ~lr * ||w|| whatever the gradient: decaying lr.
+    entry('lamb', 'lamb', dict(learning_rate=0.01, wd=0.01), 'lamb',
+          convex=dict(lr_scheduler=partial(mx.lr_scheduler.CosineScheduler, 600,
+                                           base_lr=0.05), steps=600),
+          rosenbrock=dict(lr_scheduler=partial(mx.lr_scheduler.CosineScheduler, 2500,
+                                               base_lr=0.05), steps=2500)),
+    entry('lamb-upper-nobc', 'lamb', dict(learning_rate=0.01, upper_bound=2.0,
+                                          bias_correction=False, epsilon=1e-5), 'lamb'),
+    entry('lamb-lower', 'lamb', dict(learning_rate=0.005, lower_bound=10.0, beta1=0.8,
+                                     beta2=0.99, wd=0.001), 'lamb'),
+    entry('lars', 'lars', dict(learning_rate=0.5, momentum=0.9, eta=0.02, wd=1e-3), 'lars',
+          convex=dict(momentum=0.9, eta=0.1,
+                      lr_scheduler=partial(mx.lr_scheduler.CosineScheduler, 600,
+                                           base_lr=0.5), steps=600),
+          rosenbrock=dict(momentum=0.9, eta=0.01,
+                          lr_scheduler=partial(mx.lr_scheduler.CosineScheduler, 2000,
+                                               base_lr=0.3), steps=2000)),
+    entry('lars-plain', 'lars', dict(learning_rate=2.0, eta=0.05, epsilon=1e-8), 'lars'),
+    # -- factored ------------------------------------------------------------------------
+    entry('adafactor', 'adafactor', dict(learning_rate=1.0), 'adafactor',
+          convex=dict(learning_rate=0.02, relative_step=False, scale_parameter=False,
+                      steps=300),
+          rosenbrock=dict(learning_rate=0.02, relative_step=False, scale_parameter=False,
+                          beta1=0.9, steps=1500)),
+    entry('adafactor-fixed-momentum', 'adafactor',
+          dict(learning_rate=0.01, relative_step=False, scale_parameter=False, beta1=0.9,
+               wd=0.01), 'adafactor',
+          convex=dict(learning_rate=0.05, relative_step=False, beta1=0.9, steps=600)),
+    entry('adafactor-warmup-clip', 'adafactor',
+          dict(learning_rate=300.0, warmup_init=True, clip_threshold=0.5, decay_rate=-0.5,
+               epsilon2=1e-2), 'adafactor'),
 ]
 
 IDS = [e.id for e in TABLE]

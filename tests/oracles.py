@@ -168,3 +168,68 @@ def torch_adamw(w0, grads, lr, wd, beta1=0.9, beta2=0.999, epsilon=1e-8, amsgrad
                                                    eps=epsilon, weight_decay=wd,
                                                    amsgrad=amsgrad),
                       w0, grads, keys)
+
+
+# ------------------------------------------------------------------------------------------
+# layerwise family
+
+@_register(MXNET_OPS, 'lamb')
+def mxnet_lamb(w0, grads, lr, wd, beta1=0.9, beta2=0.999, epsilon=1e-6, lower_bound=None,
+               upper_bound=None, bias_correction=True):
+    # MXNet's two-phase LAMB: phase 1 returns r = m_hat / (sqrt(v_hat) + eps) + wd * w,
+    # phase 2 applies lr * clip(||w||) / ||r|| (1 when a norm is 0); a bound <= 0 is "unset"
+    w, m, v = nd.array(w0), nd.zeros(w0.shape), nd.zeros(w0.shape)
+    bounds = {}
+    if lower_bound is not None:
+        bounds['lower_bound'] = lower_bound
+    if upper_bound is not None:
+        bounds['upper_bound'] = upper_bound
+    for t, g in enumerate(grads, 1):
+        r = nd.lamb_update_phase1(w, nd.array(g), m, v, beta1=beta1, beta2=beta2,
+                                  epsilon=epsilon, t=t, bias_correction=bias_correction, wd=wd)
+        nd.lamb_update_phase2(w, r, w.norm(), r.norm(), lr=lr, out=w, **bounds)
+    return w.asnumpy(), (m.asnumpy(), v.asnumpy())
+
+
+@_register(MXNET_OPS, 'lars')
+def mxnet_lars(w0, grads, lr, wd, momentum=0.0, eta=0.001, epsilon=0.0):
+    # MXNet's own LARS optimizer (multi_sum_sq + multi_lars + sgd_mom_update). Index 0 has
+    # no name ending in bias/gamma/beta, so the local rate applies; the lr is constant, so
+    # its momentum_correction (momentum * lr_t / lr_{t-1}) is a factor of 1. Its momentum
+    # buffer is -lr * local_lr-weighted, i.e. minus ours.
+    opt = mx.optimizer.LARS(learning_rate=lr, momentum=momentum, eta=eta, eps=epsilon, wd=wd)
+    w = nd.array(w0)
+    state = opt.create_state(0, w)
+    for g in grads:
+        opt.update(0, w, nd.array(g), state)
+    return w.asnumpy(), ((-state.asnumpy(),) if momentum else ())
+
+
+# ------------------------------------------------------------------------------------------
+# factored family
+
+@_register(TORCH, 'adafactor')
+def torch_adafactor(w0, grads, lr, wd, epsilon1=1e-30, epsilon2=1e-3, clip_threshold=1.0,
+                    decay_rate=-0.8, beta1=None, relative_step=True, scale_parameter=True,
+                    warmup_init=False):
+    # torch.optim.Adafactor is the relative-step, parameter-scaled, momentum-free variant:
+    # rho_t = min(lr_torch, 1/sqrt(t)) equals ours (HuggingFace's min(1e-2, 1/sqrt(t)) times
+    # learning_rate) when lr_torch = 1e-2 and learning_rate = 1. It clamps V_hat at
+    # epsilon1^2 instead of adding epsilon1 to g^2 (equal for gradients far above 1e-15) and
+    # decays weights by lr_torch * wd instead of alpha_t * wd.
+    import torch
+    if (not relative_step or not scale_parameter or warmup_init or beta1 is not None
+            or wd or lr != 1.0 or clip_threshold < 1.0):
+        raise Unsupported('torch.optim.Adafactor has only the relative-step, scaled, '
+                          'momentum-free, wd-free form with d >= 1')
+    if w0.ndim >= 2:
+        keys = ('row_var', 'col_var')
+    else:
+        keys = ('variance',)
+    w, states = _torch_run(lambda ps: torch.optim.Adafactor(
+        ps, lr=1e-2, beta2_decay=decay_rate, eps=(epsilon1, epsilon2), d=clip_threshold,
+        weight_decay=0.0), w0, grads, keys)
+    # torch keeps row_var/col_var with keepdim axes: (..., n, 1) and (..., 1, m)
+    if w0.ndim >= 2:
+        states = (states[0][..., 0], states[1][..., 0, :])
+    return w, states

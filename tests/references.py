@@ -65,3 +65,116 @@ def adam(w0, grads, lr, wd, beta1=0.9, beta2=0.999, epsilon=1e-8, amsgrad=False,
 @reference('adamw')
 def adamw(w0, grads, lr, wd, **hyper):
     return adam(w0, grads, lr, wd, decoupled=True, **hyper)
+
+
+# ------------------------------------------------------------------------------------------
+# sign family
+
+@reference('lion')
+def lion(w0, grads, lr, wd, beta1=0.9, beta2=0.99):
+    """Chen et al. (2023), Algorithm 2 (Lion with decoupled weight decay lambda = wd):
+    c_t = b1 m + (1-b1) g; theta <- theta - eta (sign(c_t) + lambda theta);
+    m <- b2 m + (1-b2) g."""
+    w = w0.astype(np.float64).copy()
+    m = np.zeros_like(w)
+    for g in grads:
+        c = beta1 * m + (1 - beta1) * g
+        w = w - lr * (np.sign(c) + wd * w)
+        m = beta2 * m + (1 - beta2) * g
+    return w, (m,)
+
+
+# ------------------------------------------------------------------------------------------
+# layerwise family
+
+@reference('lamb')
+def lamb(w0, grads, lr, wd, beta1=0.9, beta2=0.999, epsilon=1e-6, lower_bound=None,
+         upper_bound=None, bias_correction=True):
+    """You et al. (ICLR 2020), Algorithm 2 (LAMB) for one layer, with Adam's bias correction
+    optional; phi clips ||x|| to [lower_bound, upper_bound]; a zero norm gives ratio 1."""
+    w = w0.astype(np.float64).copy()
+    m = np.zeros_like(w)
+    v = np.zeros_like(w)
+    for t, g in enumerate(grads, 1):
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        if bias_correction:
+            m_hat, v_hat = m / (1 - beta1 ** t), v / (1 - beta2 ** t)
+        else:
+            m_hat, v_hat = m, v
+        r = m_hat / (np.sqrt(v_hat) + epsilon) + wd * w
+        phi = np.linalg.norm(w)
+        if lower_bound is not None:
+            phi = max(phi, lower_bound)
+        if upper_bound is not None:
+            phi = min(phi, upper_bound)
+        r_norm = np.linalg.norm(r)
+        ratio = phi / r_norm if phi > 0 and r_norm > 0 else 1.0
+        w = w - lr * ratio * r
+    return w, (m, v)
+
+
+@reference('lars')
+def lars(w0, grads, lr, wd, momentum=0.0, eta=0.001, epsilon=0.0):
+    """You, Gitman & Ginsburg (2017), Algorithm 1 (LARS with momentum): local lr
+    lambda = eta ||w|| / (||g|| + beta ||w||) (plus epsilon), v <- m v + gamma lambda (g + beta w),
+    w <- w - v; lambda = 1 when a norm is zero."""
+    w = w0.astype(np.float64).copy()
+    v = np.zeros_like(w)
+    for g in grads:
+        wn, gn = np.linalg.norm(w), np.linalg.norm(g)
+        local = eta * wn / (gn + wd * wn + epsilon) if wn > 0 and gn > 0 else 1.0
+        v = momentum * v + lr * local * (g + wd * w)
+        w = w - v
+    return w, ((v,) if momentum else ())
+
+
+# ------------------------------------------------------------------------------------------
+# factored family
+
+@reference('adafactor')
+def adafactor(w0, grads, lr, wd, epsilon1=1e-30, epsilon2=1e-3, clip_threshold=1.0,
+              decay_rate=-0.8, beta1=None, relative_step=True, scale_parameter=True,
+              warmup_init=False):
+    """Shazeer & Stern (2018), Algorithm 4 (matrices, factored) and 5 (vectors), with the
+    relative step size of Section 8, update clipping of Section 6, beta2_t = 1 - t^decay_rate
+    of Section 7 and optional momentum; HuggingFace's conventions (epsilon1 added to G^2
+    before the row/column means, momentum of the scaled update, decay by alpha_t * wd).
+    Tensors of ndim > 2 are factored over their last two axes (a batch of matrices)."""
+    x = w0.astype(np.float64).copy()
+    factored = x.ndim >= 2
+    R = np.zeros(x.shape[:-1]) if factored else None
+    C = np.zeros(x.shape[:-2] + x.shape[-1:]) if factored else None
+    V = None if factored else np.zeros_like(x)
+    M = np.zeros_like(x)
+
+    def rms(a):
+        return np.sqrt(np.mean(a * a))
+
+    for t, G in enumerate(grads, 1):
+        if relative_step:
+            rho = min(1e-6 * t if warmup_init else 1e-2, 1 / np.sqrt(t))
+        else:
+            rho = 1.0
+        alpha = lr * rho * (max(epsilon2, rms(x)) if scale_parameter else 1.0)
+        beta2 = 1 - t ** decay_rate
+        G2 = G * G + epsilon1
+        if factored:
+            n, m = G.shape[-2], G.shape[-1]
+            # the paper keeps row/column sums: R_t = b R + (1-b) (G^2) 1_m, and
+            # V_hat = R C / (1_n^T R); with means instead of sums the scale cancels
+            R = beta2 * R + (1 - beta2) * G2.sum(axis=-1) / m
+            C = beta2 * C + (1 - beta2) * G2.sum(axis=-2) / n
+            V_hat = R[..., :, None] * C[..., None, :] / R.sum(axis=-1)[..., None, None] * n
+        else:
+            V = beta2 * V + (1 - beta2) * G2
+            V_hat = V
+        U = G / np.sqrt(V_hat)
+        U_hat = U / max(1.0, rms(U) / clip_threshold)
+        step = alpha * U_hat
+        if beta1 is not None:
+            M = beta1 * M + (1 - beta1) * step
+            step = M
+        x = x * (1 - wd * alpha) - step
+    states = (R, C) if factored else (V,)
+    return x, states + ((M,) if beta1 is not None else ())

@@ -44,5 +44,7 @@ def test_matches_independent_implementation(e, source, oracle):
     # differences are rounding, a few ulps per step, accumulated over STEPS steps.
     np.testing.assert_allclose(w.asnumpy(), w_ref, rtol=1e-4, atol=1e-5)
     if states_ref is not None:
-        for name, a, b in zip(opt.state_names, flat_states(state), states_ref):
+        names = opt.state_names_for(w0.shape)
+        assert len(names) == len(states_ref)
+        for name, a, b in zip(names, flat_states(state), states_ref):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=name)

@@ -1,25 +1,196 @@
-"""Fused optimizer kernels (C++ through MXNet's external-operator API).
+"""Fused optimizer kernels: C++ through MXNet's external-operator API (``mx.library.load``).
 
-Not built yet: every optimizer runs its reference ``mx.nd`` update. The interface the
-optimizers call is fixed here so the kernels can land without touching them:
+An optimizer step is memory-bound; composed from ``mx.nd`` operations it reads and writes
+every tensor many times and pays Python dispatch per operation. Each kernel here updates a
+tensor in one pass (OpenMP across cores, vectorised loops), and one call takes many tensors,
+so that small tensors do not pay MXNet's dispatch each.
 
-* ``available()``: True when the kernel library is built and loaded;
-* ``require()``: raise a clear error where it is not (``use_fused=True``);
-* ``fused_update(optimizer, items)``: run the items it can through the fused kernel named by
-  ``optimizer.fused_op`` and return the items it could not take (the reference runs those).
+The interface the optimizers call:
+
+* ``available()``: True when the kernel library is built (or cached) and loaded; the first
+  call builds it (``build.py``) and, where that fails, warns once and returns False;
+* ``require()``: the same, raising ``KernelBuildError`` with the compiler's message instead
+  (``use_fused=True`` or ``GLUON_OPT_IMPL=fused``);
+* ``fused_update(optimizer, items)``: run the ``UpdateItem``s it can through the kernel named
+  by ``optimizer.fused_op`` and return the others (the reference update runs those).
+
+How an optimizer gets a fused path: set ``fused_op = '<name>'`` on the class and add an
+``FusedOp`` entry for ``<name>`` to ``OPS`` below. The entry says which C++ op runs the rule,
+which hyperparameters it reads from the optimizer (``attrs``), which scalars it needs per
+tensor (``scalars``: learning rate, bias corrections, ... computed in Python in double
+precision exactly as the reference computes them) and, optionally, which optimizer settings it
+handles (``supports``). An optimizer whose ``fused_op`` has no entry keeps the reference path.
+
+Taken by the kernels: dense float32 weights with float32 states, and float16 weights with
+float32 master weights and states (``multi_precision``), on CPU. Anything else (float16 without
+master weights, other contexts) falls back to the reference per item.
 """
+import os
+import warnings
 
-__all__ = ['available', 'require', 'fused_update']
+import numpy as np
+
+from .build import KernelBuildError, load as _load_library
+
+__all__ = ['available', 'require', 'fused_update', 'FusedOp', 'OPS', 'KernelBuildError',
+           'KernelBuildWarning', 'MAX_TENSORS_PER_CALL']
+
+#: tensors per kernel call at most (MXNet's Updater hands us up to ``aggregate_num`` at once)
+MAX_TENSORS_PER_CALL = 256
+
+
+class KernelBuildWarning(RuntimeWarning):
+    """The fused kernels could not be built or loaded; the reference updates run instead."""
+
+
+class FusedOp(object):
+    """How one ``fused_op`` name maps onto a C++ op.
+
+    op : name of the registered C++ op (``mx.nd.<op>`` once the library is loaded)
+    attrs : ``optimizer -> dict`` of the hyperparameters the kernel reads
+    scalars : ``(optimizer, item) -> tuple of floats``, the per-tensor scalars in the order the
+        kernel's ``kScalars`` expects
+    supports : ``optimizer -> bool``; False keeps this optimizer on the reference path
+    """
+    __slots__ = ('op', 'attrs', 'scalars', 'supports')
+
+    def __init__(self, op, attrs, scalars, supports=None):
+        self.op, self.attrs, self.scalars = op, attrs, scalars
+        self.supports = supports or (lambda optimizer: True)
+
+
+def _sgd_scalars(opt, item):
+    return (item.lr, item.wd, 1.0 if item.t == opt.begin_num_update + 1 else 0.0)
+
+
+def _adam_scalars(opt, item, decoupled):
+    from ..optimizers.base import bias_corrections
+    bc1, bc2 = bias_corrections(opt.beta1, opt.beta2, item.t)
+    if decoupled:
+        return (item.lr / bc1, bc2, 0.0, 1.0 - item.lr * item.wd)
+    return (item.lr / bc1, bc2, item.wd, 1.0)
+
+
+def _adam_attrs(opt):
+    return {'beta1': opt.beta1, 'beta2': opt.beta2, 'epsilon': opt.epsilon}
+
+
+#: fused_op name -> FusedOp
+OPS = {
+    'sgd': FusedOp('gopt_sgd',
+                   lambda o: {'momentum': o.momentum, 'dampening': o.dampening,
+                              'nesterov': int(o.nesterov)},
+                   _sgd_scalars),
+    'adam': FusedOp('gopt_adam', _adam_attrs, lambda o, it: _adam_scalars(o, it, False)),
+    'adamw': FusedOp('gopt_adam', _adam_attrs, lambda o, it: _adam_scalars(o, it, True)),
+}
+
+_state = {'error': None, 'warned': False, 'ops': None}
+
+
+def _ensure_loaded():
+    """Load (building if needed) once; remember the failure so it is reported only once."""
+    if _state['ops'] is not None:
+        return True
+    if _state['error'] is not None:
+        return False
+    try:
+        _load_library()
+    except KernelBuildError as err:
+        _state['error'] = err
+        return False
+    import mxnet as mx
+    _state['ops'] = {spec.op: getattr(mx.nd, spec.op) for spec in OPS.values()}
+    _state['ops']['gopt_copy'] = mx.nd.gopt_copy
+    return True
 
 
 def available():
+    """True when the fused kernels are loaded. The first call builds them if the cache lacks
+    them; on failure it warns once (``KernelBuildWarning``) and returns False."""
+    if _ensure_loaded():
+        return True
+    if not _state['warned']:
+        _state['warned'] = True
+        warnings.warn('gluon_opt: the fused optimizer kernels are unavailable, so the reference '
+                      'mx.nd updates run instead (slower, same results). Set GLUON_OPT_IMPL='
+                      'reference to silence this. Cause: %s' % _state['error'],
+                      KernelBuildWarning, stacklevel=3)
     return False
 
 
 def require():
-    raise RuntimeError('gluon_opt fused kernels are not available in this build; '
-                       'use use_fused=None/False or GLUON_OPT_IMPL=reference.')
+    """Load the kernels or raise ``KernelBuildError`` saying why they are unavailable."""
+    if not _ensure_loaded():
+        raise KernelBuildError('gluon_opt fused kernels are not available (%s); use '
+                               'use_fused=None/False or GLUON_OPT_IMPL=reference.'
+                               % _state['error'])
+
+
+def op(name):
+    """The loaded C++ op ``name`` (e.g. ``'gopt_copy'``); loads the library first."""
+    require()
+    return _state['ops'][name]
+
+
+def _fusable(item):
+    w = item.weight
+    if w.stype != 'default' or w.context.device_type != 'cpu':
+        return False
+    if item.master is not None:
+        return (w.dtype == np.float16 and item.master.dtype == np.float32
+                and item.grad.dtype == np.float16
+                and all(s.dtype == np.float32 for s in item.state))
+    return (w.dtype == np.float32 and item.grad.dtype == np.float32
+            and all(s.dtype == np.float32 for s in item.state))
+
+
+def _group_key(optimizer, item):
+    """``(master weights?, number of states)`` of a fusable item, else None. Reading an
+    NDArray's dtype or context is a C call, a few microseconds each; for 500 small tensors
+    that is most of a step, so the answer is remembered per parameter index and reused while
+    the weight, gradient, master and states are the same array objects (``gluon.Trainer`` and
+    MXNet's ``Updater`` pass the same ones every step; holding them keeps their ids unique)."""
+    cache = optimizer.__dict__.setdefault('_fused_keys', {})
+    ident = (item.weight, item.grad, item.master) + tuple(item.state)
+    hit = cache.get(item.index)
+    if hit is not None and len(hit[0]) == len(ident) and all(
+            a is b for a, b in zip(hit[0], ident)):
+        return hit[1]
+    key = (item.master is not None, len(item.state)) if _fusable(item) else None
+    cache[item.index] = (ident, key)
+    return key
 
 
 def fused_update(optimizer, items):
-    return items
+    """Update what the kernel for ``optimizer.fused_op`` can take; return the rest."""
+    spec = OPS.get(optimizer.fused_op)
+    if spec is None or not spec.supports(optimizer) or not _ensure_loaded():
+        return items
+    rest, groups = [], {}
+    for item in items:
+        key = _group_key(optimizer, item)
+        if key is None:
+            rest.append(item)
+        else:  # one call per (master weights?, number of states): the op's layout is uniform
+            groups.setdefault(key, []).append(item)
+    if not groups:
+        return items
+    fn = _state['ops'][spec.op]
+    attrs = spec.attrs(optimizer)
+    clip = optimizer.clip_gradient
+    attrs['rescale'] = repr(float(optimizer.rescale_grad))
+    attrs['clip'] = repr(float(clip)) if clip is not None else '-1'
+    for (mp, ns), group in groups.items():
+        for start in range(0, len(group), MAX_TENSORS_PER_CALL):
+            chunk = group[start:start + MAX_TENSORS_PER_CALL]
+            inputs, outputs, scalars = [], [], []
+            for item in chunk:
+                inputs.append(item.master if mp else item.weight)
+                inputs.append(item.grad)
+                inputs.extend(item.state)
+                outputs.append(item.weight)
+                scalars.extend(spec.scalars(optimizer, item))
+            fn(*inputs, out=outputs, n=len(chunk), ns=ns, mp=int(mp),
+               sc=','.join(map(repr, map(float, scalars))), **attrs)
+    return rest

@@ -3,5 +3,9 @@ MXNet as ``gluon_opt.<name>`` (and ``<name>`` where MXNet has no optimizer of th
 from .base import GluonOptOptimizer, REGISTRY, register
 from .sgd import SGD
 from .adam import Adam, AdamW
+from .sign import Lion
+from .layerwise import LAMB, LARS
+from .factored import Adafactor
 
-__all__ = ['GluonOptOptimizer', 'REGISTRY', 'register', 'SGD', 'Adam', 'AdamW']
+__all__ = ['GluonOptOptimizer', 'REGISTRY', 'register', 'SGD', 'Adam', 'AdamW',
+           'Lion', 'LAMB', 'LARS', 'Adafactor']

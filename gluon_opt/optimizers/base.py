@@ -35,6 +35,10 @@ __all__ = ['GluonOptOptimizer', 'register', 'REGISTRY', 'MXNET_BUILTIN_NAMES',
            'IMPL_ENV']
 
 IMPL_ENV = 'GLUON_OPT_IMPL'
+#: tensors MXNet's ``Updater`` hands to one ``update`` call for optimizers with a fused kernel
+#: (``Optimizer.aggregate_num``): the kernels update them all in one op call, so small tensors
+#: do not pay MXNet's per-op dispatch each. The reference path loops over them as before.
+AGGREGATE_NUM = 256
 _IMPL_CHOICES = ('auto', 'reference', 'fused')
 
 # MXNet 1.9.1's own registry keys. Registering one of these names again silently replaces the
@@ -222,6 +226,8 @@ class GluonOptOptimizer(mx.optimizer.Optimizer):
             lr_scheduler=lr_scheduler, sym=sym, begin_num_update=begin_num_update,
             multi_precision=bool(multi_precision), param_dict=param_dict)
         self.use_fused = use_fused
+        if self.fused_op is not None:
+            self.aggregate_num = AGGREGATE_NUM
 
     # -- description -----------------------------------------------------------------------
     @classmethod
@@ -249,9 +255,14 @@ class GluonOptOptimizer(mx.optimizer.Optimizer):
         return '%s(learning_rate=%r, %s)' % (type(self).__name__, self.learning_rate, hp)
 
     # -- states ----------------------------------------------------------------------------
+    def state_names_for(self, shape):
+        """The state names of a weight of this ``shape``, in ``init_state``'s order: the same
+        as ``state_names`` unless the states depend on the shape (Adafactor)."""
+        return self.state_names
+
     def init_state(self, weight):
         """The per-weight state tensors (a tuple, order of ``state_names``)."""
-        return tuple(zeros_like(weight) for _ in self.state_names)
+        return tuple(zeros_like(weight) for _ in self.state_names_for(weight.shape))
 
     def create_state(self, index, weight):
         return self.init_state(weight)
@@ -345,5 +356,10 @@ class GluonOptOptimizer(mx.optimizer.Optimizer):
         return True
 
     # -- pickling ----------------------------------------------------------------------------
+    def __getstate__(self):
+        state = super(GluonOptOptimizer, self).__getstate__()
+        state.pop('_fused_keys', None)  # the kernels' per-parameter cache holds live arrays
+        return state
+
     def __setstate__(self, state):
         super(GluonOptOptimizer, self).__setstate__(state)

@@ -1,0 +1,406 @@
+"""``gluon-opt bench``: optimizer step time, ours against MXNet's built-ins and torch.optim.
+
+For each parameter set (the course MLP 784-256-256-10, ResNet-50 v1's trainable parameter
+shapes from gluoncv's model zoo, 500 small tensors) and each optimizer, it times one optimizer
+step through ``gluon.Trainer.step`` for
+
+* ``fused``: our fused kernels (``use_fused=True``);
+* ``reference``: our readable ``mx.nd`` update (``use_fused=False``);
+* ``mxnet``: MXNet's built-in optimizer for the same algorithm, where there is one;
+* ``torch-fused`` / ``torch-foreach``: ``torch.optim`` with ``fused=True`` / ``foreach=True``
+  (``optimizer.step()`` on CPU tensors of the same shapes), where torch is importable.
+
+Each time is turned into a bandwidth: the bytes the algorithm must move (read weight,
+gradient and states once, write weight and states once) divided by the time, and compared with
+the bandwidth of a multi-threaded copy measured in the same run (``gopt_copy``, an OpenMP
+memcpy in our kernel library, over 256 MiB; a single-threaded numpy copy is shown too, since it
+understates what the cores together reach). The ``e2e`` set trains the course MLP on random
+data and compares samples per second with MXNet's built-in SGD.
+
+Results print as a table and are saved as CSV and a PNG bar chart (``--out``).
+"""
+import argparse
+import csv
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+import mxnet as mx
+from mxnet import gluon, autograd
+
+__all__ = ['add_arguments', 'run', 'main']
+
+SETS = ('mlp', 'resnet50', 'small500', 'e2e')
+
+# name -> (hyperparameters, MXNet built-in name or None, torch class name, bytes per element
+# moved in float32: read w, g, states; write w, states)
+ALGORITHMS = {
+    'sgd': (dict(learning_rate=0.01, momentum=0.9), 'sgd', 'SGD', 5 * 4),
+    'adam': (dict(learning_rate=1e-3), 'adam', 'Adam', 7 * 4),
+    'adamw': (dict(learning_rate=1e-3, wd=0.01), None, 'AdamW', 7 * 4),
+}
+
+
+def add_arguments(parser):
+    parser.add_argument('--sets', default=','.join(SETS),
+                        help='comma-separated parameter sets among %s (default: all)'
+                        % ', '.join(SETS))
+    parser.add_argument('--optimizers', default=','.join(ALGORITHMS),
+                        help='comma-separated optimizers among %s' % ', '.join(ALGORITHMS))
+    parser.add_argument('--quick', action='store_true',
+                        help='fewer timed steps, and no reference path on ResNet-50 shapes')
+    parser.add_argument('--budget', type=float, default=None,
+                        help='seconds of timed steps per measurement (default 0.3, quick 0.1)')
+    parser.add_argument('--no-torch', action='store_true', help='skip torch.optim')
+    parser.add_argument('--out', default=os.path.join('runs', 'bench'),
+                        help='directory for bench.csv and bench.png (default runs/bench)')
+    return parser
+
+
+# ---------------------------------------------------------------------------------------------
+# Parameter sets
+
+def mlp_shapes():
+    return [(256, 784), (256,), (256, 256), (256,), (10, 256), (10,)]
+
+
+def resnet50_shapes():
+    from ._compat import import_gluoncv
+    gcv = import_gluoncv()
+    net = gcv.model_zoo.get_model('resnet50_v1', pretrained=False)
+    net.initialize()
+    net(mx.nd.zeros((1, 3, 224, 224)))  # resolves the deferred shapes
+    return [p.shape for p in net.collect_params().values() if p.grad_req != 'null']
+
+
+def small_shapes(n=500):
+    # sizes from 128 to ~2200 elements: biases, norms, small heads
+    return [(128 + (i * 97) % 2048,) for i in range(n)]
+
+
+def _params(shapes, seed=0):
+    rng = np.random.RandomState(seed)
+    params = []
+    for i, shape in enumerate(shapes):
+        p = gluon.Parameter('p%d' % i, shape=shape, init=mx.init.Constant(0.0))
+        p.initialize(ctx=mx.cpu())
+        p.set_data(mx.nd.array(rng.uniform(-0.1, 0.1, size=shape)))
+        p.grad()[:] = mx.nd.array(rng.uniform(-1, 1, size=shape))
+        params.append(p)
+    return params
+
+
+# ---------------------------------------------------------------------------------------------
+# Timing
+
+def _timed(step, before=None, budget=0.6, min_iters=3, max_iters=50):
+    """Median seconds of ``step`` (after two warm-up calls); runs about ``budget`` seconds.
+    ``before`` runs untimed ahead of every call."""
+    return _interleaved([(before, step)], budget, min_iters, max_iters)[0]
+
+
+def _interleaved(runners, budget=0.6, min_iters=3, max_iters=50):
+    """Median seconds per call of each ``(before, step)`` runner, timed round-robin so that
+    load from other processes on the machine falls on all of them alike. Two warm-up calls
+    each (they create the optimizer states)."""
+    def once(before, step):
+        if before:
+            before()
+        t0 = time.perf_counter()
+        step()
+        return time.perf_counter() - t0
+    first = 0.0
+    for before, step in runners:
+        once(before, step)
+        first += once(before, step)
+    rounds = int(min(max_iters, max(min_iters, budget * len(runners) / max(first, 1e-6))))
+    times = [[] for _ in runners]
+    for _ in range(rounds):
+        for k, (before, step) in enumerate(runners):
+            times[k].append(once(before, step))
+    return [statistics.median(t) for t in times]
+
+
+def trainer_runner(params, optimizer, hp):
+    """``(before, step)`` for one ``Trainer.step`` (waiting for MXNet's asynchronous engine)."""
+    trainer = gluon.Trainer(params, optimizer, dict(hp), kvstore=None)
+    arrays = [a for p in params for a in p.list_data()]
+
+    def fresh():  # as if backward had computed the gradients, so Trainer.step takes them
+        for a in arrays:
+            a._fresh_grad = True
+
+    def step():
+        trainer.step(1)
+        mx.nd.waitall()
+    return fresh, step
+
+
+def torch_runner(shapes, cls_name, hp, mode):
+    import torch
+    rng = np.random.RandomState(0)
+    params = []
+    for shape in shapes:
+        p = torch.nn.Parameter(torch.from_numpy(rng.uniform(-0.1, 0.1, size=shape)
+                                                .astype(np.float32)))
+        p.grad = torch.from_numpy(rng.uniform(-1, 1, size=shape).astype(np.float32))
+        params.append(p)
+    kw = {'lr': hp['learning_rate']}
+    if 'momentum' in hp:
+        kw['momentum'] = hp['momentum']
+    if 'wd' in hp:
+        kw['weight_decay'] = hp['wd']
+    kw[mode] = True
+    opt = getattr(torch.optim, cls_name)(params, **kw)
+    return None, opt.step
+
+
+def copy_bandwidth(nbytes=256 << 20):
+    """(multi-threaded GB/s, how it was measured, single-threaded numpy GB/s): bytes read plus
+    bytes written per second."""
+    src_np = np.ones(nbytes // 4, dtype=np.float32)
+    dst_np = np.empty_like(src_np)
+    single = 2 * nbytes / _timed(lambda: np.copyto(dst_np, src_np), budget=1.0,
+                                 min_iters=8) / 1e9
+    from . import kernels
+    src = mx.nd.ones((nbytes // 4,))
+    dst = mx.nd.zeros((nbytes // 4,))
+    if kernels.available():
+        copy = kernels.op('gopt_copy')
+        how = 'gopt_copy (OpenMP memcpy, %d threads)' % _omp_threads()
+
+        def step():
+            copy(src, out=dst)
+            mx.nd.waitall()
+    else:
+        how = 'mx.nd.copyto'
+
+        def step():
+            src.copyto(dst)
+            mx.nd.waitall()
+    multi = 2 * nbytes / _timed(step, budget=1.0, min_iters=8) / 1e9
+    return multi, how, single
+
+
+def _omp_threads():
+    return int(os.environ.get('OMP_NUM_THREADS', os.cpu_count() or 1))
+
+
+# ---------------------------------------------------------------------------------------------
+# The end-to-end MLP loop
+
+def time_mlp_training(optimizer, hp, batches=40, batch_size=256):
+    """Samples per second of the course MLP's training loop (forward, backward, step)."""
+    mx.random.seed(0)
+    rng = np.random.RandomState(0)
+    net = gluon.nn.HybridSequential()
+    net.add(gluon.nn.Dense(256, activation='relu', in_units=784),
+            gluon.nn.Dense(256, activation='relu', in_units=256),
+            gluon.nn.Dense(10, in_units=256))
+    net.initialize(mx.init.Xavier())
+    net.hybridize()
+    trainer = gluon.Trainer(net.collect_params(), optimizer, dict(hp), kvstore=None)
+    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+    xs = [mx.nd.array(rng.rand(batch_size, 784)) for _ in range(8)]
+    ys = [mx.nd.array(rng.randint(0, 10, size=batch_size)) for _ in range(8)]
+
+    def one(i):
+        with autograd.record():
+            loss = loss_fn(net(xs[i % 8]), ys[i % 8])
+        loss.backward()
+        trainer.step(batch_size)
+    for i in range(5):
+        one(i)
+    mx.nd.waitall()
+    t0 = time.perf_counter()
+    for i in range(batches):
+        one(i)
+    mx.nd.waitall()
+    return batches * batch_size / (time.perf_counter() - t0)
+
+
+# ---------------------------------------------------------------------------------------------
+
+def _torch_available(args):
+    if args.no_torch:
+        return False
+    try:
+        import torch
+    except Exception:
+        return False
+    torch.set_num_threads(_omp_threads())
+    return True
+
+
+def run(args):
+    from . import kernels
+    sets = [s.strip() for s in args.sets.split(',') if s.strip()]
+    names = [s.strip() for s in args.optimizers.split(',') if s.strip()]
+    for s in sets:
+        if s not in SETS:
+            raise SystemExit('unknown set %r; choose from %s' % (s, ', '.join(SETS)))
+    for n in names:
+        if n not in ALGORITHMS:
+            raise SystemExit('unknown optimizer %r; choose from %s' % (n, ', '.join(ALGORITHMS)))
+    budget = args.budget if args.budget is not None else (0.1 if args.quick else 0.3)
+    fused_ok = kernels.available()
+    has_torch = _torch_available(args)
+
+    bw, bw_how, bw_single = copy_bandwidth()
+    print('copy bandwidth: %.1f GB/s multi-threaded [%s]; %.1f GB/s numpy single-threaded'
+          % (bw, bw_how, bw_single))
+    print('machine: %d cores; MXNet %s%s' % (os.cpu_count() or 1, mx.__version__,
+                                               '' if fused_ok else '; FUSED KERNELS UNAVAILABLE'))
+    rows = []
+    shape_sets = {'mlp': mlp_shapes, 'resnet50': resnet50_shapes, 'small500': small_shapes}
+    for set_name in sets:
+        if set_name == 'e2e':
+            rows.extend(_run_e2e(names, fused_ok))
+            continue
+        shapes = shape_sets[set_name]()
+        numel = sum(int(np.prod(s)) for s in shapes)
+        print('\n%s: %d tensors, %.2fM parameters' % (set_name, len(shapes), numel / 1e6))
+        for name in names:
+            hp, builtin, torch_cls, bpe = ALGORITHMS[name]
+            nbytes = bpe * numel
+            impls = []
+            if fused_ok:
+                impls.append(('fused', 'gluon_opt.' + name, dict(hp, use_fused=True)))
+            if not (args.quick and set_name == 'resnet50'):
+                impls.append(('reference', 'gluon_opt.' + name, dict(hp, use_fused=False)))
+            if builtin:
+                impls.append(('mxnet', builtin, hp))
+            runners = [trainer_runner(_params(shapes), opt_name, opt_hp)
+                       for _, opt_name, opt_hp in impls]
+            labels = [impl for impl, _, _ in impls]
+            if has_torch:
+                for mode in ('fused', 'foreach'):
+                    runners.append(torch_runner(shapes, torch_cls, hp, mode))
+                    labels.append('torch-' + mode)
+            for impl, sec in zip(labels, _interleaved(runners, budget)):
+                rows.append(_row(set_name, name, impl, sec, nbytes, bw, len(shapes), numel))
+            del runners
+    _add_ratios(rows)
+    _print(rows)
+    os.makedirs(args.out, exist_ok=True)
+    csv_path = os.path.join(args.out, 'bench.csv')
+    _save_csv(rows, csv_path, bw, bw_how, bw_single)
+    png_path = os.path.join(args.out, 'bench.png')
+    _plot(rows, png_path)
+    print('\nsaved %s and %s' % (csv_path, png_path))
+    return rows
+
+
+def _row(set_name, name, impl, sec, nbytes, bw, ntensors, numel):
+    gbs = nbytes / sec / 1e9
+    return {'set': set_name, 'optimizer': name, 'impl': impl, 'tensors': ntensors,
+            'params': numel, 'ms': sec * 1e3, 'GB/s': gbs, 'of_copy': gbs / bw}
+
+
+def _run_e2e(names, fused_ok):
+    print('\ne2e: course MLP training loop, batch 256')
+    base = time_mlp_training('sgd', {'learning_rate': 0.01})
+    rows = [{'set': 'e2e', 'optimizer': 'sgd', 'impl': 'mxnet', 'samples/s': base,
+             'vs_mxnet_sgd': 1.0}]
+    for name in names:
+        hp = ALGORITHMS[name][0]
+        for impl, fused in (('fused', True), ('reference', False)):
+            if fused and not fused_ok:
+                continue
+            sps = time_mlp_training('gluon_opt.' + name, dict(hp, use_fused=fused))
+            rows.append({'set': 'e2e', 'optimizer': name, 'impl': impl, 'samples/s': sps,
+                         'vs_mxnet_sgd': sps / base})
+    return rows
+
+
+def _add_ratios(rows):
+    """Each time divided by MXNet's built-in and by torch's fused, same set and optimizer."""
+    index = {(r['set'], r['optimizer'], r['impl']): r for r in rows if 'ms' in r}
+    for r in rows:
+        if 'ms' not in r:
+            continue
+        for ref, key in (('mxnet', 'vs_mxnet'), ('torch-fused', 'vs_torch_fused')):
+            other = index.get((r['set'], r['optimizer'], ref))
+            r[key] = r['ms'] / other['ms'] if other else None
+
+
+COLUMNS = ['set', 'optimizer', 'impl', 'tensors', 'params', 'ms', 'GB/s', 'of_copy',
+           'vs_mxnet', 'vs_torch_fused', 'samples/s', 'vs_mxnet_sgd']
+
+
+def _fmt(v):
+    if v is None:
+        return '-'
+    if isinstance(v, float):
+        return '%.3g' % v if abs(v) < 1000 else '%.0f' % v
+    return str(v)
+
+
+def _print(rows):
+    cols = [c for c in COLUMNS if any(c in r for r in rows)]
+    table = [cols] + [[_fmt(r.get(c)) for c in cols] for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(cols))]
+    print()
+    for k, row in enumerate(table):
+        print('  '.join(v.rjust(w) for v, w in zip(row, widths)))
+        if k == 0:
+            print('  '.join('-' * w for w in widths))
+    print('\nms: median time of one Trainer.step (torch: optimizer.step); GB/s: bytes the '
+          'algorithm must move / time; of_copy: that as a fraction of the copy bandwidth; '
+          'vs_*: time ratio (< 1 is faster).')
+
+
+def _save_csv(rows, path, bw, bw_how, bw_single):
+    with open(path, 'w', newline='') as f:
+        f.write('# copy bandwidth %.2f GB/s (%s); numpy single-threaded %.2f GB/s\n'
+                % (bw, bw_how, bw_single))
+        writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction='ignore')
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({c: r.get(c, '') for c in COLUMNS})
+
+
+def _plot(rows, path):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    timed = [r for r in rows if 'ms' in r]
+    sets = [s for s in dict.fromkeys(r['set'] for r in timed)]
+    fig, axes = plt.subplots(1, max(1, len(sets)), figsize=(5 * max(1, len(sets)), 4),
+                             squeeze=False)
+    impls = list(dict.fromkeys(r['impl'] for r in timed))
+    colors = dict(zip(impls, plt.rcParams['axes.prop_cycle'].by_key()['color']))
+    for ax, s in zip(axes[0], sets):
+        opts = list(dict.fromkeys(r['optimizer'] for r in timed if r['set'] == s))
+        width = 0.8 / max(1, len(impls))
+        for k, impl in enumerate(impls):
+            xs, ys = [], []
+            for j, o in enumerate(opts):
+                for r in timed:
+                    if (r['set'], r['optimizer'], r['impl']) == (s, o, impl):
+                        xs.append(j + k * width)
+                        ys.append(r['ms'])
+            if xs:
+                ax.bar(xs, ys, width, label=impl, color=colors[impl])
+        ax.set_xticks([j + 0.4 - width / 2 for j in range(len(opts))])
+        ax.set_xticklabels(opts)
+        ax.set_yscale('log')
+        ax.set_ylabel('ms per step (log)')
+        ax.set_title(s)
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv=None):
+    parser = add_arguments(argparse.ArgumentParser(
+        prog='gluon-opt bench', description=__doc__.split('\n\n')[0]))
+    run(parser.parse_args(argv))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,341 @@
+// Shared machinery of the gluon_opt fused optimizer kernels (CPU).
+//
+// Every optimizer op has the same multi-tensor calling convention, so that one op call can
+// update many tensors (small tensors then do not pay MXNet's per-op dispatch each):
+//
+//   inputs, per tensor i (n tensors, ns states each):
+//     [weight_i (float32; the float32 master copy when mp=1), grad_i, state_i_1 .. state_i_ns]
+//   outputs, per tensor i:  weight_i (float32, aliasing the weight input; float16 when mp=1)
+//   attrs:  n, ns, mp (0/1), rescale, clip (< 0: none), sc (n * kScalars comma-separated
+//           per-tensor scalars: learning rate, bias corrections, ...), plus the op's own
+//           hyperparameters.
+//
+// The states (and the master weight when mp=1) are updated in place (setMutateInputs); the
+// weight is written through the output, which Python passes as ``out=weight``.
+//
+// One pass per tensor: the elements are cut into blocks (OpenMP across blocks, so big tensors
+// use every core and many small tensors are spread over the cores), and every block is
+// processed in L1-sized tiles: the gradient tile is loaded (converted from float16), rescaled
+// and clipped, the optimizer's rule runs over the tile in a vectorisable loop, and with mp=1
+// the master tile is converted into the float16 weight. Each tensor element is read and
+// written once.
+#ifndef GLUON_OPT_KERNELS_COMMON_H_
+#define GLUON_OPT_KERNELS_COMMON_H_
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#if defined(__F16C__)
+#include <immintrin.h>
+#endif
+
+#include "mxnet/lib_api.h"
+
+namespace gluon_opt {
+
+using mxnet::ext::MXReturnValue;
+using mxnet::ext::MXTensor;
+using mxnet::ext::OpResource;
+using Attrs = std::unordered_map<std::string, std::string>;
+
+constexpr int64_t kTile = 1024;          // elements per tile: a few arrays of it fit in L1
+constexpr int64_t kBlock = 32 * 1024;    // elements per OpenMP work item
+constexpr int64_t kParallelMin = 64 * 1024;  // below this many elements, one thread is faster
+constexpr int kMaxStates = 4;
+
+inline double attr_double(const Attrs& a, const char* key, double fallback) {
+  auto it = a.find(key);
+  return it == a.end() ? fallback : std::strtod(it->second.c_str(), nullptr);
+}
+
+inline int attr_int(const Attrs& a, const char* key, int fallback) {
+  auto it = a.find(key);
+  return it == a.end() ? fallback : std::atoi(it->second.c_str());
+}
+
+inline std::vector<double> attr_doubles(const Attrs& a, const char* key) {
+  std::vector<double> out;
+  auto it = a.find(key);
+  if (it == a.end()) return out;
+  const char* p = it->second.c_str();
+  char* end = nullptr;
+  while (*p) {
+    double v = std::strtod(p, &end);
+    if (end == p) break;
+    out.push_back(v);
+    p = end;
+    while (*p == ',' || *p == ' ') ++p;
+  }
+  return out;
+}
+
+// ---- float16 <-> float32 ------------------------------------------------------------------
+// Round to nearest even, as MXNet's cast. F16C converts 8 at a time where the CPU has it.
+
+inline float half_to_float_soft(uint16_t h) {
+  uint32_t sign = (h & 0x8000u) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ffu, bits;
+  if (exp == 0) {
+    if (man == 0) {
+      bits = sign;
+    } else {  // subnormal: normalise
+      exp = 127 - 15 + 1;
+      while (!(man & 0x400u)) { man <<= 1; --exp; }
+      bits = sign | (exp << 23) | ((man & 0x3ffu) << 13);
+    }
+  } else if (exp == 31) {
+    bits = sign | 0x7f800000u | (man << 13);
+  } else {
+    bits = sign | ((exp + 127 - 15) << 23) | (man << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+inline uint16_t float_to_half_soft(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  uint32_t sign = (x >> 16) & 0x8000u, ax = x & 0x7fffffffu;
+  if (ax >= 0x7f800000u) return sign | 0x7c00u | (ax > 0x7f800000u ? 0x200u : 0);  // inf/nan
+  if (ax >= 0x477ff000u) return sign | 0x7c00u;  // rounds to >= 65520: overflow to inf
+  if (ax < 0x38800000u) {  // subnormal or zero in half
+    if (ax < 0x33000000u) return sign;  // below half the smallest subnormal
+    uint32_t e = ax >> 23, m = (ax & 0x7fffffu) | 0x800000u;
+    const int shift = 126 - static_cast<int>(e);  // value = m * 2^(e-150) = r * 2^-24
+    uint32_t r = m >> shift, rem = m & ((1u << shift) - 1), half = 1u << (shift - 1);
+    if (rem > half || (rem == half && (r & 1u))) ++r;
+    return sign | r;
+  }
+  uint32_t r = ((ax - 0x38000000u) >> 13);
+  uint32_t rem = ax & 0x1fffu;
+  if (rem > 0x1000u || (rem == 0x1000u && (r & 1u))) ++r;
+  return sign | r;
+}
+
+inline void half_to_float(const uint16_t* src, float* dst, int64_t n) {
+  int64_t i = 0;
+#if defined(__F16C__)
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(
+        reinterpret_cast<const __m128i*>(src + i))));
+#endif
+  for (; i < n; ++i) dst[i] = half_to_float_soft(src[i]);
+}
+
+inline void float_to_half(const float* src, uint16_t* dst, int64_t n) {
+  int64_t i = 0;
+#if defined(__F16C__)
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+#endif
+  for (; i < n; ++i) dst[i] = float_to_half_soft(src[i]);
+}
+
+// ---- the shared op plumbing -----------------------------------------------------------------
+
+struct Layout {
+  int n, ns, mp;
+  int per_tensor() const { return 2 + ns; }
+};
+
+inline Layout layout(const Attrs& a) {
+  return Layout{attr_int(a, "n", 1), attr_int(a, "ns", 0), attr_int(a, "mp", 0)};
+}
+
+inline MXReturnValue parse_attrs(const Attrs& a, int* num_in, int* num_out) {
+  Layout l = layout(a);
+  if (l.n < 1 || l.ns < 0 || l.ns > kMaxStates) {
+    MX_ERROR_MSG << "gluon_opt kernel: bad n/ns attributes";
+    return mxnet::ext::MX_FAIL;
+  }
+  *num_in = l.n * l.per_tensor();
+  *num_out = l.n;
+  return mxnet::ext::MX_SUCCESS;
+}
+
+inline MXReturnValue infer_type(const Attrs& a, std::vector<int>* in, std::vector<int>* out) {
+  Layout l = layout(a);
+  const int f32 = mxnet::ext::kFloat32, f16 = mxnet::ext::kFloat16;
+  for (int i = 0; i < l.n; ++i) {
+    int base = i * l.per_tensor();
+    if ((*in)[base] != f32) {
+      MX_ERROR_MSG << "gluon_opt kernel: weights (or master weights) must be float32";
+      return mxnet::ext::MX_FAIL;
+    }
+    int g = (*in)[base + 1];
+    if (g != (l.mp ? f16 : f32)) {
+      MX_ERROR_MSG << "gluon_opt kernel: gradient " << i << " has the wrong dtype";
+      return mxnet::ext::MX_FAIL;
+    }
+    for (int s = 0; s < l.ns; ++s) {
+      if ((*in)[base + 2 + s] != f32) {
+        MX_ERROR_MSG << "gluon_opt kernel: optimizer states must be float32";
+        return mxnet::ext::MX_FAIL;
+      }
+    }
+    (*out)[i] = l.mp ? f16 : f32;
+  }
+  return mxnet::ext::MX_SUCCESS;
+}
+
+inline MXReturnValue infer_shape(const Attrs& a, std::vector<std::vector<unsigned>>* in,
+                                 std::vector<std::vector<unsigned>>* out) {
+  Layout l = layout(a);
+  for (int i = 0; i < l.n; ++i) {
+    int base = i * l.per_tensor();
+    for (int k = 1; k < l.per_tensor(); ++k) {
+      if ((*in)[base + k] != (*in)[base]) {
+        MX_ERROR_MSG << "gluon_opt kernel: tensor " << i << " input " << k
+                     << " does not have its weight's shape";
+        return mxnet::ext::MX_FAIL;
+      }
+    }
+    (*out)[i] = (*in)[base];
+  }
+  return mxnet::ext::MX_SUCCESS;
+}
+
+inline MXReturnValue mutate_inputs(const Attrs& a, std::vector<int>* idx) {
+  Layout l = layout(a);
+  for (int i = 0; i < l.n; ++i) {
+    int base = i * l.per_tensor();
+    if (l.mp) idx->push_back(base);  // the master weight
+    for (int s = 0; s < l.ns; ++s) idx->push_back(base + 2 + s);
+  }
+  return mxnet::ext::MX_SUCCESS;
+}
+
+// Gradient preprocessing shared by every rule: ``clip(rescale * g, -clip, clip)``.
+struct GradPrep {
+  float rescale, clip;
+  bool do_rescale, do_clip;
+  explicit GradPrep(const Attrs& a) {
+    double r = attr_double(a, "rescale", 1.0), c = attr_double(a, "clip", -1.0);
+    rescale = static_cast<float>(r);
+    clip = static_cast<float>(c);
+    do_rescale = r != 1.0;
+    do_clip = c >= 0;
+  }
+  void operator()(float* g, int64_t n) const {
+    if (do_rescale) {
+      const float r = rescale;
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) g[i] *= r;
+    }
+    if (do_clip) {
+      const float c = clip;
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) g[i] = std::min(std::max(g[i], -c), c);
+    }
+  }
+};
+
+// A tile of one tensor as a rule sees it: weights in and out (``w_out`` may alias ``w_in``),
+// the preprocessed gradient, the state tiles and this tensor's scalars.
+struct Tile {
+  int64_t n;
+  const float* w_in;
+  float* w_out;
+  const float* g;
+  float* s[kMaxStates];
+  const double* sc;
+};
+
+struct Tensors {
+  float* w;
+  const void* g;
+  void* out;
+  float* s[kMaxStates];
+};
+
+struct Block {
+  int t;
+  int64_t begin, end;
+};
+
+// Runs ``Rule`` over every tensor of the call. ``Rule`` has ``kScalars`` (per-tensor scalars),
+// a constructor from the attributes, an optional ``bool supports(const Layout&)`` and
+// ``void operator()(const Tile&) const`` updating one tile.
+template <class Rule>
+MXReturnValue forward(const Attrs& a, std::vector<MXTensor>* inputs,
+                      std::vector<MXTensor>* outputs, const OpResource& res) {
+  const Layout l = layout(a);
+  const Rule rule(a);
+  const GradPrep prep(a);
+  const std::vector<double> sc = attr_doubles(a, "sc");
+  if (static_cast<int64_t>(sc.size()) != static_cast<int64_t>(l.n) * Rule::kScalars) {
+    MX_ERROR_MSG << "gluon_opt kernel: expected " << l.n * Rule::kScalars
+                 << " per-tensor scalars, got " << sc.size();
+    return mxnet::ext::MX_FAIL;
+  }
+  if (!rule.supports(l)) {
+    MX_ERROR_MSG << "gluon_opt kernel: unsupported number of states " << l.ns;
+    return mxnet::ext::MX_FAIL;
+  }
+  // The tensors' pointers, and the work list: (tensor, begin, end) blocks over all of them.
+  std::vector<Tensors> tensors(l.n);
+  std::vector<Block> blocks;
+  int64_t total = 0;
+  for (int t = 0; t < l.n; ++t) {
+    const int base = t * l.per_tensor();
+    Tensors& p = tensors[t];
+    p.w = static_cast<float*>((*inputs)[base].data_ptr);
+    p.g = (*inputs)[base + 1].data_ptr;
+    p.out = (*outputs)[t].data_ptr;
+    for (int s = 0; s < kMaxStates; ++s)
+      p.s[s] = s < l.ns ? static_cast<float*>((*inputs)[base + 2 + s].data_ptr) : nullptr;
+    const int64_t size = (*inputs)[base].size();
+    total += size;
+    for (int64_t b = 0; b < size; b += kBlock) blocks.push_back({t, b, std::min(size, b + kBlock)});
+  }
+  const int64_t nblocks = static_cast<int64_t>(blocks.size());
+  const int threads = total >= kParallelMin ? omp_get_max_threads() : 1;
+
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1)
+  for (int64_t bi = 0; bi < nblocks; ++bi) {
+    alignas(64) float gbuf[kTile];
+    const Block blk = blocks[bi];
+    const Tensors& p = tensors[blk.t];
+    for (int64_t i0 = blk.begin; i0 < blk.end; i0 += kTile) {
+      const int64_t m = std::min(kTile, blk.end - i0);
+      if (l.mp) {
+        half_to_float(static_cast<const uint16_t*>(p.g) + i0, gbuf, m);
+      } else {
+        std::memcpy(gbuf, static_cast<const float*>(p.g) + i0, m * sizeof(float));
+      }
+      prep(gbuf, m);
+      Tile tile;
+      tile.n = m;
+      tile.w_in = p.w + i0;
+      tile.w_out = l.mp ? p.w + i0 : static_cast<float*>(p.out) + i0;
+      tile.g = gbuf;
+      for (int s = 0; s < kMaxStates; ++s) tile.s[s] = p.s[s] ? p.s[s] + i0 : nullptr;
+      tile.sc = sc.data() + blk.t * Rule::kScalars;
+      rule(tile);
+      if (l.mp) float_to_half(p.w + i0, static_cast<uint16_t*>(p.out) + i0, m);
+    }
+  }
+  return mxnet::ext::MX_SUCCESS;
+}
+
+}  // namespace gluon_opt
+
+// Registers one optimizer op with the shared convention above.
+#define GLUON_OPT_REGISTER_RULE(OpName, Rule)                     \
+  REGISTER_OP(OpName)                                              \
+      .setParseAttrs(gluon_opt::parse_attrs)                       \
+      .setInferType(gluon_opt::infer_type)                         \
+      .setInferShape(gluon_opt::infer_shape)                       \
+      .setMutateInputs(gluon_opt::mutate_inputs)                   \
+      .setForward(gluon_opt::forward<Rule>, "cpu")
+
+#endif  // GLUON_OPT_KERNELS_COMMON_H_

@@ -1,0 +1,54 @@
+// Fused SGD with momentum, dampening and Nesterov momentum, PyTorch's convention exactly as
+// gluon_opt/optimizers/sgd.py's reference ``step``:
+//
+//   g <- g + wd * w;  b <- g (first step) or momentum * b + (1 - dampening) * g
+//   d <- g + momentum * b (nesterov) or b;  w <- w - lr * d
+//
+// attrs: momentum, dampening, nesterov; per-tensor scalars: lr, wd, first (1 on the first step).
+// States: none (momentum = 0) or the momentum buffer.
+#include "common.h"
+
+namespace gluon_opt {
+
+struct SGDRule {
+  static constexpr int kScalars = 3;
+  float momentum, keep;  // keep = 1 - dampening
+  bool nesterov;
+  explicit SGDRule(const Attrs& a)
+      : momentum(static_cast<float>(attr_double(a, "momentum", 0.0))),
+        keep(static_cast<float>(1.0 - attr_double(a, "dampening", 0.0))),
+        nesterov(attr_int(a, "nesterov", 0) != 0) {}
+  bool supports(const Layout& l) const { return l.ns == 0 || l.ns == 1; }
+
+  void operator()(const Tile& t) const {
+    const float lr = static_cast<float>(t.sc[0]), wd = static_cast<float>(t.sc[1]);
+    const bool first = t.sc[2] != 0, coupled = t.sc[1] != 0;
+    const float* w_in = t.w_in;
+    float* w_out = t.w_out;
+    const float* __restrict g = t.g;
+    const int64_t n = t.n;
+    if (t.s[0] == nullptr || momentum == 0.0f) {
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) {
+        const float gi = coupled ? g[i] + wd * w_in[i] : g[i];
+        w_out[i] = w_in[i] - lr * gi;
+      }
+      return;
+    }
+    float* __restrict b = t.s[0];
+    const float mom = momentum, keep_ = keep;
+    const bool nest = nesterov;
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) {
+      const float gi = coupled ? g[i] + wd * w_in[i] : g[i];
+      const float bi = first ? gi : mom * b[i] + keep_ * gi;
+      b[i] = bi;
+      const float d = nest ? gi + mom * bi : bi;
+      w_out[i] = w_in[i] - lr * d;
+    }
+  }
+};
+
+}  // namespace gluon_opt
+
+GLUON_OPT_REGISTER_RULE(gopt_sgd, gluon_opt::SGDRule);

@@ -1,0 +1,70 @@
+"""Sign methods: the update direction is the elementwise sign of a momentum-like average.
+
+Lion (EvoLved Sign Momentum) was found by program search. It keeps a single moving average
+``m`` of the gradient (half of Adam's memory) and moves every coordinate by exactly ``lr``
+per step, in the direction of the sign of an interpolation between ``m`` and the fresh
+gradient. Because the step has a fixed size, Lion wants a learning rate 3-10x smaller than
+AdamW's and a weight decay 3-10x larger (the product ``lr * wd`` sets the decay strength).
+
+Follows the paper's Algorithm 2 and the authors' reference (google/automl ``lion``) and
+lucidrains/lion-pytorch.
+
+Reference: Chen, Liang, Huang, Real, Wang, Pham, Dong, Luong, Hsieh, Lu & Le, "Symbolic
+Discovery of Optimization Algorithms", NeurIPS 2023.
+"""
+from mxnet import nd
+
+from .base import GluonOptOptimizer, register, check_range, decay_weight
+
+__all__ = ['Lion']
+
+
+@register
+class Lion(GluonOptOptimizer):
+    r"""Lion: sign of an interpolated momentum, with decoupled weight decay.
+
+    Update rule (``g`` rescaled and clipped)::
+
+        c <- beta1 * m + (1 - beta1) * g           (interpolation used for the step)
+        w <- w - lr * (sign(c) + wd * w)           (decoupled decay, scaled by lr)
+        m <- beta2 * m + (1 - beta2) * g           (momentum tracked with the slower beta2)
+
+    ``sign(0) = 0``, as ``torch.sign``/``jnp.sign``. There is no bias correction: the step
+    has size ``lr`` whatever the magnitude of ``m``.
+
+    Parameters
+    ----------
+    learning_rate : float, default 1e-4
+    beta1 : float in [0, 1), default 0.9 (interpolation for the update)
+    beta2 : float in [0, 1), default 0.99 (momentum decay)
+    wd : float, default 0; decoupled and multiplied by the learning rate, as in the paper's
+        Algorithm 2 and lion-pytorch (``w <- w * (1 - lr * wd)``).
+
+    Conventions: the same as lion-pytorch and optax's ``lion`` (whose ``b1``/``b2`` are these
+    ``beta1``/``beta2``). The decay is applied to the weight before the sign step, which is the
+    same as the paper's ``w - lr * (sign(c) + wd * w)`` since neither depends on the other.
+
+    Example::
+
+        trainer = gluon.Trainer(net.collect_params(), 'gluon_opt.lion',
+                                {'learning_rate': 3e-4, 'wd': 0.1})
+    """
+    name = 'lion'
+    family = 'sign'
+    paper = 'Chen et al., "Symbolic Discovery of Optimization Algorithms", NeurIPS 2023'
+    default_learning_rate = 1e-4
+    state_names = ('exp_avg',)
+    fused_op = None
+
+    def __init__(self, learning_rate=None, beta1=0.9, beta2=0.99, **kwargs):
+        owner = type(self).__name__
+        self.beta1 = check_range(owner, 'beta1', beta1, 0.0, 1.0)
+        self.beta2 = check_range(owner, 'beta2', beta2, 0.0, 1.0)
+        super(Lion, self).__init__(learning_rate=learning_rate, **kwargs)
+
+    def step(self, weight, grad, state, lr, wd, t):
+        exp_avg, = state
+        direction = nd.sign(self.beta1 * exp_avg + (1 - self.beta1) * grad)
+        decay_weight(weight, lr * wd)
+        weight[:] -= lr * direction
+        exp_avg[:] = self.beta2 * exp_avg + (1 - self.beta2) * grad

@@ -1,0 +1,205 @@
+"""The fused kernels against the reference updates: many steps, weights and every state.
+
+Iterates the optimizer table (``optimizer_table.TABLE``) over every registered optimizer that
+declares a ``fused_op``. An optimizer whose
+``fused_op`` has no kernel yet must keep working through the reference path.
+"""
+import os
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import numpy as np
+import pytest
+import mxnet as mx
+
+import gluon_opt
+from gluon_opt import kernels
+from optimizer_table import TABLE
+
+STEPS = 25
+# Sizes cross the kernels' tile (1024) and block (32768) boundaries, and together exceed the
+# threshold (65536 elements) above which a call runs on several OpenMP threads.
+SHAPES = [(3,), (1025,), (40000,), (257, 130)]
+
+# Gradients are rescaled and clipped so the kernels' gradient preprocessing is exercised too.
+COMMON = {'rescale_grad': 0.5, 'clip_gradient': 0.8}
+
+# Tolerances. float32: both paths do the same float32 operations in the same order (the
+# kernels are compiled without -ffast-math and without FMA contraction), so they agree to the
+# last bit in practice; rtol 1e-5 leaves room for a compiler or libm rounding a few ulps
+# differently and that difference compounding over STEPS steps. float16 weights: one float16
+# ulp (2**-10 relative), since the final float32 -> float16 rounding can flip where the float32
+# master values differ in their last bits; the float32 masters and states use the float32 bounds.
+F32 = dict(rtol=1e-5, atol=1e-6)
+F16 = dict(rtol=2 ** -10, atol=1e-4)
+
+FUSED = sorted(name for name, cls in gluon_opt.REGISTRY.items() if cls.fused_op)
+
+
+def cases():
+    """The optimizer table's entries of every optimizer with a ``fused_op``, and the defaults
+    of any such optimizer the table does not list yet."""
+    listed = set()
+    for e in TABLE:
+        if e.name in FUSED:
+            listed.add(e.name)
+            yield pytest.param(e.name, e.kwargs, id=e.id)
+    for name in FUSED:
+        if name not in listed:
+            yield pytest.param(name, {}, id=name + '-defaults')
+
+
+def make(name, use_fused, **hp):
+    return mx.optimizer.create('gluon_opt.' + name, use_fused=use_fused, **dict(COMMON, **hp))
+
+
+def run(name, hp, use_fused, dtype, multi, steps=STEPS):
+    """``steps`` updates of SHAPES from fixed random data; returns weights and states."""
+    rng = np.random.RandomState(42)
+    opt = make(name, use_fused, multi_precision=dtype == 'float16', **hp)
+    weights = [mx.nd.array(rng.randn(*s), dtype=dtype) for s in SHAPES]
+    states = [opt.create_state_multi_precision(i, w) for i, w in enumerate(weights)]
+    indices = list(range(len(SHAPES)))
+    for _ in range(steps):
+        grads = [mx.nd.array(rng.randn(*s), dtype=dtype) for s in SHAPES]
+        if multi:
+            opt.update_multi_precision(indices, weights, grads, states)
+        else:
+            for i in indices:
+                opt.update_multi_precision(i, weights[i], grads[i], states[i])
+    return [w.asnumpy() for w in weights], [_flat(s) for s in states]
+
+
+def _flat(state):
+    if isinstance(state, mx.nd.NDArray):
+        return [state.asnumpy()]
+    out = []
+    for s in state:
+        out.extend(_flat(s))
+    return out
+
+
+@pytest.fixture(scope='module')
+def loaded():
+    if not kernels.available():
+        pytest.skip('fused kernels unavailable on this machine (no compiler?)')
+
+
+def test_table_is_not_empty():
+    assert {'sgd', 'adam', 'adamw'} <= set(FUSED)
+
+
+@pytest.mark.parametrize('multi', [False, True], ids=['single', 'multi'])
+@pytest.mark.parametrize('dtype', ['float32', 'float16'])
+@pytest.mark.parametrize('name,hp', list(cases()))
+def test_fused_matches_reference(loaded, name, hp, dtype, multi):
+    if gluon_opt.REGISTRY[name].fused_op not in kernels.OPS:
+        pytest.skip('%s: no kernel for fused_op %r yet (reference path only)'
+                    % (name, gluon_opt.REGISTRY[name].fused_op))
+    ref_w, ref_s = run(name, hp, False, dtype, multi)
+    fus_w, fus_s = run(name, hp, True, dtype, multi)
+    for r, f in zip(ref_w, fus_w):
+        np.testing.assert_allclose(f, r, **(F16 if dtype == 'float16' else F32))
+    assert len(ref_s) == len(fus_s)
+    for r, f in zip(ref_s, fus_s):  # masters (float16 case) and every state, all float32
+        np.testing.assert_allclose(f, r, **F32)
+
+
+def test_fused_path_is_taken(loaded, monkeypatch):
+    taken = []
+    real = kernels.fused_update
+
+    def spy(optimizer, items):
+        rest = real(optimizer, items)
+        taken.append(len(items) - len(rest))
+        return rest
+    monkeypatch.setattr(kernels, 'fused_update', spy)
+    run('adam', {}, True, 'float32', True, steps=2)
+    assert taken == [len(SHAPES)] * 2
+
+
+def test_unfusable_items_fall_back(loaded):
+    # float16 weights without master weights are not taken by the kernels: the reference runs.
+    opt = make('adam', True)
+    w = mx.nd.ones((10,), dtype='float16')
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        state = opt.create_state_multi_precision(0, w)
+    opt.update_multi_precision(0, w, mx.nd.ones((10,), dtype='float16'), state)
+    assert np.all(w.asnumpy() < 1)
+
+
+def test_unknown_fused_op_keeps_reference(loaded):
+    opt = make('sgd', None)
+    opt.fused_op = 'no_such_kernel'
+    items = ['a', 'b']
+    assert kernels.fused_update(opt, items) is items
+
+
+def test_trainer_aggregates_into_one_call(loaded, monkeypatch):
+    from mxnet import gluon
+    calls = []
+    real = kernels.fused_update
+    monkeypatch.setattr(kernels, 'fused_update',
+                        lambda o, items: calls.append(len(items)) or real(o, items))
+    net = gluon.nn.Sequential()
+    for _ in range(10):
+        net.add(gluon.nn.Dense(3))
+    net.initialize(ctx=mx.cpu())
+    trainer = gluon.Trainer(net.collect_params(), 'gluon_opt.adamw', {'learning_rate': 0.1})
+    with mx.autograd.record():
+        loss = net(mx.nd.ones((2, 3))).sum()
+    loss.backward()
+    trainer.step(2)
+    assert calls == [20]
+
+
+def test_env_forces_reference(loaded, monkeypatch):
+    monkeypatch.setenv('GLUON_OPT_IMPL', 'reference')
+
+    def boom(optimizer, items):
+        raise AssertionError('fused path taken although GLUON_OPT_IMPL=reference')
+    monkeypatch.setattr(kernels, 'fused_update', boom)
+    run('adam', {}, None, 'float32', True, steps=2)
+
+
+def test_env_forces_fused(loaded, monkeypatch):
+    monkeypatch.setenv('GLUON_OPT_IMPL', 'fused')
+    assert make('sgd', None)._fused_selected()
+
+
+BROKEN = textwrap.dedent('''
+    import os, warnings, numpy as np, mxnet as mx
+    import gluon_opt
+    from gluon_opt import kernels
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        opt = mx.optimizer.create('gluon_opt.adam', learning_rate=0.1)
+        w, g = mx.nd.ones((4,)), mx.nd.ones((4,))
+        state = opt.create_state(0, w)
+        for _ in range(3):
+            opt.update(0, w, g, state)
+    build = [c for c in caught if issubclass(c.category, kernels.KernelBuildWarning)]
+    assert len(build) == 1, [str(c.message) for c in caught]
+    assert np.all(w.asnumpy() < 1)  # the reference path updated the weights
+    try:
+        kernels.require()
+    except kernels.KernelBuildError as err:
+        assert 'compiler' in str(err), err
+    else:
+        raise AssertionError('require() did not raise')
+    print('OK')
+''')
+
+
+def test_broken_compiler_warns_once_and_uses_reference(tmp_path):
+    env = dict(os.environ, CXX='/bin/false', GLUON_OPT_KERNEL_CACHE=str(tmp_path),
+               GLUON_OPT_IMPL='auto')
+    env['PYTHONPATH'] = os.pathsep.join(
+        [os.path.dirname(os.path.dirname(os.path.abspath(gluon_opt.__file__)))]
+        + [p for p in [env.get('PYTHONPATH')] if p])
+    proc = subprocess.run([sys.executable, '-c', BROKEN], env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, universal_newlines=True, timeout=120)
+    assert proc.returncode == 0 and 'OK' in proc.stdout, proc.stdout
