@@ -10,9 +10,3 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _paths = [os.path.abspath(p) for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p]
 os.environ['PYTHONPATH'] = os.pathsep.join([_ROOT] + [p for p in _paths if p != _ROOT])
 os.environ.setdefault('OMP_NUM_THREADS', '2')
-
-# Notebooks in course/pending/ need optimizers that are not on this branch yet (chapter 4 needs
-# gluon_opt.adagrad/rmsprop/adadelta from the `adaptive` branch). They are committed with outputs
-# produced against that branch; once it is merged, move each into course/ and rebuild it
-# (python course/build.py 04). Until then nbval does not collect them.
-collect_ignore = ['pending']

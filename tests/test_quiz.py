@@ -23,8 +23,7 @@ IDS = [q.id for q in ALL]
 def _notebook_ids():
     """(notebook, id, uses) for every quiz.ask/quiz.check call in a course notebook."""
     found = []
-    for path in sorted(glob.glob(os.path.join(COURSE, '*.ipynb'))
-                       + glob.glob(os.path.join(COURSE, 'pending', '*.ipynb'))):
+    for path in sorted(glob.glob(os.path.join(COURSE, '*.ipynb'))):
         with open(path, encoding='utf-8') as f:
             nb = json.load(f)
         for cell in nb['cells']:
