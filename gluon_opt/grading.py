@@ -19,7 +19,6 @@ and returns a short verdict string when the work is right:
 A checker given ``None`` (an exercise left as released) raises ``NotImplementedError``, so an
 unanswered exercise fails the same way as an unimplemented one.
 """
-import os
 import time
 
 import numpy as np
@@ -28,8 +27,7 @@ import mxnet as mx
 from . import quiz
 from .checking import compare_optimizers
 from .landscapes import make_optimizer
-from .optimizers.base import (GluonOptOptimizer, REGISTRY, bias_corrections, check_range,
-                              check_positive, couple_weight_decay, zeros_like)
+from .optimizers.base import REGISTRY, bias_corrections, couple_weight_decay
 
 __all__ = ['check_optimizer', 'diagnose', 'Mistake', 'mistakes_for', 'resolve_reference',
            'check_bias_correction', 'check_newton_step', 'logistic_regression',
@@ -46,26 +44,6 @@ def _not_answered(what):
 # ---------------------------------------------------------------------------------------
 # References
 
-class _PlainRMSprop(GluonOptOptimizer):
-    """Plain RMSprop (Tieleman & Hinton, 2012), PyTorch's math, epsilon outside the root.
-    The reference for the RMSprop exercise where ``gluon_opt.rmsprop`` is not registered;
-    both give the same update for ``centered=False, momentum=0``."""
-    name = 'rmsprop'
-    family = 'adaptive'
-    state_names = ('square_avg',)
-
-    def __init__(self, learning_rate=None, rho=0.9, epsilon=1e-8, **kwargs):
-        self.rho = check_range('RMSprop', 'rho', rho, 0.0, 1.0)
-        self.epsilon = check_positive('RMSprop', 'epsilon', epsilon)
-        super(_PlainRMSprop, self).__init__(learning_rate=learning_rate, **kwargs)
-
-    def step(self, weight, grad, state, lr, wd, t):
-        grad = couple_weight_decay(grad, weight, wd)
-        square_avg, = state
-        square_avg[:] = self.rho * square_avg + (1 - self.rho) * mx.nd.square(grad)
-        weight[:] -= lr * grad / (mx.nd.sqrt(square_avg) + self.epsilon)
-
-
 def resolve_reference(reference):
     """The reference optimizer class for a name (``'gluon_opt.adam'`` or ``'adam'``), a
     class, or an instance's class."""
@@ -77,8 +55,6 @@ def resolve_reference(reference):
     short = name[len('gluon_opt.'):] if name.startswith('gluon_opt.') else name
     if short in REGISTRY:
         return REGISTRY[short]
-    if short == 'rmsprop':
-        return _PlainRMSprop
     registry = mx.optimizer.Optimizer.opt_registry
     if name.lower() in registry:
         return registry[name.lower()]
@@ -146,7 +122,8 @@ def _adam_variant(key, denominator, corrected_mean=True):
 
 def _rmsprop_variant(key, square_avg_update, denominator):
     def make(ref, hyper):
-        if not hasattr(ref, 'rho') or hyper.get('centered') or hyper.get('momentum'):
+        if getattr(ref, 'name', None) != 'rmsprop' or hyper.get('centered') \
+                or hyper.get('momentum'):
             return None
 
         def step(self, weight, grad, state, lr, wd, t):
@@ -262,7 +239,7 @@ def mistakes_for(reference):
     out = []
     if hasattr(ref, 'adam_step'):
         out += ADAM_MISTAKES
-    if hasattr(ref, 'rho') or getattr(ref, 'name', None) == 'rmsprop':
+    if getattr(ref, 'name', None) == 'rmsprop':
         out += RMSPROP_MISTAKES
     if getattr(ref, 'name', None) == 'sgd':
         out += MOMENTUM_MISTAKES
@@ -543,73 +520,30 @@ def check_newton_step(fn, trials=10, seed=0, rtol=1e-6):
 # ---------------------------------------------------------------------------------------
 # Picking a learning rate: a small MLP on a Fashion-MNIST subset
 
-DATA_ENV = 'GLUON_OPT_DATA'
-_DATA_CACHE = {}
-
-
-def _data_path():
-    env = os.environ.get(DATA_ENV)
-    if env:
-        return env
-    here = os.path.dirname(os.path.abspath(__file__))
-    return os.path.join(os.path.dirname(here), 'data', 'fashion_mnist.npz')
-
-
-def _subset(n_train, n_test, seed):
-    key = (n_train, n_test, seed)
-    if key not in _DATA_CACHE:
-        path = _data_path()
-        if not os.path.exists(path):
-            raise FileNotFoundError('Fashion-MNIST not found at %s; set %s to the file.'
-                                    % (path, DATA_ENV))
-        with np.load(path) as z:
-            x_train, y_train, x_test, y_test = (z['x_train'], z['y_train'], z['x_test'],
-                                                z['y_test'])
-        rng = np.random.RandomState(seed)  # the file is grouped by class: shuffle
-        tr = rng.permutation(len(x_train))[:n_train]
-        te = rng.permutation(len(x_test))[:n_test]
-
-        def scale(x):
-            return mx.nd.array((x.reshape(len(x), -1) / 255.0 - 0.2860) / 0.3530)
-        _DATA_CACHE[key] = (scale(x_train[tr]), mx.nd.array(y_train[tr]),
-                            scale(x_test[te]), y_test[te].astype(np.int64))
-    return _DATA_CACHE[key]
-
-
 def train_mlp(learning_rate, optimizer='gluon_opt.sgd', epochs=3, batch_size=100,
               n_train=5000, n_test=2000, hidden=64, seed=0, **hyper):
-    """Train a one-hidden-layer MLP on a Fashion-MNIST subset; deterministic for a seed.
+    """Train a one-hidden-layer MLP on a Fashion-MNIST subset (``gluon_opt.data``,
+    ``gluon_opt.models.mlp``, ``gluon_opt.training.train``); deterministic for a seed.
 
-    Returns a dict: ``accuracy`` (test subset), ``losses`` (per-epoch mean training loss),
-    ``steps``, ``seconds``, ``diverged``."""
-    from mxnet import autograd, gluon
-    x, y, x_test, y_test = _subset(n_train, n_test, seed)
-    mx.random.seed(seed)
-    net = gluon.nn.HybridSequential()
-    net.add(gluon.nn.Dense(hidden, activation='relu'), gluon.nn.Dense(10))
-    net.initialize(mx.init.Xavier())
-    net.hybridize()
-    trainer = gluon.Trainer(net.collect_params(), optimizer,
-                            dict(learning_rate=learning_rate, **hyper))
-    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
-    rng = np.random.RandomState(seed + 1)
-    losses, steps, start = [], 0, time.time()
-    for _ in range(epochs):
-        order = rng.permutation(n_train)
-        total = mx.nd.zeros((1,))
-        for i in range(0, n_train, batch_size):
-            idx = mx.nd.array(order[i:i + batch_size], dtype='int32')
-            with autograd.record():
-                loss = loss_fn(net(x.take(idx)), y.take(idx))
-            loss.backward()
-            trainer.step(len(idx))
-            total += loss.sum()
-            steps += 1
-        losses.append(float(total.asscalar()) / n_train)
-    pred = net(x_test).argmax(axis=1).asnumpy().astype(np.int64)
-    accuracy = float(np.mean(pred == y_test))
+    Returns a dict: ``accuracy`` (test subset; 0 where training diverged), ``losses``
+    (per-epoch mean minibatch loss), ``steps``, ``seconds``, ``diverged``."""
+    from .data import load_fashion_mnist
+    from .models import mlp
+    from .training import train, TrainingDiverged
+    data = load_fashion_mnist(batch_size=batch_size, val_size=0, normalize=True,
+                              train_subset=n_train, test_subset=n_test, seed=seed)
+    steps = epochs * -(-n_train // batch_size)
+    start = time.time()
+    try:
+        history = train(mlp(hidden=(hidden,)), optimizer, data, epochs, seed=seed,
+                        optimizer_params=dict(learning_rate=learning_rate, **hyper),
+                        progress=False, train_eval_size=0, time_steps=False)
+    except TrainingDiverged:
+        return {'accuracy': 0.0, 'losses': [float('nan')], 'steps': steps,
+                'seconds': time.time() - start, 'diverged': True}
+    losses = [v for v in history.column('batch_loss') if v is not None]
     diverged = not np.all(np.isfinite(losses)) or losses[-1] > 2.0
-    return {'accuracy': accuracy, 'losses': losses, 'steps': steps,
+    return {'accuracy': float(history.final('test_acc')), 'losses': losses, 'steps': steps,
             'seconds': time.time() - start, 'diverged': diverged}
 
 
