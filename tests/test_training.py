@@ -278,3 +278,11 @@ def test_history_curves_plots_epochs_steps_and_time(small):
         assert len(line.get_xdata()) == n and line.get_label() == 'adam'
     with pytest.raises(ValueError, match="'epoch', 'step' or 'time'"):
         course_plots.history_curves({'adam': h}, x='wall')
+
+
+def test_reached_finds_the_first_sample_under_the_target():
+    h = training.History()
+    h.steps = [(10, 1, 0.5, 1.0), (20, 1, 1.0, 0.7), (30, 2, 1.6, 0.8), (40, 2, 2.0, 0.6)]
+    assert compare.reached(h, 0.75) == (20, 1.0)
+    assert compare.reached(h, 0.6) == (40, 2.0)
+    assert compare.reached(h, 0.5) is None and compare.reached(None, 1.0) is None
