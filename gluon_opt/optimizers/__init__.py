@@ -7,7 +7,14 @@ from .adaptive import AdaGrad, RMSprop, AdaDelta
 from .sign import Lion
 from .layerwise import LAMB, LARS
 from .factored import Adafactor
+from .orthogonal import Muon
+from .schedule_free import ScheduleFreeAdamW
+from .wrappers import Lookahead
+from .second_order import Newton, LBFGS, HessianFree, Sophia
+from .sam import SAM
+from . import schedule_free
 
 __all__ = ['GluonOptOptimizer', 'REGISTRY', 'register', 'SGD', 'Adam', 'AdamW',
            'Adamax', 'NAdam', 'RAdam', 'AdaBelief', 'AdaGrad', 'RMSprop', 'AdaDelta',
-           'Lion', 'LAMB', 'LARS', 'Adafactor']
+           'Lion', 'LAMB', 'LARS', 'Adafactor', 'Muon', 'ScheduleFreeAdamW', 'Lookahead',
+           'Newton', 'LBFGS', 'HessianFree', 'Sophia', 'SAM', 'schedule_free']
