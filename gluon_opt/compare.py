@@ -407,3 +407,17 @@ def write_outputs(folder, results, rows, config):
                   default=_json_default, allow_nan=False)
     plots = plotting.plot_comparison(results, folder)
     return ['history.csv', 'history.json', 'summary.csv'] + [os.path.basename(p) for p in plots]
+
+
+def reached(history, target):
+    """Where a run's running minibatch loss first fell to ``target`` or below:
+    ``(update step, wall time in seconds)`` of the first ``History.steps`` sample at or under
+    it, or None when it never did. The samples are means over ``check_every`` batches, so the
+    step is exact to that many updates; the wall time excludes evaluation."""
+    for step, _, wall, loss in (history.steps if history is not None else ()):
+        if loss <= target:
+            return step, wall
+    return None
+
+
+__all__ += ['reached']

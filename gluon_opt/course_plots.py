@@ -138,3 +138,42 @@ def loss_curves(curves, ax=None, log=True, xlabel='step', ylabel=None, title=Non
         ax.set_title(title)
     ax.legend(loc='best', fontsize=8)
     return ax
+
+
+def history_curves(histories, x='epoch', key='train_loss', ax=None, log=True, title=None,
+                   ylabel=None, dashed=()):
+    """Curves of training runs, one per ``{label: History}`` entry (or a list of
+    ``compare.RunResult``; diverged runs keep the part before they diverged).
+
+    ``x='epoch'``: ``key`` of each epoch record (``train_loss``, ``test_acc``, ...; epoch 0 is
+    the untrained network). ``x='step'`` or ``x='time'``: the running minibatch loss the
+    training loop samples every ``check_every`` batches, against the update count or the
+    training wall time in seconds (evaluation excluded). Returns the axes."""
+    if x not in ('epoch', 'step', 'time'):
+        raise ValueError("x=%r is invalid; expected 'epoch', 'step' or 'time'." % (x,))
+    ax = _axes(ax)
+    if not isinstance(histories, dict):
+        histories = {r.spec.label: r.history for r in histories if r.history is not None}
+    for i, (label, h) in enumerate(histories.items()):
+        if x == 'epoch':
+            xs, ys = h.column('epoch'), h.column(key)
+        else:
+            first = h.records[0]['train_loss'] if h.records else np.nan
+            xs = [0.0] + [s[0] if x == 'step' else s[2] for s in h.steps]
+            ys = [first] + [s[3] for s in h.steps]
+        ys = np.asarray([np.nan if v is None else v for v in ys], dtype=np.float64)
+        ax.plot(xs, ys, marker='o' if x == 'epoch' else None, ms=3, lw=1.5,
+                color=COLORS[i % len(COLORS)], label=label,
+                linestyle='--' if label in dashed else '-')
+    if log:
+        ax.set_yscale('log')
+    ax.set_xlabel({'epoch': 'epoch', 'step': 'update step',
+                   'time': 'training time (s)'}[x])
+    ax.set_ylabel(ylabel or (key if x == 'epoch' else 'minibatch loss'))
+    if title:
+        ax.set_title(title)
+    ax.legend(loc='best', fontsize=8)
+    return ax
+
+
+__all__ += ['history_curves']

@@ -218,3 +218,96 @@ def test_schedule_free_is_evaluated_at_its_average(small):
     # back at y, up to the rounding of x = (y - (1-b1) z)/b1 and back
     np.testing.assert_allclose(net[0].weight.data().asnumpy(), y, rtol=1e-5, atol=1e-6)
     assert hist.final('test_acc') == pytest.approx(acc_x)
+# -- gradient noise and effective learning rates (course helpers) ------------------------------
+
+def _initialised(width=16, seed=0):
+    net = models.mlp((width,))
+    training.seed_everything(seed)
+    net.initialize(mx.init.Xavier())
+    return net
+
+
+def test_flat_gradient_is_every_parameter_gradient(small):
+    net = _initialised()
+    x, y = small.train.data[:64], small.train.label[:64]
+    g = training.flat_gradient(net, x, y)
+    sizes = sum(p.data().size for p in net.collect_params().values())
+    assert g.shape == (sizes,) and g.dtype == np.float64 and np.abs(g).sum() > 0
+    # the mean loss over a batch: the gradient of two copies of a batch is the batch's
+    g2 = training.flat_gradient(net, mx.nd.concat(x, x, dim=0), mx.nd.concat(y, y, dim=0))
+    np.testing.assert_allclose(g2, g, rtol=1e-4, atol=1e-7)
+
+
+def test_gradient_noise_shrinks_with_batch_size_and_vanishes_at_full_batch(small):
+    net = _initialised()
+    x, y = small.train.data[:512], small.train.label[:512]
+    noise = training.gradient_noise(net, x, y, [4, 64, 512], samples=6, seed=1)
+    rv = [noise[b]['relative_variance'] for b in (4, 64, 512)]
+    cos = [noise[b]['cosine'] for b in (4, 64, 512)]
+    assert rv[0] > 4 * rv[1] > 0          # sampling theory: about 16x for 16x the batch
+    assert rv[2] < 1e-8 and abs(cos[2] - 1) < 1e-6   # all 512 examples: the full gradient
+    assert cos[0] < cos[1] < cos[2]
+    with pytest.raises(ValueError, match='batch size'):
+        training.gradient_noise(net, x, y, [513])
+
+
+@pytest.mark.parametrize('name', ['adam', 'rmsprop', 'adagrad', 'sgd'])
+def test_effective_learning_rates_after_one_step(small, name):
+    net = _initialised()
+    x, y = small.train.data[:64], small.train.label[:64]
+    trainer = mx.gluon.Trainer(net.collect_params(), 'gluon_opt.' + name,
+                               {'learning_rate': 0.01})
+    grads = {}
+    with mx.autograd.record():
+        loss = mx.gluon.loss.SoftmaxCrossEntropyLoss()(net(x), y)
+    loss.backward()
+    for p in net.collect_params().values():
+        grads[p.name] = p.grad().asnumpy().astype(np.float64) / 64
+    trainer.step(64)
+    rates = training.effective_learning_rates(trainer)
+    assert set(rates) == set(grads)
+    for pname, g in grads.items():
+        a = np.abs(g)
+        if name == 'sgd':
+            expected = np.full(g.shape, 0.01)
+        elif name == 'adam':       # v_hat = g^2 after one step
+            expected = 0.01 / (a + 1e-8)
+        elif name == 'rmsprop':    # v = (1 - rho) g^2
+            expected = 0.01 / (np.sqrt(0.1) * a + 1e-8)
+        else:                      # history = g^2
+            expected = 0.01 / (a + 1e-10)
+        if name != 'sgd':
+            expected = np.where(g == 0, np.nan, expected)
+        # float32 states and gradients: relative 1e-4 on rates that span decades
+        np.testing.assert_allclose(rates[pname], expected, rtol=1e-4)
+
+
+def test_effective_learning_rates_refuses_what_it_cannot_read(small):
+    net = _initialised()
+    trainer = mx.gluon.Trainer(net.collect_params(), 'gluon_opt.lion', {'learning_rate': 1e-4})
+    with pytest.raises(ValueError, match='adam'):
+        training.effective_learning_rates(trainer)
+    trainer = mx.gluon.Trainer(net.collect_params(), 'gluon_opt.adam', {})
+    with pytest.raises(ValueError, match='no optimizer state|not made a step'):
+        training.effective_learning_rates(trainer)
+
+
+def test_history_curves_plots_epochs_steps_and_time(small):
+    import matplotlib
+    matplotlib.use('Agg', force=True)
+    from gluon_opt import course_plots
+    h = _run(small, seed=0)
+    for x, n in (('epoch', len(h.records)), ('step', len(h.steps) + 1), ('time', len(h.steps) + 1)):
+        ax = course_plots.history_curves({'adam': h}, x=x)
+        (line,) = ax.get_lines()
+        assert len(line.get_xdata()) == n and line.get_label() == 'adam'
+    with pytest.raises(ValueError, match="'epoch', 'step' or 'time'"):
+        course_plots.history_curves({'adam': h}, x='wall')
+
+
+def test_reached_finds_the_first_sample_under_the_target():
+    h = training.History()
+    h.steps = [(10, 1, 0.5, 1.0), (20, 1, 1.0, 0.7), (30, 2, 1.6, 0.8), (40, 2, 2.0, 0.6)]
+    assert compare.reached(h, 0.75) == (20, 1.0)
+    assert compare.reached(h, 0.6) == (40, 2.0)
+    assert compare.reached(h, 0.5) is None and compare.reached(None, 1.0) is None
