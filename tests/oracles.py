@@ -198,6 +198,120 @@ def mxnet_lars(w0, grads, lr, wd, momentum=0.0, eta=0.001, epsilon=0.0):
     # its momentum_correction (momentum * lr_t / lr_{t-1}) is a factor of 1. Its momentum
     # buffer is -lr * local_lr-weighted, i.e. minus ours.
     opt = mx.optimizer.LARS(learning_rate=lr, momentum=momentum, eta=eta, eps=epsilon, wd=wd)
+# Adam family (Adamax, NAdam, RAdam, AdaBelief) and adaptive family (AdaGrad, RMSprop,
+# AdaDelta).
+
+@_register(TORCH, 'adamax')
+def torch_adamax(w0, grads, lr, wd, beta1=0.9, beta2=0.999, epsilon=1e-8):
+    import torch
+    return _torch_run(lambda ps: torch.optim.Adamax(ps, lr=lr, betas=(beta1, beta2),
+                                                    eps=epsilon, weight_decay=wd),
+                      w0, grads, ('exp_avg', 'exp_inf'))
+
+
+@_register(TORCH, 'nadam')
+def torch_nadam(w0, grads, lr, wd, beta1=0.9, beta2=0.999, epsilon=1e-8,
+                schedule_decay=0.004, decoupled_wd=False):
+    import torch
+    # torch keeps mu_product as a 0-d tensor; ours is a one-element tensor (compared by
+    # broadcasting)
+    return _torch_run(lambda ps: torch.optim.NAdam(ps, lr=lr, betas=(beta1, beta2), eps=epsilon,
+                                                   weight_decay=wd,
+                                                   momentum_decay=schedule_decay,
+                                                   decoupled_weight_decay=decoupled_wd),
+                      w0, grads, ('exp_avg', 'exp_avg_sq', 'mu_product'))
+
+
+@_register(TORCH, 'radam')
+def torch_radam(w0, grads, lr, wd, beta1=0.9, beta2=0.999, epsilon=1e-8, decoupled_wd=False):
+    import torch
+    return _torch_run(lambda ps: torch.optim.RAdam(ps, lr=lr, betas=(beta1, beta2), eps=epsilon,
+                                                   weight_decay=wd,
+                                                   decoupled_weight_decay=decoupled_wd),
+                      w0, grads, ('exp_avg', 'exp_avg_sq'))
+
+
+@_register(TORCH, 'adagrad')
+def torch_adagrad(w0, grads, lr, wd, lr_decay=0.0, initial_accumulator_value=0.0,
+                  epsilon=1e-10):
+    import torch
+    return _torch_run(lambda ps: torch.optim.Adagrad(
+        ps, lr=lr, lr_decay=lr_decay, weight_decay=wd,
+        initial_accumulator_value=initial_accumulator_value, eps=epsilon), w0, grads, ('sum',))
+
+
+@_register(ONNX_OPS, 'adagrad')
+def onnx_adagrad(w0, grads, lr, wd, lr_decay=0.0, initial_accumulator_value=0.0,
+                 epsilon=1e-10):
+    w = w0.astype(np.float32)
+    h = np.full_like(w, initial_accumulator_value)
+    for t, g in enumerate(grads):
+        # ONNX: r = lr / (1 + t * decay_factor) with t counted from 0, g += norm * x,
+        # h += g^2, x -= r * g / (sqrt(h) + epsilon): PyTorch's rule with step t + 1
+        w, h = _onnx_run('Adagrad', dict(decay_factor=float(lr_decay), epsilon=float(epsilon),
+                                         norm_coefficient=float(wd)),
+                         [np.array(lr, np.float32), np.array(t, np.int64), w,
+                          g.astype(np.float32), h], 2)
+    return w, (h,)
+
+
+@_register(TORCH, 'rmsprop')
+def torch_rmsprop(w0, grads, lr, wd, rho=0.9, momentum=0.0, epsilon=1e-8, centered=False):
+    import torch
+    keys = (('square_avg',) + (('grad_avg',) if centered else ())
+            + (('momentum_buffer',) if momentum else ()))
+    return _torch_run(lambda ps: torch.optim.RMSprop(ps, lr=lr, alpha=rho, eps=epsilon,
+                                                     weight_decay=wd, momentum=momentum,
+                                                     centered=centered),
+                      w0, grads, keys)
+
+
+# MXNet's rmsprop ops put epsilon inside the root: sqrt(n + eps) instead of sqrt(n) + eps.
+# The two differ by at most eps / (2 sqrt(n)) + eps; for eps <= 1e-10 and the tests' unit-scale
+# gradients (n >= ~1e-6 from the first step) that is below 1e-7 relative, under float32
+# rounding. Larger epsilons cannot be mapped onto MXNet's placement.
+_MXNET_RMSPROP_MAX_EPS = 1e-10
+
+
+@_register(MXNET_OPS, 'rmsprop')
+def mxnet_rmsprop(w0, grads, lr, wd, rho=0.9, momentum=0.0, epsilon=1e-8, centered=False):
+    if epsilon > _MXNET_RMSPROP_MAX_EPS:
+        raise Unsupported('MXNet adds epsilon inside the square root; the placements agree '
+                          'only for epsilon <= %g' % _MXNET_RMSPROP_MAX_EPS)
+    w = nd.array(w0)
+    n = nd.zeros(w.shape)
+    if not centered:
+        if momentum:
+            raise Unsupported('MXNet 1.9.1 rmsprop_update has no momentum')
+        for g in grads:
+            nd.rmsprop_update(w, nd.array(g), n, lr=lr, gamma1=rho, epsilon=epsilon, wd=wd,
+                              out=w)
+        return w.asnumpy(), (n.asnumpy(),)
+    gbar, delta = nd.zeros(w.shape), nd.zeros(w.shape)
+    for g in grads:
+        # Graves' form: delta <- gamma2*delta - lr*g/d, i.e. -lr times PyTorch's buffer
+        nd.rmspropalex_update(w, nd.array(g), n, gbar, delta, lr=lr, gamma1=rho,
+                              gamma2=momentum, epsilon=epsilon, wd=wd, out=w)
+    return w.asnumpy(), (n.asnumpy(), gbar.asnumpy()) + (
+        (-delta.asnumpy() / lr,) if momentum else ())
+
+
+@_register(TORCH, 'adadelta')
+def torch_adadelta(w0, grads, lr, wd, rho=0.9, epsilon=1e-6):
+    import torch
+    return _torch_run(lambda ps: torch.optim.Adadelta(ps, lr=lr, rho=rho, eps=epsilon,
+                                                      weight_decay=wd),
+                      w0, grads, ('square_avg', 'acc_delta'))
+
+
+@_register(MXNET_OPS, 'adadelta')
+def mxnet_adadelta(w0, grads, lr, wd, rho=0.9, epsilon=1e-6):
+    # MXNet 1.9.1 has no fused AdaDelta op: its Python optimizer is the independent version
+    if lr != 1.0:
+        raise Unsupported('MXNet AdaDelta has no learning rate (it is lr = 1)')
+    if wd:
+        raise Unsupported('MXNet AdaDelta applies wd outside the rule: w -= dx + wd*w')
+    opt = mx.optimizer.AdaDelta(rho=rho, epsilon=epsilon)
     w = nd.array(w0)
     state = opt.create_state(0, w)
     for g in grads:
@@ -233,3 +347,4 @@ def torch_adafactor(w0, grads, lr, wd, epsilon1=1e-30, epsilon2=1e-3, clip_thres
     if w0.ndim >= 2:
         states = (states[0][..., 0], states[1][..., 0, :])
     return w, states
+    return w.asnumpy(), tuple(s.asnumpy() for s in state)

@@ -178,3 +178,151 @@ def adafactor(w0, grads, lr, wd, epsilon1=1e-30, epsilon2=1e-3, clip_threshold=1
         x = x * (1 - wd * alpha) - step
     states = (R, C) if factored else (V,)
     return x, states + ((M,) if beta1 is not None else ())
+# --- Adam family: Adamax, NAdam, RAdam, AdaBelief --------------------------------------------
+
+@reference('adamax')
+def adamax(w0, grads, lr, wd, beta1=0.9, beta2=0.999, epsilon=1e-8):
+    """Kingma & Ba (2015), section 7.1 (Algorithm 2), with torch.optim.Adamax's epsilon inside
+    the maximum and coupled L2."""
+    w = w0.astype(np.float64).copy()
+    m = np.zeros_like(w)
+    u = np.zeros_like(w)
+    for t, g in enumerate(grads, 1):
+        g = g + wd * w
+        m = beta1 * m + (1 - beta1) * g
+        u = np.maximum(beta2 * u, np.abs(g) + epsilon)
+        w = w - (lr / (1 - beta1 ** t)) * m / u
+    return w, (m, u)
+
+
+@reference('nadam')
+def nadam(w0, grads, lr, wd, beta1=0.9, beta2=0.999, epsilon=1e-8, schedule_decay=0.004,
+          decoupled_wd=False):
+    """Dozat (2016), NAdam with the momentum schedule mu_t = beta1 (1 - 0.5 * 0.96^(t psi)),
+    as written in torch.optim.NAdam's documented algorithm."""
+    w = w0.astype(np.float64).copy()
+    m = np.zeros_like(w)
+    v = np.zeros_like(w)
+    mus = [None]  # mus[t] = mu_t
+    for t, g in enumerate(grads, 1):
+        if decoupled_wd:
+            w = w * (1 - lr * wd)
+        else:
+            g = g + wd * w
+        while len(mus) <= t + 1:
+            k = len(mus)
+            mus.append(beta1 * (1 - 0.5 * 0.96 ** (k * schedule_decay)))
+        prod_t = np.prod(mus[1:t + 1])
+        prod_next = prod_t * mus[t + 1]
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        v_hat = v / (1 - beta2 ** t)
+        m_bar = (1 - mus[t]) * g / (1 - prod_t) + mus[t + 1] * m / (1 - prod_next)
+        w = w - lr * m_bar / (np.sqrt(v_hat) + epsilon)
+    return w, (m, v, np.array([np.prod(mus[1:len(grads) + 1])]))
+
+
+@reference('radam')
+def radam(w0, grads, lr, wd, beta1=0.9, beta2=0.999, epsilon=1e-8, decoupled_wd=False):
+    """Liu et al. (2020), Algorithm 2, with torch.optim.RAdam's threshold rho_t > 5 and its
+    epsilon added to the uncorrected sqrt(v)."""
+    w = w0.astype(np.float64).copy()
+    m = np.zeros_like(w)
+    v = np.zeros_like(w)
+    rho_inf = 2 / (1 - beta2) - 1
+    for t, g in enumerate(grads, 1):
+        if decoupled_wd:
+            w = w * (1 - lr * wd)
+        else:
+            g = g + wd * w
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        m_hat = m / (1 - beta1 ** t)
+        rho_t = rho_inf - 2 * t * beta2 ** t / (1 - beta2 ** t)
+        if rho_t > 5:
+            l_t = np.sqrt(1 - beta2 ** t) / (np.sqrt(v) + epsilon)
+            r_t = np.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf
+                          / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+            w = w - lr * m_hat * r_t * l_t
+        else:
+            w = w - lr * m_hat
+    return w, (m, v)
+
+
+@reference('adabelief')
+def adabelief(w0, grads, lr, wd, beta1=0.9, beta2=0.999, epsilon=1e-16, amsgrad=False,
+              decoupled_wd=True):
+    """Zhuang et al. (2020), Algorithm 2 (eps added to s_t, and again outside the root);
+    AMSGrad keeps the maximum of s_t; decoupled decay as the official code (w *= 1 - lr*wd)."""
+    w = w0.astype(np.float64).copy()
+    m = np.zeros_like(w)
+    s = np.zeros_like(w)
+    smax = np.zeros_like(w)
+    for t, g in enumerate(grads, 1):
+        if decoupled_wd:
+            w = w * (1 - lr * wd)
+        else:
+            g = g + wd * w
+        m = beta1 * m + (1 - beta1) * g
+        s = beta2 * s + (1 - beta2) * (g - m) ** 2 + epsilon
+        if amsgrad:
+            smax = np.maximum(smax, s)
+            s_hat = smax / (1 - beta2 ** t)
+        else:
+            s_hat = s / (1 - beta2 ** t)
+        w = w - lr * (m / (1 - beta1 ** t)) / (np.sqrt(s_hat) + epsilon)
+    return w, ((m, s, smax) if amsgrad else (m, s))
+
+
+# --- adaptive family: AdaGrad, RMSprop, AdaDelta ----------------------------------------------
+
+@reference('adagrad')
+def adagrad(w0, grads, lr, wd, lr_decay=0.0, initial_accumulator_value=0.0, epsilon=1e-10):
+    """Duchi et al. (2011), diagonal AdaGrad, in torch.optim.Adagrad's form (lr decay
+    lr / (1 + (t-1) lr_decay), epsilon outside the root, coupled L2)."""
+    w = w0.astype(np.float64).copy()
+    h = np.full_like(w, initial_accumulator_value)
+    for t, g in enumerate(grads, 1):
+        g = g + wd * w
+        h = h + g * g
+        w = w - lr / (1 + (t - 1) * lr_decay) * g / (np.sqrt(h) + epsilon)
+    return w, (h,)
+
+
+@reference('rmsprop')
+def rmsprop(w0, grads, lr, wd, rho=0.9, momentum=0.0, epsilon=1e-8, centered=False):
+    """Tieleman & Hinton (2012); centred variance as Graves (2013) eq. 38-45; in
+    torch.optim.RMSprop's form (epsilon outside the root, buffer b = mu b + g / d)."""
+    w = w0.astype(np.float64).copy()
+    v = np.zeros_like(w)
+    gbar = np.zeros_like(w)
+    b = np.zeros_like(w)
+    for g in grads:
+        g = g + wd * w
+        v = rho * v + (1 - rho) * g * g
+        if centered:
+            gbar = rho * gbar + (1 - rho) * g
+            d = np.sqrt(v - gbar * gbar) + epsilon
+        else:
+            d = np.sqrt(v) + epsilon
+        if momentum:
+            b = momentum * b + g / d
+            w = w - lr * b
+        else:
+            w = w - lr * g / d
+    return w, (v,) + ((gbar,) if centered else ()) + ((b,) if momentum else ())
+
+
+@reference('adadelta')
+def adadelta(w0, grads, lr, wd, rho=0.9, epsilon=1e-6):
+    """Zeiler (2012), Algorithm 1, with torch.optim.Adadelta's learning rate on the step."""
+    w = w0.astype(np.float64).copy()
+    eg2 = np.zeros_like(w)
+    edx2 = np.zeros_like(w)
+    for g in grads:
+        g = g + wd * w
+        eg2 = rho * eg2 + (1 - rho) * g * g
+        dx = np.sqrt(edx2 + epsilon) / np.sqrt(eg2 + epsilon) * g
+        edx2 = rho * edx2 + (1 - rho) * dx * dx
+        w = w - lr * dx
+    return w, (eg2, edx2)

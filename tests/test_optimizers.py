@@ -154,7 +154,8 @@ def test_multi_precision_float16(e):
 
 @pytest.mark.parametrize('e', ONE_EACH)
 @pytest.mark.parametrize('update_on_kvstore', [True, False])
-def test_several_contexts_match_one(e, update_on_kvstore):
+@pytest.mark.parametrize('kvstore', ['device', 'local'])  # reduce on the device / on the CPU
+def test_several_contexts_match_one(e, update_on_kvstore, kvstore):
     x, y = classification_data(n=128)
     ctxs = [mx.cpu(0), mx.cpu(1)]
     nets = {}
@@ -162,7 +163,7 @@ def test_several_contexts_match_one(e, update_on_kvstore):
         net = small_mlp(seed=5, ctx=ctx_list)
         kwargs = {}
         if key == 'two':
-            kwargs = dict(kvstore='device', update_on_kvstore=update_on_kvstore)
+            kwargs = dict(kvstore=kvstore, update_on_kvstore=update_on_kvstore)
         trainer = gluon.Trainer(net.collect_params(), 'gluon_opt.' + e.name, dict(e.kwargs),
                                 **kwargs)
         train_steps(net, trainer, x, y, steps=6, ctx_list=ctx_list)

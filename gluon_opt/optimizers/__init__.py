@@ -2,10 +2,12 @@
 MXNet as ``gluon_opt.<name>`` (and ``<name>`` where MXNet has no optimizer of that name)."""
 from .base import GluonOptOptimizer, REGISTRY, register
 from .sgd import SGD
-from .adam import Adam, AdamW
+from .adam import Adam, AdamW, Adamax, NAdam, RAdam, AdaBelief
+from .adaptive import AdaGrad, RMSprop, AdaDelta
 from .sign import Lion
 from .layerwise import LAMB, LARS
 from .factored import Adafactor
 
 __all__ = ['GluonOptOptimizer', 'REGISTRY', 'register', 'SGD', 'Adam', 'AdamW',
+           'Adamax', 'NAdam', 'RAdam', 'AdaBelief', 'AdaGrad', 'RMSprop', 'AdaDelta',
            'Lion', 'LAMB', 'LARS', 'Adafactor']

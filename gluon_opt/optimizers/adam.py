@@ -1,47 +1,71 @@
-"""The Adam family: Adam (with AMSGrad) and AdamW.
+"""The Adam family: Adam (with AMSGrad), AdamW, Adamax, NAdam, RAdam and AdaBelief.
 
-Every member keeps Adam's two exponential moving averages, ``m`` of the gradient and ``v`` of
-its square, corrects their bias towards zero per parameter (``t`` is the parameter's own update
+Every member keeps Adam's exponential moving average ``m`` of the gradient and a second
+statistic (``v`` of its square; Adamax an infinity norm; AdaBelief the squared deviation of ``g``
+from ``m``), corrects their bias towards zero per parameter (``t`` is the parameter's own update
 count) and places epsilon as the paper's Algorithm 1 and PyTorch do: outside the square root,
-after bias correction. MXNet's built-in ``adam`` folds the corrections into the learning rate
-and adds epsilon to the *uncorrected* ``sqrt(v)``, which differs in the first steps.
+after bias correction (RAdam, following PyTorch, adds it to the uncorrected ``sqrt(v)``).
+MXNet's built-in ``adam`` folds the corrections into the learning rate and adds epsilon to the
+*uncorrected* ``sqrt(v)``, which differs in the first steps.
 
-References: Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015;
-Reddi, Kale & Kumar, "On the Convergence of Adam and Beyond", ICLR 2018 (AMSGrad);
-Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019 (AdamW).
+References: Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015 (Adam, and
+Adamax in its section 7.1); Reddi, Kale & Kumar, "On the Convergence of Adam and Beyond",
+ICLR 2018 (AMSGrad); Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019
+(AdamW); Dozat, "Incorporating Nesterov Momentum into Adam", ICLR 2016 workshop (NAdam);
+Liu et al., "On the Variance of the Adaptive Learning Rate and Beyond", ICLR 2020 (RAdam);
+Zhuang et al., "AdaBelief Optimizer: Adapting Stepsizes by the Belief in Observed Gradients",
+NeurIPS 2020 (AdaBelief, code: github.com/juntang-zhuang/Adabelief-Optimizer).
 """
+import math
+
 from mxnet import nd
 
 from .base import (GluonOptOptimizer, register, check_range, check_positive,
-                   couple_weight_decay, decay_weight, bias_corrections)
+                   check_nonnegative, couple_weight_decay, decay_weight, bias_corrections)
 
-__all__ = ['Adam', 'AdamW']
+__all__ = ['Adam', 'AdamW', 'Adamax', 'NAdam', 'RAdam', 'AdaBelief']
 
 
 class _AdamBase(GluonOptOptimizer):
-    """Shared hyperparameters and moment updates of the Adam family."""
+    """Shared hyperparameters (beta1, beta2, epsilon) and moment updates of the Adam family."""
     family = 'adam'
     default_learning_rate = 0.001
+    state_names = ('mean', 'var')
+    amsgrad = False
+    #: members with a ``decoupled_wd`` option set it in ``__init__``
+    decoupled_wd = False
 
-    def __init__(self, learning_rate=None, beta1=0.9, beta2=0.999, epsilon=1e-8,
-                 amsgrad=False, **kwargs):
+    def __init__(self, learning_rate=None, beta1=0.9, beta2=0.999, epsilon=1e-8, **kwargs):
         owner = type(self).__name__
         self.beta1 = check_range(owner, 'beta1', beta1, 0.0, 1.0)
         self.beta2 = check_range(owner, 'beta2', beta2, 0.0, 1.0)
         self.epsilon = check_positive(owner, 'epsilon', epsilon)
-        self.amsgrad = bool(amsgrad)
         super(_AdamBase, self).__init__(learning_rate=learning_rate, **kwargs)
 
-    @property
-    def state_names(self):
-        return ('mean', 'var', 'max_var') if self.amsgrad else ('mean', 'var')
+    def apply_weight_decay(self, weight, grad, lr, wd):
+        """Decoupled (``w <- w*(1 - lr*wd)``, returns ``grad``) or coupled (returns
+        ``g + wd*w``) weight decay, as ``self.decoupled_wd`` says."""
+        if self.decoupled_wd:
+            decay_weight(weight, lr * wd)
+            return grad
+        return couple_weight_decay(grad, weight, wd)
+
+    def update_mean(self, grad, state):
+        """``m <- b1*m + (1-b1)*g`` in place; returns ``m``."""
+        mean = state[0]
+        mean[:] = self.beta1 * mean + (1 - self.beta1) * grad
+        return mean
 
     def update_moments(self, grad, state):
         """``m <- b1*m + (1-b1)*g``, ``v <- b2*v + (1-b2)*g^2`` in place; returns the second
         moment to divide by (the running maximum of ``v`` with AMSGrad)."""
-        mean, var = state[0], state[1]
-        mean[:] = self.beta1 * mean + (1 - self.beta1) * grad
+        self.update_mean(grad, state)
+        var = state[1]
         var[:] = self.beta2 * var + (1 - self.beta2) * nd.square(grad)
+        return self.amsgrad_max(var, state)
+
+    def amsgrad_max(self, var, state):
+        """With AMSGrad, ``v_max <- max(v_max, v)`` in place and returns ``v_max``; else ``v``."""
         if self.amsgrad:
             max_var = state[2]
             max_var[:] = nd.maximum(max_var, var)
@@ -56,8 +80,22 @@ class _AdamBase(GluonOptOptimizer):
         weight[:] -= (lr / bc1) * state[0] / denom
 
 
+class _AMSGradBase(_AdamBase):
+    """The members with an ``amsgrad`` option (a third state, the running maximum)."""
+
+    def __init__(self, learning_rate=None, beta1=0.9, beta2=0.999, epsilon=1e-8,
+                 amsgrad=False, **kwargs):
+        self.amsgrad = bool(amsgrad)
+        super(_AMSGradBase, self).__init__(learning_rate=learning_rate, beta1=beta1,
+                                           beta2=beta2, epsilon=epsilon, **kwargs)
+
+    @property
+    def state_names(self):
+        return ('mean', 'var', 'max_var') if self.amsgrad else ('mean', 'var')
+
+
 @register
-class Adam(_AdamBase):
+class Adam(_AMSGradBase):
     r"""Adam, optionally with AMSGrad.
 
     Update rule (``g`` rescaled and clipped, ``t`` the parameter's step)::
@@ -93,7 +131,7 @@ class Adam(_AdamBase):
 
 
 @register
-class AdamW(_AdamBase):
+class AdamW(_AMSGradBase):
     r"""AdamW: Adam with decoupled weight decay.
 
     Update rule::
@@ -129,3 +167,241 @@ class AdamW(_AdamBase):
     def step(self, weight, grad, state, lr, wd, t):
         decay_weight(weight, lr * wd)
         self.adam_step(weight, grad, state, lr, t)
+
+
+@register
+class Adamax(_AdamBase):
+    r"""Adamax: Adam with the infinity norm in place of the second moment.
+
+    Update rule (``g`` rescaled and clipped, ``t`` the parameter's step)::
+
+        g <- g + wd * w                              (coupled L2, as torch.optim.Adamax)
+        m <- beta1 * m + (1 - beta1) * g
+        u <- max(beta2 * u, |g| + epsilon)
+        w <- w - (lr / (1 - beta1^t)) * m / u
+
+    ``u`` needs no bias correction (Kingma & Ba, section 7.1).
+
+    Parameters
+    ----------
+    learning_rate : float, default 0.002 (the paper's, PyTorch's and MXNet's)
+    beta1 : float in [0, 1), default 0.9
+    beta2 : float in [0, 1), default 0.999
+    epsilon : float > 0, default 1e-8 (added to ``|g|`` inside the maximum, as PyTorch)
+    wd : float, default 0; coupled L2.
+
+    Conventions: PyTorch's ``Adamax``. The paper and MXNet's ``adamax`` have no epsilon
+    (``u <- max(beta2*u, |g|)``), so a zero gradient from the first step on divides 0 by 0.
+
+    Example::
+
+        trainer = gluon.Trainer(net.collect_params(), 'gluon_opt.adamax',
+                                {'learning_rate': 2e-3})
+    """
+    name = 'adamax'
+    paper = 'Kingma & Ba, ICLR 2015 (section 7.1)'
+    default_learning_rate = 0.002
+    state_names = ('mean', 'inf_norm')
+
+    def step(self, weight, grad, state, lr, wd, t):
+        grad = couple_weight_decay(grad, weight, wd)
+        mean = self.update_mean(grad, state)
+        inf_norm = state[1]
+        inf_norm[:] = nd.maximum(self.beta2 * inf_norm, nd.abs(grad) + self.epsilon)
+        weight[:] -= (lr / (1 - self.beta1 ** t)) * mean / inf_norm
+
+
+@register
+class NAdam(_AdamBase):
+    r"""NAdam: Adam with Nesterov momentum and a warming momentum schedule.
+
+    Update rule (``t`` the parameter's step, ``psi`` = ``schedule_decay``)::
+
+        g       <- g + wd * w            (coupled; decoupled_wd: w <- w * (1 - lr * wd))
+        mu_t    =  beta1 * (1 - 0.5 * 0.96^(t * psi))          (mu_{t+1} likewise)
+        P       <- P * mu_t                                    (P = prod_{i<=t} mu_i, a state)
+        m       <- beta1 * m + (1 - beta1) * g
+        v       <- beta2 * v + (1 - beta2) * g^2
+        d       =  sqrt(v / (1 - beta2^t)) + epsilon
+        w       <- w - lr * (1 - mu_t) / (1 - P) * g / d
+                     - lr * mu_{t+1} / (1 - P * mu_{t+1}) * m / d
+
+    Parameters
+    ----------
+    learning_rate : float, default 0.001 (MXNet's ``nadam``; PyTorch's ``NAdam`` uses 0.002)
+    beta1 : float in [0, 1), default 0.9
+    beta2 : float in [0, 1), default 0.999
+    epsilon : float > 0, default 1e-8 (outside the square root, after bias correction)
+    schedule_decay : float >= 0, default 0.004 (MXNet's name; PyTorch's ``momentum_decay``)
+    decoupled_wd : bool, default False (PyTorch's ``decoupled_weight_decay``, "NAdamW")
+    wd : float, default 0.
+
+    Conventions: PyTorch's ``NAdam``. The product of the ``mu``'s is kept per parameter, as
+    the state ``mu_product`` (a one-element tensor on the weight's context, like PyTorch's
+    scalar tensor). MXNet 1.9.1's ``nadam`` keeps one ``m_schedule`` on the optimizer and
+    multiplies it on *every* update call, of any parameter: with ``n`` parameters it advances
+    ``n`` times per iteration, so each parameter's correction depends on how many others there
+    are and in which order they are updated (a bug). MXNet also adds wd before clipping.
+
+    Example::
+
+        trainer = gluon.Trainer(net.collect_params(), 'gluon_opt.nadam',
+                                {'learning_rate': 2e-3})
+    """
+    name = 'nadam'
+    paper = 'Dozat, ICLR 2016 workshop'
+    state_names = ('mean', 'var', 'mu_product')
+
+    def __init__(self, learning_rate=None, beta1=0.9, beta2=0.999, epsilon=1e-8,
+                 schedule_decay=0.004, decoupled_wd=False, **kwargs):
+        owner = type(self).__name__
+        self.schedule_decay = check_nonnegative(owner, 'schedule_decay', schedule_decay)
+        self.decoupled_wd = bool(decoupled_wd)
+        super(NAdam, self).__init__(learning_rate=learning_rate, beta1=beta1, beta2=beta2,
+                                    epsilon=epsilon, **kwargs)
+
+    def init_state(self, weight):
+        mean, var = super(NAdam, self).init_state(weight)[:2]
+        mu_product = nd.ones((1,), ctx=weight.context, dtype=weight.dtype)
+        return (mean, var, mu_product)
+
+    def momentum_at(self, t):
+        """``mu_t = beta1 * (1 - 0.5 * 0.96^(t * schedule_decay))``."""
+        return self.beta1 * (1.0 - 0.5 * 0.96 ** (t * self.schedule_decay))
+
+    def step(self, weight, grad, state, lr, wd, t):
+        grad = self.apply_weight_decay(weight, grad, lr, wd)
+        mu, mu_next = self.momentum_at(t), self.momentum_at(t + 1)
+        mu_product = state[2]
+        mu_product[:] = mu_product * mu
+        var = self.update_moments(grad, state)
+        denom = nd.sqrt(var / (1 - self.beta2 ** t)) + self.epsilon
+        # the coefficients are one-element tensors (they involve the state): broadcast them
+        grad_coef = lr * (1 - mu) / (1 - mu_product)
+        mean_coef = lr * mu_next / (1 - mu_product * mu_next)
+        weight[:] -= (nd.broadcast_mul(grad / denom, grad_coef)
+                      + nd.broadcast_mul(state[0] / denom, mean_coef))
+
+
+@register
+class RAdam(_AdamBase):
+    r"""RAdam: Adam with the variance of the adaptive learning rate rectified.
+
+    Update rule (``t`` the parameter's step)::
+
+        g      <- g + wd * w              (coupled; decoupled_wd: w <- w * (1 - lr * wd))
+        m, v   <- Adam's moment updates of g
+        rho_inf = 2 / (1 - beta2) - 1
+        rho_t   = rho_inf - 2 t beta2^t / (1 - beta2^t)
+        if rho_t > 5:
+            r = sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t))
+            w <- w - lr * r * (m / (1 - beta1^t)) * sqrt(1 - beta2^t) / (sqrt(v) + epsilon)
+        else:                                    (variance intractable: SGD with momentum)
+            w <- w - lr * m / (1 - beta1^t)
+
+    ``rho_t`` and ``r`` depend on ``t`` only: they are Python scalars, no device work.
+
+    Parameters
+    ----------
+    learning_rate : float, default 0.001
+    beta1 : float in [0, 1), default 0.9
+    beta2 : float in [0, 1), default 0.999
+    epsilon : float > 0, default 1e-8 (added to the *uncorrected* ``sqrt(v)``, as PyTorch)
+    decoupled_wd : bool, default False (PyTorch's ``decoupled_weight_decay``)
+    wd : float, default 0.
+
+    Conventions: PyTorch's ``RAdam`` (threshold 5, as in PyTorch and the authors' code; the
+    paper's Algorithm 2 uses 4). MXNet 1.9.1 has no RAdam.
+
+    Example::
+
+        trainer = gluon.Trainer(net.collect_params(), 'gluon_opt.radam',
+                                {'learning_rate': 1e-3})
+    """
+    name = 'radam'
+    paper = 'Liu et al., ICLR 2020'
+
+    def __init__(self, learning_rate=None, beta1=0.9, beta2=0.999, epsilon=1e-8,
+                 decoupled_wd=False, **kwargs):
+        self.decoupled_wd = bool(decoupled_wd)
+        super(RAdam, self).__init__(learning_rate=learning_rate, beta1=beta1, beta2=beta2,
+                                    epsilon=epsilon, **kwargs)
+
+    def rectification(self, t):
+        """The rectification factor ``r_t``, or None while ``rho_t <= 5``."""
+        beta2 = self.beta2
+        rho_inf = 2.0 / (1.0 - beta2) - 1.0
+        rho_t = rho_inf - 2.0 * t * beta2 ** t / (1.0 - beta2 ** t)
+        if rho_t <= 5.0:
+            return None
+        return math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf
+                         / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+
+    def step(self, weight, grad, state, lr, wd, t):
+        grad = self.apply_weight_decay(weight, grad, lr, wd)
+        var = self.update_moments(grad, state)
+        bc1, bc2 = bias_corrections(self.beta1, self.beta2, t)
+        rect = self.rectification(t)
+        if rect is None:
+            weight[:] -= (lr / bc1) * state[0]
+        else:
+            weight[:] -= (lr * rect * math.sqrt(bc2) / bc1) * state[0] / (
+                nd.sqrt(var) + self.epsilon)
+
+
+@register
+class AdaBelief(_AMSGradBase):
+    r"""AdaBelief: Adam whose step is scaled by the belief in the gradient, the variance of
+    ``g`` around its moving average ``m`` rather than its second moment.
+
+    Update rule (``t`` the parameter's step; Zhuang et al., Algorithm 2)::
+
+        w     <- w * (1 - lr * wd)        (decoupled_wd=True; else g <- g + wd * w)
+        m     <- beta1 * m + (1 - beta1) * g
+        s     <- beta2 * s + (1 - beta2) * (g - m)^2 + epsilon
+        s_max <- max(s_max, s)                     (AMSGrad only; s_max replaces s below)
+        w     <- w - lr * (m / (1 - beta1^t)) / (sqrt(s / (1 - beta2^t)) + epsilon)
+
+    Epsilon enters twice: added to ``s`` every step (so the state ``var`` holds it) and
+    outside the square root, as in the paper and the official code.
+
+    Parameters
+    ----------
+    learning_rate : float, default 0.001
+    beta1 : float in [0, 1), default 0.9
+    beta2 : float in [0, 1), default 0.999
+    epsilon : float > 0, default 1e-16 (the official code's default; inside ``s`` it plays
+        the part of Adam's 1e-8 outside the root)
+    amsgrad : bool, default False
+    decoupled_wd : bool, default True (the official code's ``weight_decouple=True``: AdamW's
+        decay ``lr * wd``); False adds ``wd * w`` to the gradient.
+    wd : float, default 0.
+
+    Conventions: the official ``adabelief-pytorch`` 0.2 with ``fixed_decay=False`` and
+    ``rectify=False``; its default ``rectify=True`` (RAdam's rectification on top) is not
+    implemented here. PyTorch and MXNet have no AdaBelief.
+
+    Example::
+
+        trainer = gluon.Trainer(net.collect_params(), 'gluon_opt.adabelief',
+                                {'learning_rate': 1e-3, 'wd': 1e-2})
+    """
+    name = 'adabelief'
+    paper = 'Zhuang et al., NeurIPS 2020'
+
+    def __init__(self, learning_rate=None, beta1=0.9, beta2=0.999, epsilon=1e-16,
+                 amsgrad=False, decoupled_wd=True, **kwargs):
+        self.decoupled_wd = bool(decoupled_wd)
+        super(AdaBelief, self).__init__(learning_rate=learning_rate, beta1=beta1,
+                                        beta2=beta2, epsilon=epsilon, amsgrad=amsgrad,
+                                        **kwargs)
+
+    def step(self, weight, grad, state, lr, wd, t):
+        grad = self.apply_weight_decay(weight, grad, lr, wd)
+        mean = self.update_mean(grad, state)
+        belief = state[1]
+        belief[:] = (self.beta2 * belief + (1 - self.beta2) * nd.square(grad - mean)
+                     + self.epsilon)
+        belief = self.amsgrad_max(belief, state)
+        bc1, bc2 = bias_corrections(self.beta1, self.beta2, t)
+        weight[:] -= (lr / bc1) * mean / (nd.sqrt(belief / bc2) + self.epsilon)

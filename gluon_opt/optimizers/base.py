@@ -357,8 +357,21 @@ class GluonOptOptimizer(mx.optimizer.Optimizer):
 
     # -- pickling ----------------------------------------------------------------------------
     def __getstate__(self):
+        """MXNet drops ``param_dict`` when it pickles an optimizer, and with it every
+        Parameter's ``lr_mult``/``wd_mult``: a kvstore server (``update_on_kvstore=True`` on a
+        ``dist_*`` kvstore) would update with multipliers 1. We bake the multipliers into the
+        ``lr_mult``/``wd_mult`` dictionaries keyed by parameter index, which MXNet's
+        ``_get_lrs``/``_get_wds`` consult right after ``param_dict``, so the unpickled copy
+        computes the same learning rates and weight decays."""
         state = super(GluonOptOptimizer, self).__getstate__()
         state.pop('_fused_keys', None)  # the kernels' per-parameter cache holds live arrays
+        param_dict = getattr(self, 'param_dict', None) or {}
+        if param_dict:
+            state['lr_mult'] = dict(state.get('lr_mult', {}))
+            state['wd_mult'] = dict(state.get('wd_mult', {}))
+            for index, param in param_dict.items():
+                state['lr_mult'][index] = param.lr_mult
+                state['wd_mult'][index] = param.wd_mult
         return state
 
     def __setstate__(self, state):

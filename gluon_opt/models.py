@@ -1,0 +1,88 @@
+"""The models the comparisons train: multilayer perceptrons, softmax regression as the
+one-layer case. Every builder returns an uninitialised, hybridised ``HybridSequential``;
+``gluon_opt.training.train`` initialises it under its seed.
+"""
+from mxnet import gluon
+
+__all__ = ['ACTIVATIONS', 'mlp', 'softmax_regression', 'parse_hidden']
+
+#: activations ``mlp`` accepts (Gluon's names; 'leaky' is LeakyReLU(0.01), 'gelu' GELU)
+ACTIVATIONS = ('relu', 'tanh', 'sigmoid', 'softrelu', 'softsign', 'leaky', 'gelu')
+
+
+def _activation(name):
+    if name == 'leaky':
+        return gluon.nn.LeakyReLU(0.01)
+    if name == 'gelu':
+        return gluon.nn.GELU()
+    return gluon.nn.Activation(name)
+
+
+def mlp(hidden=(256,), num_classes=10, activation='relu', dropout=0.0, batch_norm=False,
+        hybridize=True, prefix=None):
+    """A multilayer perceptron ``in -> hidden[0] -> ... -> hidden[-1] -> num_classes``.
+
+    Each hidden layer is ``Dense -> [BatchNorm] -> activation -> [Dropout]``; the output
+    layer is a plain ``Dense`` producing logits (the loss applies the softmax). The input
+    width is inferred on the first batch, so flattened 28x28 images and any other width work.
+
+    Parameters
+    ----------
+    hidden : sequence of int, default (256,); empty for softmax regression
+    num_classes : int, default 10
+    activation : one of ``ACTIVATIONS``, default 'relu'
+    dropout : float in [0, 1), default 0; applied after each hidden activation
+    batch_norm : bool, default False; BatchNorm before each hidden activation (the Dense
+        layer then has no bias: BatchNorm's beta replaces it)
+    hybridize : bool, default True
+
+    Example::
+
+        net = mlp(hidden=(128, 128), dropout=0.1)
+    """
+    hidden = tuple(hidden)
+    for width in hidden:
+        if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+            raise ValueError('hidden=%r is invalid; expected positive integer widths.'
+                             % (hidden,))
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError('num_classes=%r is invalid; expected an integer >= 2.' % num_classes)
+    if activation not in ACTIVATIONS:
+        raise ValueError('activation=%r is invalid; expected one of %s.'
+                         % (activation, ', '.join(ACTIVATIONS)))
+    if not 0.0 <= float(dropout) < 1.0:
+        raise ValueError('dropout=%r is invalid; expected a value in [0, 1).' % dropout)
+    net = gluon.nn.HybridSequential(prefix=prefix)
+    with net.name_scope():
+        for width in hidden:
+            net.add(gluon.nn.Dense(width, use_bias=not batch_norm, flatten=True))
+            if batch_norm:
+                net.add(gluon.nn.BatchNorm())
+            net.add(_activation(activation))
+            if dropout:
+                net.add(gluon.nn.Dropout(float(dropout)))
+        net.add(gluon.nn.Dense(num_classes, flatten=True))
+    if hybridize:
+        net.hybridize()
+    return net
+
+
+def softmax_regression(num_classes=10, hybridize=True):
+    """Multinomial logistic regression: one ``Dense`` layer, ``mlp(hidden=())``."""
+    return mlp(hidden=(), num_classes=num_classes, hybridize=hybridize)
+
+
+def parse_hidden(text):
+    """``'256,128'`` -> ``(256, 128)``; ``''``, ``'0'`` or ``'none'`` -> ``()`` (softmax
+    regression). ``ValueError`` naming the bad part otherwise."""
+    text = text.strip().lower()
+    if text in ('', '0', 'none'):
+        return ()
+    widths = []
+    for part in text.split(','):
+        part = part.strip()
+        if not part.isdigit() or int(part) < 1:
+            raise ValueError('hidden layer width %r is invalid in %r; expected positive '
+                             'integers separated by commas, e.g. 256,128.' % (part, text))
+        widths.append(int(part))
+    return tuple(widths)

@@ -1,0 +1,374 @@
+"""The one training loop, used by the CLI, the course and the benchmarks.
+
+``train(net, optimizer, loaders, epochs, ...)`` seeds everything, initialises the network,
+trains it and returns a ``History``: one record per epoch (epoch 0 is the untrained network)
+with the training, validation and test loss and accuracy, the wall time of the epoch and the
+part of it spent in ``Trainer.step`` (gradient aggregation and the optimizer update), plus the
+running minibatch loss sampled every ``check_every`` batches for loss-against-time plots.
+
+The loss is checked for NaN and inf every ``check_every`` batches (one device sync per check,
+not per batch); a non-finite loss raises ``TrainingDiverged`` naming the optimizer, the epoch
+and the exact batch, with the history up to that point attached.
+"""
+import random
+import sys
+import time
+
+import numpy as np
+import mxnet as mx
+from mxnet import autograd, gluon
+
+__all__ = ['TrainingDiverged', 'History', 'seed_everything', 'parse_ctx', 'make_lr_scheduler',
+           'SCHEDULES', 'evaluate', 'train']
+
+#: learning-rate schedules ``make_lr_scheduler`` builds (all accept a linear warmup)
+SCHEDULES = ('constant', 'cosine', 'linear')
+
+
+class TrainingDiverged(RuntimeError):
+    """The training loss, or the weights, became NaN or infinite. ``history`` holds the epochs
+    completed before it; ``optimizer``, ``epoch``, ``batch`` and ``loss`` say where.
+
+    The weights are checked too because a loss can stay finite over non-finite weights: MXNet's
+    ReLU maps NaN to 0, so a network whose first layer holds NaN can still output finite
+    logits (its biases) while learning nothing.
+    """
+
+    def __init__(self, optimizer, epoch, batch, loss, history=None, weights=False):
+        self.optimizer, self.epoch, self.batch, self.loss = optimizer, epoch, batch, loss
+        self.history, self.weights = history, weights
+        if weights:
+            what = ('the weights became NaN or inf by epoch %d, batch %d (the loss, %.4g, '
+                    'stayed finite)' % (epoch, batch, loss))
+        else:
+            what = 'the training loss became %s at epoch %d, batch %d' % (loss, epoch, batch)
+        super(TrainingDiverged, self).__init__(
+            '%s diverged: %s; try a smaller learning rate.' % (optimizer, what))
+
+
+class History(object):
+    """What one training run produced.
+
+    ``records``: one dict per epoch (0 = before training) with the keys of ``FIELDS``;
+    ``steps``: ``(step, epoch, wall_time, loss)`` samples of the running minibatch loss;
+    ``meta``: what was trained and how (optimizer, hyperparameters, seed, contexts, ...).
+    """
+    FIELDS = ('epoch', 'train_loss', 'train_acc', 'batch_loss', 'batch_acc', 'val_loss',
+              'val_acc', 'test_loss', 'test_acc', 'lr', 'epoch_time', 'step_time', 'eval_time',
+              'wall_time')
+
+    def __init__(self, meta=None):
+        self.meta = dict(meta or {})
+        self.records = []
+        self.steps = []
+
+    def __len__(self):
+        return len(self.records)
+
+    def column(self, key):
+        """The values of ``key`` over the epochs, epoch 0 included."""
+        return [r[key] for r in self.records]
+
+    def final(self, key):
+        return self.records[-1][key] if self.records else None
+
+    def losses(self):
+        """The numbers that must repeat under a fixed seed: every loss and accuracy (timings
+        left out)."""
+        keys = [k for k in self.FIELDS if k.endswith(('_loss', '_acc'))]
+        return [[r[k] for k in keys] for r in self.records] + [s[3:] for s in self.steps]
+
+    def to_dict(self):
+        return {'meta': self.meta, 'records': self.records,
+                'steps': [dict(zip(('step', 'epoch', 'wall_time', 'loss'), s))
+                          for s in self.steps]}
+
+    def __repr__(self):
+        last = self.records[-1] if self.records else {}
+        return 'History(%s, epochs=%d, test_acc=%s)' % (
+            self.meta.get('optimizer'), max(0, len(self.records) - 1), last.get('test_acc'))
+
+
+def seed_everything(seed):
+    """Seed MXNet (every device), NumPy and Python's ``random``."""
+    seed = int(seed)
+    random.seed(seed)
+    np.random.seed(seed)
+    mx.random.seed(seed)
+
+
+def parse_ctx(text):
+    """``'cpu'``, ``'gpu:0'``, ``'cpu:0,cpu:1'``, ... -> a list of ``mx.Context``.
+
+    ``ValueError`` with a one-line reason for a malformed entry or a GPU that is not there.
+    """
+    if isinstance(text, mx.Context):
+        return [text]
+    if not isinstance(text, str):
+        return [c if isinstance(c, mx.Context) else parse_ctx(c)[0] for c in text]
+    ctxs = []
+    for part in [p.strip().lower() for p in text.split(',')]:
+        kind, _, index = part.partition(':')
+        if kind not in ('cpu', 'gpu') or (index and not index.isdigit()):
+            raise ValueError('context %r is invalid; expected cpu, cpu:N, gpu or gpu:N, '
+                             'comma-separated for several.' % part)
+        index = int(index or 0)
+        if kind == 'gpu':
+            found = mx.context.num_gpus()
+            if index >= found:
+                raise ValueError('context gpu:%d is not available: this MXNet build sees %d '
+                                 'GPU%s.' % (index, found, '' if found == 1 else 's'))
+        ctxs.append(mx.Context(kind, index))
+    if len(set(ctxs)) != len(ctxs):
+        raise ValueError('context %r names a device twice.' % text)
+    return ctxs
+
+
+def make_lr_scheduler(kind, base_lr, steps_per_epoch, epochs, warmup_epochs=0.0,
+                      final_lr=0.0):
+    """An MXNet learning-rate scheduler counted in updates: ``'constant'``, ``'cosine'``
+    (down to ``final_lr``) or ``'linear'`` decay, each after a linear warmup from 0 over
+    ``warmup_epochs`` epochs. Returns None for ``'constant'`` without warmup."""
+    if kind not in SCHEDULES:
+        raise ValueError('schedule %r is invalid; expected one of %s.'
+                         % (kind, ', '.join(SCHEDULES)))
+    total = int(steps_per_epoch * epochs)
+    warmup = int(round(steps_per_epoch * warmup_epochs))
+    if warmup_epochs < 0 or warmup >= max(total, 1) and warmup > 0:
+        raise ValueError('warmup_epochs=%r is invalid; expected 0 <= warmup < epochs (%r).'
+                         % (warmup_epochs, epochs))
+    if kind == 'constant':
+        if not warmup:
+            return None
+        # factor 1 never decays; the step only has to lie beyond the run
+        return mx.lr_scheduler.FactorScheduler(step=total + 1, factor=1.0, base_lr=base_lr,
+                                               warmup_steps=warmup)
+    if kind == 'cosine':
+        return mx.lr_scheduler.CosineScheduler(max_update=total, base_lr=base_lr,
+                                               final_lr=final_lr, warmup_steps=warmup)
+    return mx.lr_scheduler.PolyScheduler(max_update=total, base_lr=base_lr, pwr=1,
+                                         final_lr=final_lr, warmup_steps=warmup)
+
+
+def _split(data, label, ctxs):
+    if len(ctxs) == 1:
+        return [data.as_in_context(ctxs[0])], [label.as_in_context(ctxs[0])]
+    return (gluon.utils.split_and_load(data, ctxs, even_split=False),
+            gluon.utils.split_and_load(label, ctxs, even_split=False))
+
+
+def evaluate(net, loader, ctx, loss_fn=None, max_examples=None):
+    """``(mean loss, accuracy)`` of ``net`` over ``loader`` (in prediction mode), stopping
+    after ``max_examples`` examples if given. One device sync at the end."""
+    ctxs = parse_ctx(ctx)
+    loss_fn = loss_fn or gluon.loss.SoftmaxCrossEntropyLoss()
+    total = correct = None
+    n = 0
+    for data, label in loader:
+        if max_examples is not None and n >= max_examples:
+            break
+        if max_examples is not None and n + data.shape[0] > max_examples:
+            data, label = data[:max_examples - n], label[:max_examples - n]
+        for x, y in zip(*_split(data, label, ctxs)):
+            out = net(x)
+            s = loss_fn(out, y).sum().as_in_context(mx.cpu())
+            c = (out.argmax(axis=1) == y.astype(out.dtype)).sum().as_in_context(mx.cpu())
+            total = s if total is None else total + s
+            correct = c if correct is None else correct + c
+        n += data.shape[0]
+    if not n:
+        return float('nan'), float('nan')
+    return float(total.asscalar()) / n, float(correct.asscalar()) / n
+
+
+class _Progress(object):
+    """A one-line text progress bar on stderr (no dependency), redrawn at each loss check."""
+
+    def __init__(self, enabled, name, epochs, stream=None):
+        self.enabled, self.name, self.epochs = enabled, name, epochs
+        self.stream = stream or sys.stderr
+
+    def update(self, epoch, batch, batches, loss):
+        if not self.enabled or not self.stream.isatty():  # redrawing only makes sense live
+            return
+        width = 24
+        done = int(width * batch / max(batches, 1)) if batches else 0
+        self.stream.write('\r%-20s epoch %d/%d [%s%s] %d/%s loss %.4f' % (
+            self.name[:20], epoch, self.epochs, '#' * done, '.' * (width - done), batch,
+            batches if batches else '?', loss))
+        self.stream.flush()
+
+    def end_epoch(self, rec):
+        if not self.enabled:
+            return
+        self.stream.write('\r%-20s epoch %d/%d  train loss %.4f  val acc %s  test acc %.4f  '
+                          '%.1fs%s\n' % (
+                              self.name[:20], rec['epoch'], self.epochs, rec['train_loss'],
+                              'n/a' if rec['val_acc'] is None else '%.4f' % rec['val_acc'],
+                              rec['test_acc'], rec['epoch_time'], ' ' * 10))
+        self.stream.flush()
+
+
+def _num_batches(loader):
+    try:
+        return len(loader)
+    except TypeError:
+        return None
+
+
+def _check(pending, name, epoch, history, weight_sum):
+    """Sync the pending per-batch ``(batch, size, loss sum, correct)`` and the weights' absolute
+    sum: raise ``TrainingDiverged`` at the first non-finite loss, or for non-finite weights;
+    else return the totals."""
+    sums = mx.nd.stack(*[p[2] for p in pending]).asnumpy().ravel()
+    cors = mx.nd.stack(*[p[3] for p in pending]).asnumpy().ravel()
+    sizes = [p[1] for p in pending]
+    bad = np.flatnonzero(~np.isfinite(sums))
+    if bad.size:
+        i = bad[0]
+        raise TrainingDiverged(name, epoch, pending[i][0], float(sums[i] / sizes[i]), history)
+    if not np.isfinite(weight_sum.asscalar()):
+        raise TrainingDiverged(name, epoch, pending[-1][0], float(sums[-1] / sizes[-1]),
+                               history, weights=True)
+    return float(sums.sum()), float(cors.sum()), int(sum(sizes))
+
+
+def train(net, optimizer, loaders, epochs, ctx=None, seed=0, optimizer_params=None,
+          lr_scheduler=None, loss_fn=None, initializer=None, progress=True, check_every=20,
+          name=None, train_eval_size=10000, time_steps=True, kvstore='device'):
+    """Train ``net`` and return its ``History``.
+
+    Parameters
+    ----------
+    net : gluon.HybridBlock; initialised here under ``seed`` (``force_reinit``) unless
+        ``optimizer`` is a ready ``gluon.Trainer``
+    optimizer : registry name (``'gluon_opt.adam'``), ``mx.optimizer.Optimizer`` or
+        ``gluon.Trainer``
+    loaders : object with ``train``, ``test`` and optionally ``val`` iterables of
+        ``(data, label)`` batches (``gluon_opt.data.load_fashion_mnist`` or
+        ``get_dataloaders``; any Gluon ``DataLoader`` works)
+    epochs : int >= 1
+    ctx : context, list of contexts or a string for ``parse_ctx``; default ``mx.cpu()``.
+        With several, each batch is split across them (``split_and_load``)
+    seed : int; seeds MXNet, NumPy and ``random`` before initialisation and the training
+        loader's shuffling: the same seed repeats every loss exactly
+    optimizer_params : dict passed to ``gluon.Trainer`` with an optimizer name
+    lr_scheduler : an MXNet/gluoncv scheduler (see ``make_lr_scheduler``)
+    progress : bool; a progress line on stderr
+    check_every : int; batches between NaN/inf checks (and loss samples in ``steps``)
+    train_eval_size : int; training examples re-evaluated in prediction mode after each
+        epoch (``train_loss``/``train_acc``; the running means are ``batch_loss``/
+        ``batch_acc``); 0 to skip and report the running means instead
+    time_steps : bool; time ``Trainer.step`` exactly (a device sync around each step)
+
+    Raises ``TrainingDiverged`` when the training loss becomes NaN or infinite.
+    """
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError('epochs=%r is invalid; expected an integer >= 1.' % (epochs,))
+    if isinstance(check_every, bool) or not isinstance(check_every, int) or check_every < 1:
+        raise ValueError('check_every=%r is invalid; expected an integer >= 1.' % (check_every,))
+    ctxs = parse_ctx(ctx if ctx is not None else mx.cpu())
+    loss_fn = loss_fn or gluon.loss.SoftmaxCrossEntropyLoss()
+    seed_everything(seed)
+    for loader in (loaders.train, getattr(loaders, 'val', None), loaders.test):
+        if hasattr(loader, 'reseed'):
+            loader.reseed(seed)
+
+    if isinstance(optimizer, gluon.Trainer):
+        trainer = optimizer
+    else:
+        net.initialize(initializer or mx.init.Xavier(), ctx=ctxs, force_reinit=True)
+        params = dict(optimizer_params or {})
+        if lr_scheduler is not None:
+            params['lr_scheduler'] = lr_scheduler
+        trainer = gluon.Trainer(net.collect_params(), optimizer, params, kvstore=kvstore)
+    opt = trainer._optimizer
+    if getattr(opt, 'needs_closure', False):
+        raise ValueError('%s needs a closure (it re-evaluates the loss inside its step); '
+                         'train() does not drive closure optimizers yet.' % type(opt).__name__)
+    name = name or (optimizer if isinstance(optimizer, str) else type(opt).__name__)
+
+    history = History({'optimizer': name, 'class': '%s.%s' % (type(opt).__module__,
+                                                             type(opt).__name__),
+                       'hyperparameters': {k: v for k, v in (optimizer_params or {}).items()},
+                       'seed': seed, 'epochs': epochs, 'ctx': [str(c) for c in ctxs]})
+    batches = _num_batches(loaders.train)
+    trained = [p for p in net.collect_params().values() if p.grad_req != 'null']
+
+    def weight_sum():
+        # one scalar per check: the absolute sum over every trained weight (first context)
+        return mx.nd.add_n(*[mx.nd.sum(mx.nd.abs(p.data(ctxs[0]))).as_in_context(mx.cpu())
+                             for p in trained])
+
+    bar = _Progress(progress, name, epochs)
+
+    def eval_record(epoch, epoch_time, step_time, wall, batch_loss, batch_acc):
+        t0 = time.perf_counter()
+        val = getattr(loaders, 'val', None)
+        val_loss, val_acc = evaluate(net, val, ctxs, loss_fn) if val is not None else (None,
+                                                                                        None)
+        test_loss, test_acc = evaluate(net, loaders.test, ctxs, loss_fn)
+        if train_eval_size:
+            source = loaders.train
+            if hasattr(source, 'head'):  # unshuffled, so the subset is the same every epoch
+                source = source.head(train_eval_size)
+            train_loss, train_acc = evaluate(net, source, ctxs, loss_fn, train_eval_size)
+        else:
+            train_loss, train_acc = batch_loss, batch_acc
+        rec = {'epoch': epoch, 'train_loss': train_loss, 'train_acc': train_acc,
+               'batch_loss': batch_loss, 'batch_acc': batch_acc, 'val_loss': val_loss,
+               'val_acc': val_acc, 'test_loss': test_loss, 'test_acc': test_acc,
+               'lr': float(trainer.learning_rate), 'epoch_time': epoch_time,
+               'step_time': step_time, 'eval_time': time.perf_counter() - t0,
+               'wall_time': wall}
+        history.records.append(rec)
+        return rec
+
+    # epoch 0: the untrained network (deferred shapes are inferred on this first forward)
+    eval_record(0, 0.0, 0.0, 0.0, None, None)
+    wall = 0.0
+    step = 0
+    for epoch in range(1, epochs + 1):
+        t_epoch = time.perf_counter()
+        step_time = 0.0
+        pending = []            # per-batch mean losses not yet synced
+        loss_sum = correct = 0.0
+        seen = 0
+        for batch, (data, label) in enumerate(loaders.train, 1):
+            xs, ys = _split(data, label, ctxs)
+            with autograd.record():
+                outs = [net(x) for x in xs]
+                losses = [loss_fn(o, y) for o, y in zip(outs, ys)]
+            autograd.backward(losses)
+            if time_steps:
+                mx.nd.waitall()
+                t0 = time.perf_counter()
+            trainer.step(data.shape[0])
+            if time_steps:
+                mx.nd.waitall()
+                step_time += time.perf_counter() - t0
+            step += 1
+            bsum = mx.nd.add_n(*[l.sum().as_in_context(mx.cpu()) for l in losses])
+            bcor = mx.nd.add_n(*[(o.argmax(axis=1) == y.astype(o.dtype)).sum()
+                                 .as_in_context(mx.cpu()) for o, y in zip(outs, ys)])
+            pending.append((batch, data.shape[0], bsum, bcor))
+            if batch % check_every == 0 or batch == batches:
+                s, c, n = _check(pending, name, epoch, history, weight_sum())
+                loss_sum, correct, seen, pending = loss_sum + s, correct + c, seen + n, []
+                # the mean over the batches since the last check: a smoothed loss curve
+                history.steps.append((step, epoch, wall + time.perf_counter() - t_epoch,
+                                      s / n))
+                bar.update(epoch, batch, batches, loss_sum / seen)
+        if pending:  # a loader of unknown length: check what is left
+            s, c, n = _check(pending, name, epoch, history, weight_sum())
+            loss_sum, correct, seen = loss_sum + s, correct + c, seen + n
+        mx.nd.waitall()
+        epoch_time = time.perf_counter() - t_epoch
+        wall += epoch_time
+        if not seen:
+            raise ValueError('the training loader yielded no batches.')
+        rec = eval_record(epoch, epoch_time, step_time, wall, loss_sum / seen, correct / seen)
+        if not np.isfinite(rec['train_loss']):
+            raise TrainingDiverged(name, epoch, batches or 0, rec['train_loss'], history)
+        bar.end_epoch(rec)
+    return history
