@@ -79,5 +79,7 @@ def train_steps(net, trainer, x, y, steps, ctx_list=None, batch=64, start=0):
 
 
 def params_numpy(net):
-    return {k.split('_', 1)[-1]: v.data(v.list_ctx()[0]).asnumpy()
-            for k, v in net.collect_params().items()}
+    """The parameters' values keyed by position and role (``0_weight``, ``1_bias``, ...):
+    two nets built alike compare key by key even though Gluon names them apart."""
+    return {'%d_%s' % (i, k.rsplit('_', 1)[-1]): v.data(v.list_ctx()[0]).asnumpy()
+            for i, (k, v) in enumerate(net.collect_params().items())}

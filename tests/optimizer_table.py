@@ -20,24 +20,26 @@ Fields of an entry:
 * ``rosenbrock``: hyperparameters and steps for the Rosenbrock function (from (-1, 1.5) to
   (1, 1)); at least one entry of every optimizer has one (a test checks), the others leave
   it None to keep the suite quick.
-
   In ``convex``/``rosenbrock``, ``lr_scheduler`` (optional) is a zero-argument factory of a
   fresh scheduler (schedulers keep state, so one object cannot serve several runs): methods
   whose step has a fixed size (sign and trust-ratio methods) oscillate at the scale of the
-  learning rate near a minimum and need it to decay.
+  learning rate near a minimum and need it to decay;
+* ``solution``: None where the stored weight is the optimizer's answer; else the name of the
+  optimizer method ``(weight, state) -> NDArray`` that gives it (Schedule-Free stores the
+  gradient point y and answers with the average x: the convergence tests check x).
 """
 from collections import namedtuple
 from functools import partial
 
 import mxnet as mx
 
-Entry = namedtuple('Entry', 'id name kwargs reference rtol atol convex rosenbrock')
+Entry = namedtuple('Entry', 'id name kwargs reference rtol atol convex rosenbrock solution')
 
 
 def entry(id, name, kwargs, reference=None, rtol=1e-4, atol=1e-6, convex=None,
-          rosenbrock=None):
+          rosenbrock=None, solution=None):
     return Entry(id, name, dict(kwargs), reference if reference is not False else None,
-                 rtol, atol, convex, rosenbrock)
+                 rtol, atol, convex, rosenbrock, solution)
 
 
 #: number of steps of the conformance tests (the issue asks for at least 20)
@@ -165,6 +167,45 @@ TABLE = [
           rosenbrock=dict(learning_rate=2.0, rho=0.999, steps=4000, tol=0.2)),
     entry('adadelta-wd', 'adadelta', dict(learning_rate=0.5, rho=0.95, epsilon=1e-5,
                                           wd=0.01), 'adadelta'),
+    # -- orthogonal ------------------------------------------------------------------------
+    # Newton-Schulz in float32 against float64: five polynomial iterations amplify rounding
+    # of the smallest singular directions (p'(0) = 3.4 per iteration) and 25 steps of size lr
+    # accumulate it, so matrices agree to ~1e-5 relative; 2e-4 keeps margin while a wrong
+    # coefficient or scale factor shows up at 1e-2. Vectors take the AdamW path (as 'adamw').
+    # convex/rosenbrock use 2- and 6-element vectors, i.e. Muon's AdamW path; the Muon update
+    # on matrices is checked by test_orthogonal.py (least squares, singular values).
+    entry('muon', 'muon', dict(learning_rate=0.02, momentum=0.95), 'muon', rtol=2e-4,
+          atol=2e-6,
+          convex=dict(learning_rate=0.05, adamw_beta2=0.999, steps=600),
+          rosenbrock=dict(learning_rate=0.05, adamw_beta2=0.999, steps=2500)),
+    entry('muon-moonshot', 'muon', dict(learning_rate=0.01, momentum=0.9, nesterov=False,
+                                        scaling='moonshot', wd=0.1, adamw_lr=0.005,
+                                        adamw_wd=0.01, adamw_beta1=0.8, adamw_beta2=0.99),
+          'muon', rtol=2e-4, atol=2e-6),
+    # -- schedule_free ---------------------------------------------------------------------
+    # With a constant learning rate z keeps oscillating at ~lr around the minimum and x
+    # averages it: convergence of x is O(1/t) (with r = 0), hence the larger rate on the
+    # parabola; on Rosenbrock the t^2-weighted average (r=2) forgets the long valley walk
+    # (a scan of lr, beta1, beta2, r gave |x - 1| < 4e-3 at 3000, 3500 and 4000 steps).
+    entry('schedulefree-adamw', 'schedulefree_adamw', dict(learning_rate=0.01),
+          'schedulefree_adamw',
+          convex=dict(learning_rate=0.1, steps=600),
+          rosenbrock=dict(learning_rate=0.05, beta1=0.95, beta2=0.99, r=2.0, steps=4000),
+          solution='x_of'),
+    entry('schedulefree-adamw-warmup', 'schedulefree_adamw',
+          dict(learning_rate=0.02, wd=0.05, beta1=0.8, beta2=0.99, warmup_steps=10, r=1.0,
+               weight_lr_power=1.0), 'schedulefree_adamw'),
+    # -- wrapper ---------------------------------------------------------------------------
+    entry('lookahead-adam', 'lookahead', dict(optimizer='gluon_opt.adam', k=5, alpha=0.5,
+                                              learning_rate=0.01, beta1=0.8), 'lookahead',
+          convex=dict(optimizer='gluon_opt.adam', learning_rate=0.05, steps=600),
+          rosenbrock=dict(optimizer='gluon_opt.adam', learning_rate=0.05, steps=2500)),
+    entry('lookahead-sgd', 'lookahead', dict(optimizer='gluon_opt.sgd', k=3, alpha=0.8,
+                                             learning_rate=0.05, momentum=0.9, wd=0.01),
+          'lookahead',
+          convex=dict(optimizer='gluon_opt.sgd', momentum=0.9, learning_rate=0.05, steps=300)),
+    entry('lookahead-adamw', 'lookahead', dict(optimizer='gluon_opt.adamw', k=4, alpha=0.6,
+                                               learning_rate=0.01, wd=0.1), 'lookahead'),
 ]
 
 IDS = [e.id for e in TABLE]

@@ -7,7 +7,12 @@ from .adaptive import AdaGrad, RMSprop, AdaDelta
 from .sign import Lion
 from .layerwise import LAMB, LARS
 from .factored import Adafactor
+from .orthogonal import Muon
+from .schedule_free import ScheduleFreeAdamW
+from .wrappers import Lookahead
+from . import schedule_free
 
 __all__ = ['GluonOptOptimizer', 'REGISTRY', 'register', 'SGD', 'Adam', 'AdamW',
            'Adamax', 'NAdam', 'RAdam', 'AdaBelief', 'AdaGrad', 'RMSprop', 'AdaDelta',
-           'Lion', 'LAMB', 'LARS', 'Adafactor']
+           'Lion', 'LAMB', 'LARS', 'Adafactor', 'Muon', 'ScheduleFreeAdamW', 'Lookahead',
+           'schedule_free']

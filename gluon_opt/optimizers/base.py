@@ -257,7 +257,8 @@ class GluonOptOptimizer(mx.optimizer.Optimizer):
     # -- states ----------------------------------------------------------------------------
     def state_names_for(self, shape):
         """The state names of a weight of this ``shape``, in ``init_state``'s order: the same
-        as ``state_names`` unless the states depend on the shape (Adafactor)."""
+        as ``state_names`` unless the states depend on the shape (Adafactor's factored moments,
+        Muon's matrices and the rest) or on a wrapped optimizer (Lookahead)."""
         return self.state_names
 
     def init_state(self, weight):

@@ -1,0 +1,159 @@
+"""Optimizers that wrap another optimizer: Lookahead.
+
+Reference: Zhang, Lucas, Hinton & Ba, "Lookahead Optimizer: k steps forward, 1 step back",
+NeurIPS 2019.
+"""
+import mxnet as mx
+
+from .base import (GluonOptOptimizer, register, check_range, check_int, _fail, UpdateItem)
+
+__all__ = ['Lookahead']
+
+# the wrapper does these itself, once, before the inner step; they must not reach the inner
+_OUTER_ONLY = ('rescale_grad', 'clip_gradient', 'lr_scheduler', 'multi_precision',
+               'param_dict', 'param_idx2name', 'sym', 'use_fused')
+
+
+@register
+class Lookahead(GluonOptOptimizer):
+    r"""Lookahead around any gluon_opt optimizer.
+
+    The inner ("fast") optimizer updates the weight every step; every ``k``-th update of a
+    parameter the slow weight moves towards the fast one and the fast weight restarts from it::
+
+        w      <- inner_step(w, g)                       (every step)
+        if t % k == 0:
+            slow <- slow + alpha * (w - slow)
+            w    <- slow
+
+    ``slow`` starts at the initial weight. The inner optimizer keeps its state across the
+    synchronisations (the paper's default; resetting it is an option it discusses).
+
+    Parameters
+    ----------
+    optimizer : str or GluonOptOptimizer, default 'gluon_opt.adam': the inner optimizer, a
+        registry name (created with the remaining keyword arguments, which it validates) or
+        an instance (then no further keyword arguments).
+    k : int >= 1, default 5: synchronisation period, in updates of each parameter
+    alpha : float in (0, 1], default 0.5: slow-weight step size
+    learning_rate, wd : default None: the inner optimizer's defaults. The wrapper's
+        learning rate *is* the inner one's: the wrapper applies the schedule, ``lr_mult``
+        and ``wd_mult`` and passes the resulting rates to the inner step.
+    **inner_hyperparameters : the inner optimizer's own (``beta1``, ``momentum``, ...).
+
+    Conventions: the wrapper rescales and clips the gradient, counts updates per parameter
+    and keeps float32 master weights (``multi_precision``) once; the inner optimizer runs its
+    reference step (``step``) on the prepared gradient, never its fused kernel. Inner
+    optimizers must be gluon_opt ones (MXNet's built-ins have no separable step).
+
+    Example::
+
+        trainer = gluon.Trainer(net.collect_params(), 'gluon_opt.lookahead',
+                                {'optimizer': 'gluon_opt.adamw', 'k': 5, 'alpha': 0.5,
+                                 'learning_rate': 1e-3, 'wd': 0.01})
+    """
+    name = 'lookahead'
+    family = 'wrapper'
+    paper = 'Zhang, Lucas, Hinton & Ba, NeurIPS 2019'
+    fused_op = None
+
+    def __init__(self, optimizer='gluon_opt.adam', k=5, alpha=0.5, learning_rate=None,
+                 wd=None, rescale_grad=1.0, clip_gradient=None, lr_scheduler=None,
+                 multi_precision=False, use_fused=None, param_dict=None, param_idx2name=None,
+                 sym=None, begin_num_update=0, **inner_hyperparameters):
+        owner = type(self).__name__
+        self.k = check_int(owner, 'k', k, 1)
+        self.alpha = check_range(owner, 'alpha', alpha, 0.0, 1.0, low_open=True,
+                                 high_open=False)
+        if isinstance(optimizer, str):
+            inner_kwargs = dict(inner_hyperparameters, begin_num_update=begin_num_update)
+            if learning_rate is not None:
+                inner_kwargs['learning_rate'] = learning_rate
+            elif lr_scheduler is not None:
+                inner_kwargs['learning_rate'] = lr_scheduler.base_lr
+            if wd is not None:
+                inner_kwargs['wd'] = wd
+            inner = mx.optimizer.create(optimizer, **inner_kwargs)
+        elif isinstance(optimizer, mx.optimizer.Optimizer):
+            if inner_hyperparameters:
+                _fail(owner, 'optimizer', optimizer, 'an optimizer instance takes no further '
+                      'keyword arguments (got %s)' % ', '.join(sorted(inner_hyperparameters)))
+            inner = optimizer
+            if learning_rate is not None:
+                inner.set_learning_rate(learning_rate)
+            if wd is not None:
+                inner.wd = wd
+        else:
+            _fail(owner, 'optimizer', optimizer, 'expected a registered optimizer name or a '
+                  'gluon_opt optimizer instance')
+        if not isinstance(inner, GluonOptOptimizer):
+            _fail(owner, 'optimizer', optimizer, 'expected a gluon_opt optimizer (MXNet\'s '
+                  'built-ins apply their own rescaling and counts); use gluon_opt.<name>')
+        if isinstance(inner, Lookahead):
+            _fail(owner, 'optimizer', optimizer, 'Lookahead inside Lookahead is not supported')
+        # the wrapper prepares the gradient once: the inner must not rescale or clip again
+        inner.rescale_grad, inner.clip_gradient, inner.lr_scheduler = 1.0, None, None
+        inner.multi_precision = False
+        self.inner = inner
+        if learning_rate is None and lr_scheduler is None:
+            learning_rate = inner.lr
+        super(Lookahead, self).__init__(
+            learning_rate=learning_rate, wd=inner.wd if wd is None else wd,
+            rescale_grad=rescale_grad, clip_gradient=clip_gradient, lr_scheduler=lr_scheduler,
+            multi_precision=multi_precision, use_fused=use_fused, param_dict=param_dict,
+            param_idx2name=param_idx2name, sym=sym, begin_num_update=begin_num_update)
+        self.optimizer = type(inner).name
+
+    def __repr__(self):
+        return 'Lookahead(k=%d, alpha=%r, optimizer=%r)' % (self.k, self.alpha, self.inner)
+
+    def set_learning_rate(self, lr):
+        super(Lookahead, self).set_learning_rate(lr)
+        self.inner.set_learning_rate(lr)
+
+    # -- states ------------------------------------------------------------------------------
+    @property
+    def state_names(self):
+        return ('slow',) + tuple(self.inner.state_names)
+
+    def state_names_for(self, shape):
+        return ('slow',) + tuple(self.inner.state_names_for(shape))
+
+    def _share_parameter_info(self):
+        # gluon.Trainer sets param_dict (lr_mult, wd_mult, names) on the wrapper, also after
+        # load_states; optimizers that route by name (Muon) need it on the inner one too
+        inner = self.inner
+        inner.param_dict, inner.idx2name = self.param_dict, self.idx2name
+        inner.lr_mult, inner.wd_mult = self.lr_mult, self.wd_mult
+
+    def create_state(self, index, weight):
+        self._share_parameter_info()
+        return (weight.copy(), self.inner.create_state(index, weight))
+
+    # -- the update ----------------------------------------------------------------------------
+    def synchronise(self, weight, slow, t):
+        """Every ``k``-th update: ``slow <- slow + alpha (w - slow)``, ``w <- slow``."""
+        if (t - self.begin_num_update) % self.k == 0:
+            slow[:] = slow + self.alpha * (weight - slow)
+            weight[:] = slow
+
+    def step(self, weight, grad, state, lr, wd, t):
+        slow, inner_state = state
+        self.inner.step(weight, grad, inner_state, lr, wd, t)
+        self.synchronise(weight, slow, t)
+
+    def _reference_update(self, item):
+        # The inner's own _reference_update (not just its step), so that optimizers with a
+        # per-parameter hook there (Muon's AdamW rates) behave as they do unwrapped. The
+        # gradient is prepared here; the inner's rescale/clip are neutral.
+        self._share_parameter_info()
+        slow, inner_state = item.state
+        grad = item.grad if item.master is None else item.grad.astype('float32')
+        inner_item = UpdateItem(item.index, item.weight, self.prepare_grad(grad), inner_state,
+                                item.lr, item.wd, item.t, item.master)
+        self.inner._reference_update(inner_item)
+        fast = item.weight if item.master is None else item.master
+        if (item.t - self.begin_num_update) % self.k == 0:
+            self.synchronise(fast, slow, item.t)
+            if item.master is not None:
+                mx.nd.cast(item.master, dtype=item.weight.dtype, out=item.weight)
