@@ -22,6 +22,8 @@ _deferred_server = _compat.import_mxnet_deferring_server()
 from .optimizers import *  # noqa: F401,F403,E402  (registers the optimizers)
 from .optimizers import REGISTRY, GluonOptOptimizer  # noqa: E402
 from .optimizers import schedule_free  # noqa: E402  (gluon_opt.schedule_free.evaluation)
+from .trainer import Trainer  # noqa: E402
+from . import hvp  # noqa: E402
 
 __version__ = '0.1.0'
 

@@ -216,6 +216,8 @@ SUBCOMMANDS = [
                'and report bandwidth', *_delegate('gluon_opt.bench')),
     Subcommand('launch', 'run a distributed (parameter-server) job on this machine: '
                'scheduler, servers and workers on 127.0.0.1', *_delegate('gluon_opt.distributed')),
+    Subcommand('quiz', "take a chapter's quiz in the terminal (no chapter: list the quizzes)",
+               *_delegate('gluon_opt.quiz.cli')),
 ]
 
 

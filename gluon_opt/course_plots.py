@@ -11,9 +11,16 @@ COLORS = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#00
           '#F0E442']
 
 
-def setup_notebook(seed=0, dpi=72):
+def setup_notebook(seed=0, dpi=72, impl='reference'):
     """Call once at the top of a course notebook: inline figures as PNG (SVG embeds a date, so
-    it never compares equal), a fixed figure size and dpi, fixed NumPy/MXNet/random seeds."""
+    it never compares equal), a fixed figure size and dpi, fixed NumPy/MXNet/random seeds.
+
+    ``impl`` sets ``GLUON_OPT_IMPL`` for this process: by default the readable ``mx.nd``
+    reference updates, the ones the course shows, so that outputs do not depend on whether the
+    fused kernels compiled on this machine (and no kernel is compiled mid-notebook). A chapter
+    that compares implementations passes ``impl=None`` or chooses per optimizer
+    (``use_fused=True``)."""
+    import os
     import random
     import matplotlib
     import matplotlib.pyplot as plt
@@ -30,6 +37,8 @@ def setup_notebook(seed=0, dpi=72):
         'svg.hashsalt': 'gluon-opt', 'path.simplify': True,
     })
     plt.close('all')
+    if impl is not None:
+        os.environ['GLUON_OPT_IMPL'] = impl
     random.seed(seed)
     np.random.seed(seed)
     mx.random.seed(seed)

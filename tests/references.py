@@ -450,3 +450,22 @@ def lookahead(w0, grads, lr, wd, optimizer='gluon_opt.adam', k=5, alpha=0.5, **i
             slow = slow + alpha * (w - slow)
             w = slow.copy()
     return w, (slow,) + tuple(st[n] for n in names)
+# -- closure-based (second-order family) ------------------------------------------------------
+# These take a gradient *function*, not a gradient sequence: the methods choose where to
+# evaluate it. Used by tests/test_second_order.py.
+
+def sam_sgd(w0, grad, steps, lr, rho, momentum=0.0, wd=0.0, adaptive=False):
+    """SAM (Foret et al. 2021, Algorithm 1) around torch-style SGD with momentum and coupled
+    weight decay; ASAM's perturbation (Kwon et al. 2021) with T_w = |w| when ``adaptive``."""
+    w = np.asarray(w0, np.float64).copy()
+    buf = None
+    for _ in range(steps):
+        g = grad(w)
+        if adaptive:
+            e = rho * w * w * g / np.linalg.norm(np.abs(w) * g)
+        else:
+            e = rho * g / np.linalg.norm(g)
+        g = grad(w + e) + wd * w
+        buf = g.copy() if buf is None else momentum * buf + g
+        w = w - lr * buf
+    return w

@@ -10,9 +10,11 @@ from .factored import Adafactor
 from .orthogonal import Muon
 from .schedule_free import ScheduleFreeAdamW
 from .wrappers import Lookahead
+from .second_order import Newton, LBFGS, HessianFree, Sophia
+from .sam import SAM
 from . import schedule_free
 
 __all__ = ['GluonOptOptimizer', 'REGISTRY', 'register', 'SGD', 'Adam', 'AdamW',
            'Adamax', 'NAdam', 'RAdam', 'AdaBelief', 'AdaGrad', 'RMSprop', 'AdaDelta',
            'Lion', 'LAMB', 'LARS', 'Adafactor', 'Muon', 'ScheduleFreeAdamW', 'Lookahead',
-           'schedule_free']
+           'Newton', 'LBFGS', 'HessianFree', 'Sophia', 'SAM', 'schedule_free']

@@ -1,0 +1,217 @@
+"""First-order vs second-order: per-iteration cost and memory, and Fashion-MNIST accuracy.
+
+Part 1 (cost): one ``trainer.step`` of each method on a fixed batch of Fashion-MNIST for the
+784-128-10 MLP (101,770 parameters); Newton, which must form the Hessian, on softmax
+regression over 4x4-pooled images (170 parameters). Reported: seconds per step, closure
+evaluations (forward + backward passes) per step, and bytes of optimizer state held between
+steps (every NDArray the optimizer and its updater keep).
+
+Part 2 (accuracy): the MLP trained on a shuffled subset of the training set with the same
+budget (epochs, batch size) by Adam, SAM (around Adam) and Sophia, each at every learning
+rate of one grid; test accuracy on the full test set, averaged over seeds.
+
+Self-contained (NumPy + MXNet); ``python benchmarks/second_order.py --help``.
+"""
+import argparse
+import os
+import time
+
+import numpy as np
+import mxnet as mx
+from mxnet import nd, gluon, autograd
+
+import gluon_opt
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def load(train_size, seed=0):
+    d = np.load(os.path.join(ROOT, 'data', 'fashion_mnist.npz'))
+    rng = np.random.RandomState(seed)
+    order = rng.permutation(len(d['y_train']))[:train_size]  # the file is grouped by class
+    x_tr = d['x_train'][order].reshape(-1, 784).astype(np.float32) / 255.0
+    x_te = d['x_test'].reshape(-1, 784).astype(np.float32) / 255.0
+    return x_tr, d['y_train'][order].astype(np.float32), x_te, d['y_test'].astype(np.float32)
+
+
+def mlp(seed, hidden=128):
+    mx.random.seed(seed)
+    net = gluon.nn.HybridSequential()
+    net.add(gluon.nn.Dense(hidden, activation='relu', in_units=784),
+            gluon.nn.Dense(10, in_units=hidden))
+    net.initialize(mx.init.Xavier())
+    net.hybridize()
+    return net
+
+
+def closure_for(net, x, y):
+    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+
+    def closure():
+        with autograd.record():
+            loss = loss_fn(net(x), y)
+        loss.backward()
+        return loss
+    return closure
+
+
+def state_nbytes(trainer):
+    """Bytes of every NDArray the optimizer (and SAM's base) and the updaters hold."""
+    seen = set()
+
+    def walk(obj):
+        if isinstance(obj, nd.NDArray):
+            if id(obj) in seen:
+                return 0
+            seen.add(id(obj))
+            return obj.size * np.dtype(obj.dtype).itemsize
+        if isinstance(obj, dict):
+            return sum(walk(v) for v in obj.values())
+        if isinstance(obj, (list, tuple)):
+            return sum(walk(v) for v in obj)
+        if isinstance(obj, mx.optimizer.Optimizer):
+            return sum(walk(v) for k, v in vars(obj).items() if k != 'param_dict')
+        return 0
+    return walk(trainer._optimizer) + sum(walk(u.states) for u in trainer._updaters)
+
+
+METHODS = [
+    # name, optimizer, hyperparameters, closure?
+    ('SGD', 'gluon_opt.sgd', dict(learning_rate=0.1), False),
+    ('Adam', 'gluon_opt.adam', dict(learning_rate=1e-3), False),
+    ('SAM (Adam)', 'gluon_opt.sam', dict(learning_rate=1e-3, rho=0.05,
+                                         base='gluon_opt.adam'), True),
+    ('Sophia-H', 'gluon_opt.sophia', dict(learning_rate=1e-3), True),
+    ('L-BFGS (1 iter, m=10)', 'gluon_opt.lbfgs',
+     dict(history_size=10, max_iter=1, line_search_fn='strong_wolfe'), True),
+    ('Newton-CG (10 CG)', 'gluon_opt.hessian_free', dict(max_cg_iter=10, cg_tol=1e-6), True),
+]
+
+
+def measure(net, name, hyper, uses_closure, x, y, steps):
+    trainer = gluon_opt.Trainer(net.collect_params(), name, dict(hyper))
+    closure = closure_for(net, x, y)
+    times, evals = [], []
+    for s in range(steps + 1):
+        nd.waitall()
+        t0 = time.perf_counter()
+        if uses_closure:
+            trainer.step(len(x), closure)
+            n = trainer.last_evals
+        else:
+            closure()
+            trainer.step(len(x))
+            n = 1
+        nd.waitall()
+        if s:  # the first step pays for hybridization and state creation
+            times.append(time.perf_counter() - t0)
+            evals.append(n)
+    n_params = sum(p.data().size for p in net.collect_params().values())
+    return dict(seconds=float(np.mean(times)), evals=float(np.mean(evals)),
+                state=state_nbytes(trainer), n_params=n_params)
+
+
+def part1(args):
+    x_tr, y_tr, _, _ = load(args.cost_batch, seed=1)
+    x, y = nd.array(x_tr), nd.array(y_tr)
+    rows = []
+    for label, name, hyper, uses_closure in METHODS:
+        r = measure(mlp(0), name, hyper, uses_closure, x, y, args.cost_steps)
+        rows.append((label, r))
+    # Newton: softmax regression on 4x4-pooled images (16 features + bias, 10 classes)
+    pooled = nd.array(x_tr.reshape(-1, 4, 7, 4, 7).mean(axis=(2, 4)).reshape(-1, 16))
+    for label, name, hyper, uses_closure in (
+            ('Adam (small model)', 'gluon_opt.adam', dict(learning_rate=1e-3), False),
+            ('Newton (small model)', 'gluon_opt.newton', dict(wd=1e-4), True)):
+        mx.random.seed(0)
+        net = gluon.nn.Dense(10, in_units=16)
+        net.initialize(mx.init.Xavier())
+        rows.append((label, measure(net, name, hyper, uses_closure, pooled, y, 2)))
+    base = {r['n_params']: r for label, r in rows if label.startswith('Adam')}
+    print('\n| method | parameters | s / step | x Adam time | evaluations / step | '
+          'state bytes | state / params |')
+    print('|---|---:|---:|---:|---:|---:|---:|')
+    for label, r in rows:
+        print('| %s | %d | %.4f | %.1f | %.1f | %d | %.1f x 4 B |' % (
+            label, r['n_params'], r['seconds'], r['seconds'] / base[r['n_params']]['seconds'],
+            r['evals'], r['state'], r['state'] / (4.0 * r['n_params'])))
+    print('\nNewton also holds two n x n matrices (Hessian, eigenvectors) during a step: '
+          '%d bytes here, 80 GB for the MLP.' % (2 * 4 * 170 ** 2))
+
+
+def accuracy(net, x, y, batch=2000):
+    correct = 0
+    for i in range(0, len(x), batch):
+        pred = net(nd.array(x[i:i + batch])).argmax(axis=1).asnumpy()
+        correct += (pred == y[i:i + batch]).sum()
+    return correct / len(x)
+
+
+def train_and_test(name, hyper, uses_closure, data, seed, args):
+    x_tr, y_tr, x_te, y_te = data
+    net = mlp(seed)
+    trainer = gluon_opt.Trainer(net.collect_params(), name, dict(hyper))
+    rng = np.random.RandomState(seed)
+    mx.random.seed(seed)
+    t0 = time.perf_counter()
+    evals = 0
+    for epoch in range(args.epochs):
+        order = rng.permutation(len(x_tr))
+        for i in range(0, len(order) - args.batch + 1, args.batch):
+            idx = order[i:i + args.batch]
+            closure = closure_for(net, nd.array(x_tr[idx]), nd.array(y_tr[idx]))
+            if uses_closure:
+                trainer.step(args.batch, closure)
+                evals += trainer.last_evals
+            else:
+                closure()
+                trainer.step(args.batch)
+                evals += 1
+    nd.waitall()
+    return accuracy(net, x_te, y_te), time.perf_counter() - t0, evals
+
+
+def part2(args):
+    """Every method at every learning rate of the same grid (no selection on the test set):
+    the table shows each cell, mean over seeds."""
+    data = load(args.train_size)
+    configs = [('Adam', 'gluon_opt.adam', {}, False),
+               ('SAM (Adam, rho=%g)' % args.sam_rho, 'gluon_opt.sam',
+                dict(rho=args.sam_rho, base='gluon_opt.adam'), True),
+               ('Sophia-H', 'gluon_opt.sophia', dict(wd=0.0), True)]
+    print('\nFashion-MNIST, MLP 784-128-10, %d training images, %d epochs, batch %d; test '
+          'accuracy on 10,000 images, mean over seeds %s (train seconds, evaluations):\n'
+          % (len(data[0]), args.epochs, args.batch, args.seeds))
+    print('| method | ' + ' | '.join('lr = %g' % lr for lr in args.lrs) + ' |')
+    print('|---|' + '---:|' * len(args.lrs))
+    for label, name, hyper, uses_closure in configs:
+        cells = []
+        for lr in args.lrs:
+            runs = [train_and_test(name, dict(hyper, learning_rate=lr), uses_closure, data,
+                                   seed, args) for seed in args.seeds]
+            accs, secs, evals = zip(*runs)
+            cells.append('%.4f (%s; %.0f s, %d ev)' % (
+                np.mean(accs), '/'.join('%.4f' % a for a in accs), np.mean(secs), evals[0]))
+        print('| %s | %s |' % (label, ' | '.join(cells)))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--part', choices=['cost', 'accuracy', 'all'], default='all')
+    ap.add_argument('--cost-batch', type=int, default=512)
+    ap.add_argument('--cost-steps', type=int, default=10)
+    ap.add_argument('--train-size', type=int, default=20000)
+    ap.add_argument('--epochs', type=int, default=3)
+    ap.add_argument('--batch', type=int, default=128)
+    ap.add_argument('--seeds', type=int, nargs='+', default=[0, 1])
+    ap.add_argument('--lrs', type=float, nargs='+', default=[1e-3, 3e-3])
+    ap.add_argument('--sam-rho', type=float, default=0.05)
+    args = ap.parse_args()
+    if args.part in ('cost', 'all'):
+        part1(args)
+    if args.part in ('accuracy', 'all'):
+        part2(args)
+
+
+if __name__ == '__main__':
+    main()
