@@ -35,3 +35,24 @@ def test_step_times_and_missing_builtin():
     assert times['adamw']['reference'] > 0
     with pytest.raises(ValueError, match='impl'):
         bench.operator_counts([(5,)], 'adam', 'cuda')
+
+
+def test_make_closure_and_optimizer_state_bytes():
+    import mxnet as mx
+    from mxnet import gluon
+    import gluon_opt
+    from gluon_opt import training
+    net = gluon.nn.Dense(3, in_units=4)
+    net.initialize(mx.init.Xavier())
+    x, y = mx.nd.ones((5, 4)), mx.nd.array([0, 1, 2, 0, 1])
+    closure = training.make_closure(net, x, y)
+    adam = gluon_opt.Trainer(net.collect_params(), 'gluon_opt.adam', {'learning_rate': 0.1})
+    closure()
+    adam.step(5)
+    assert closure.calls == 1
+    assert training.optimizer_state_bytes(adam) == 2 * 4 * (3 * 4 + 3)  # m and v, float32
+    lbfgs = gluon_opt.Trainer(net.collect_params(), 'gluon_opt.lbfgs',
+                              {'history_size': 2, 'max_iter': 3})
+    lbfgs.step(5, closure)
+    assert closure.calls == 1 + lbfgs.last_evals
+    assert training.optimizer_state_bytes(lbfgs) > 0
