@@ -198,6 +198,11 @@ def mxnet_lars(w0, grads, lr, wd, momentum=0.0, eta=0.001, epsilon=0.0):
     # its momentum_correction (momentum * lr_t / lr_{t-1}) is a factor of 1. Its momentum
     # buffer is -lr * local_lr-weighted, i.e. minus ours.
     opt = mx.optimizer.LARS(learning_rate=lr, momentum=momentum, eta=eta, eps=epsilon, wd=wd)
+    w = nd.array(w0)
+    state = opt.create_state(0, w)
+    for g in grads:
+        opt.update(0, w, nd.array(g), state)
+    return w.asnumpy(), ((-state.asnumpy(),) if momentum else ())
 # Adam family (Adamax, NAdam, RAdam, AdaBelief) and adaptive family (AdaGrad, RMSprop,
 # AdaDelta).
 
@@ -316,7 +321,7 @@ def mxnet_adadelta(w0, grads, lr, wd, rho=0.9, epsilon=1e-6):
     state = opt.create_state(0, w)
     for g in grads:
         opt.update(0, w, nd.array(g), state)
-    return w.asnumpy(), ((-state.asnumpy(),) if momentum else ())
+    return w.asnumpy(), tuple(s.asnumpy() for s in state)
 
 
 # ------------------------------------------------------------------------------------------
@@ -347,4 +352,3 @@ def torch_adafactor(w0, grads, lr, wd, epsilon1=1e-30, epsilon2=1e-3, clip_thres
     if w0.ndim >= 2:
         states = (states[0][..., 0], states[1][..., 0, :])
     return w, states
-    return w.asnumpy(), tuple(s.asnumpy() for s in state)
