@@ -10,6 +10,7 @@ The loss is checked for NaN and inf every ``check_every`` batches (one device sy
 not per batch); a non-finite loss raises ``TrainingDiverged`` naming the optimizer, the epoch
 and the exact batch, with the history up to that point attached.
 """
+import contextlib
 import random
 import sys
 import time
@@ -17,6 +18,10 @@ import time
 import numpy as np
 import mxnet as mx
 from mxnet import autograd, gluon
+
+from .optimizers import schedule_free
+from .optimizers.schedule_free import ScheduleFreeAdamW
+from .trainer import Trainer
 
 __all__ = ['TrainingDiverged', 'History', 'seed_everything', 'parse_ctx', 'make_lr_scheduler',
            'SCHEDULES', 'evaluate', 'train', 'make_closure', 'optimizer_state_bytes']
@@ -281,11 +286,15 @@ def train(net, optimizer, loaders, epochs, ctx=None, seed=0, optimizer_params=No
         params = dict(optimizer_params or {})
         if lr_scheduler is not None:
             params['lr_scheduler'] = lr_scheduler
-        trainer = gluon.Trainer(net.collect_params(), optimizer, params, kvstore=kvstore)
+        # gluon_opt.Trainer is gluon.Trainer plus closures (L-BFGS, SAM, ... need them)
+        trainer = Trainer(net.collect_params(), optimizer, params, kvstore=kvstore)
     opt = trainer._optimizer
-    if getattr(opt, 'needs_closure', False):
-        raise ValueError('%s needs a closure (it re-evaluates the loss inside its step); '
-                         'train() does not drive closure optimizers yet.' % type(opt).__name__)
+    closure_opt = bool(getattr(opt, 'needs_closure', False))
+    if closure_opt and not isinstance(trainer, Trainer):
+        raise ValueError('%s needs a closure (it re-evaluates the loss inside its step): pass '
+                         'a gluon_opt.Trainer, or the optimizer by name.' % type(opt).__name__)
+    # Schedule-Free keeps the gradient point y in the weights; it is evaluated at x
+    swap_for_eval = isinstance(opt, ScheduleFreeAdamW)
     name = name or (optimizer if isinstance(optimizer, str) else type(opt).__name__)
 
     history = History({'optimizer': name, 'class': '%s.%s' % (type(opt).__module__,
@@ -304,6 +313,10 @@ def train(net, optimizer, loaders, epochs, ctx=None, seed=0, optimizer_params=No
 
     def eval_record(epoch, epoch_time, step_time, wall, batch_loss, batch_acc):
         t0 = time.perf_counter()
+        with (schedule_free.evaluation(trainer) if swap_for_eval else contextlib.nullcontext()):
+            return _eval_record(epoch, epoch_time, step_time, wall, batch_loss, batch_acc, t0)
+
+    def _eval_record(epoch, epoch_time, step_time, wall, batch_loss, batch_acc, t0):
         val = getattr(loaders, 'val', None)
         val_loss, val_acc = evaluate(net, val, ctxs, loss_fn) if val is not None else (None,
                                                                                         None)
@@ -336,17 +349,31 @@ def train(net, optimizer, loaders, epochs, ctx=None, seed=0, optimizer_params=No
         seen = 0
         for batch, (data, label) in enumerate(loaders.train, 1):
             xs, ys = _split(data, label, ctxs)
-            with autograd.record():
-                outs = [net(x) for x in xs]
-                losses = [loss_fn(o, y) for o, y in zip(outs, ys)]
-            autograd.backward(losses)
+            first = []  # the outputs and losses at the weights before the step
+
+            def forward_backward():
+                with autograd.record():
+                    outs = [net(x) for x in xs]
+                    losses = [loss_fn(o, y) for o, y in zip(outs, ys)]
+                autograd.backward(losses)
+                if not first:
+                    first.extend((outs, losses))
+                return losses
+            if not closure_opt:
+                forward_backward()
             if time_steps:
                 mx.nd.waitall()
                 t0 = time.perf_counter()
-            trainer.step(data.shape[0])
+            if closure_opt:
+                # the optimizer evaluates the closure as often as it needs (SAM: twice; a
+                # line search: a few times): step_time includes those evaluations
+                trainer.step(data.shape[0], forward_backward)
+            else:
+                trainer.step(data.shape[0])
             if time_steps:
                 mx.nd.waitall()
                 step_time += time.perf_counter() - t0
+            outs, losses = first
             step += 1
             bsum = mx.nd.add_n(*[l.sum().as_in_context(mx.cpu()) for l in losses])
             bcor = mx.nd.add_n(*[(o.argmax(axis=1) == y.astype(o.dtype)).sum()

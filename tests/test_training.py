@@ -191,3 +191,30 @@ def test_parse_hidden():
     for bad in ('abc', '128,-1', '128,,64', '0,5'):
         with pytest.raises(ValueError, match='invalid'):
             models.parse_hidden(bad)
+
+
+def test_closure_optimizers_train_through_the_loop(small):
+    """SAM evaluates the loss twice per step through a closure; the loop drives it and records
+    the loss at the weights before the step, deterministically."""
+    params = {'learning_rate': 1e-3, 'base': 'gluon_opt.adam', 'rho': 0.05}
+    a = _run(small, 0, opt='gluon_opt.sam', params=params, dropout=0.0)
+    b = _run(small, 0, opt='gluon_opt.sam', params=params, dropout=0.0)
+    assert a.column('train_loss') == b.column('train_loss')
+    assert a.final('train_loss') < a.records[0]['train_loss']
+
+
+def test_schedule_free_is_evaluated_at_its_average(small):
+    """The weights hold Schedule-Free's gradient point y during training; the recorded
+    accuracy is that of the average x, and training resumes at y."""
+    net = models.mlp((32,))
+    net.initialize(mx.init.Xavier())
+    trainer = training.Trainer(net.collect_params(), 'gluon_opt.schedulefree_adamw',
+                               {'learning_rate': 2e-3})
+    hist = training.train(net, trainer, small, epochs=1, progress=False)
+    y = net[0].weight.data().asnumpy().copy()
+    with gluon_opt.schedule_free.evaluation(trainer):
+        assert not np.allclose(net[0].weight.data().asnumpy(), y)
+        _, acc_x = training.evaluate(net, small.test, [mx.cpu()])
+    # back at y, up to the rounding of x = (y - (1-b1) z)/b1 and back
+    np.testing.assert_allclose(net[0].weight.data().asnumpy(), y, rtol=1e-5, atol=1e-6)
+    assert hist.final('test_acc') == pytest.approx(acc_x)
