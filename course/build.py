@@ -18,7 +18,7 @@ ROOT = os.path.dirname(HERE)
 
 
 def notebooks(prefixes=()):
-    paths = sorted(glob.glob(os.path.join(HERE, '[0-9][0-9]_*.ipynb')))
+    paths = sorted(glob.glob(os.path.join(HERE, '[0-9][0-9]*_*.ipynb')))
     if prefixes:
         paths = [p for p in paths if os.path.basename(p).startswith(tuple(prefixes))]
     return paths

@@ -194,16 +194,22 @@ def _run_compare(args):
     return 0
 
 
-def _delegate(module):
+def _delegate(module, usage_errors=()):
     """(add_arguments, run) of a subcommand that lives in its own module, imported only when
-    that subcommand is used or its options are declared."""
+    that subcommand is used or its options are declared. ``usage_errors`` names the module's
+    exception classes that mean "the user asked for something impossible" (one line, exit 2)."""
     import importlib
 
     def add_arguments(parser):
         return importlib.import_module(module).add_arguments(parser)
 
     def run(args):
-        return importlib.import_module(module).run(args)
+        mod = importlib.import_module(module)
+        errors = tuple(getattr(mod, name) for name in usage_errors)
+        try:
+            return mod.run(args)
+        except errors as err:
+            raise UsageError(str(err)) from None
     return add_arguments, run
 
 
@@ -218,6 +224,9 @@ SUBCOMMANDS = [
                'scheduler, servers and workers on 127.0.0.1', *_delegate('gluon_opt.distributed')),
     Subcommand('quiz', "take a chapter's quiz in the terminal (no chapter: list the quizzes)",
                *_delegate('gluon_opt.quiz.cli')),
+    Subcommand('assignment', 'classroom assignments with nbgrader: release the student '
+               'version, grade submissions', *_delegate('gluon_opt.assignment',
+                                                        ('AssignmentError',))),
 ]
 
 

@@ -25,6 +25,7 @@ Taken by the kernels: dense float32 weights with float32 states, and float16 wei
 float32 master weights and states (``multi_precision``), on CPU. Anything else (float16 without
 master weights, other contexts) falls back to the reference per item.
 """
+import math
 import os
 import warnings
 
@@ -75,6 +76,67 @@ def _adam_attrs(opt):
     return {'beta1': opt.beta1, 'beta2': opt.beta2, 'epsilon': opt.epsilon}
 
 
+def _decay_wd(opt, item):
+    """``(decay factor, coupled wd)``: ``(1 - lr*wd, 0)`` with decoupled weight decay (the
+    reference's ``decay_weight``), ``(1, wd)`` with coupled (``couple_weight_decay``)."""
+    if getattr(opt, 'decoupled_wd', False):
+        return (1.0 - item.lr * item.wd, 0.0)
+    return (1.0, item.wd)
+
+
+def _adamax_scalars(opt, item):
+    return (1.0, item.wd, item.lr / (1 - opt.beta1 ** item.t))
+
+
+def _nadam_scalars(opt, item):
+    t = item.t
+    mu, mu_next = opt.momentum_at(t), opt.momentum_at(t + 1)
+    return _decay_wd(opt, item) + (mu, item.lr * (1 - mu), item.lr * mu_next, mu_next,
+                                   1 - opt.beta2 ** t)
+
+
+def _radam_scalars(opt, item):
+    from ..optimizers.base import bias_corrections
+    bc1, bc2 = bias_corrections(opt.beta1, opt.beta2, item.t)
+    rect = opt.rectification(item.t)
+    if rect is None:
+        return _decay_wd(opt, item) + (0.0, item.lr / bc1)
+    return _decay_wd(opt, item) + (1.0, item.lr * rect * math.sqrt(bc2) / bc1)
+
+
+def _adabelief_scalars(opt, item):
+    from ..optimizers.base import bias_corrections
+    bc1, bc2 = bias_corrections(opt.beta1, opt.beta2, item.t)
+    return _decay_wd(opt, item) + (item.lr / bc1, bc2)
+
+
+def _adagrad_scalars(opt, item):
+    return (item.lr / (1 + (item.t - 1) * opt.lr_decay), item.wd)
+
+
+def _lamb_scalars(opt, item):
+    from ..optimizers.base import bias_corrections
+    bc1, bc2 = bias_corrections(opt.beta1, opt.beta2, item.t)
+    return (item.lr, item.wd, bc1, bc2)
+
+
+def _lamb_attrs(opt):
+    return dict(_adam_attrs(opt), bias_correction=int(opt.bias_correction),
+                lower_bound=-1.0 if opt.lower_bound is None else opt.lower_bound,
+                upper_bound=-1.0 if opt.upper_bound is None else opt.upper_bound)
+
+
+def _schedulefree_scalars(opt, item):
+    t, lr = item.t, item.lr
+    if opt.warmup_steps and t <= opt.warmup_steps:
+        lr = lr * t / opt.warmup_steps
+    return (lr, float(t) ** opt.r, 1.0 - opt.beta2 ** t, item.wd)
+
+
+def _lr_wd(opt, item):
+    return (item.lr, item.wd)
+
+
 #: fused_op name -> FusedOp
 OPS = {
     'sgd': FusedOp('gopt_sgd',
@@ -83,6 +145,27 @@ OPS = {
                    _sgd_scalars),
     'adam': FusedOp('gopt_adam', _adam_attrs, lambda o, it: _adam_scalars(o, it, False)),
     'adamw': FusedOp('gopt_adam', _adam_attrs, lambda o, it: _adam_scalars(o, it, True)),
+    'adamax': FusedOp('gopt_adamax', _adam_attrs, _adamax_scalars),
+    'nadam': FusedOp('gopt_nadam', _adam_attrs, _nadam_scalars),
+    'radam': FusedOp('gopt_radam', _adam_attrs, _radam_scalars),
+    'adabelief': FusedOp('gopt_adabelief', _adam_attrs, _adabelief_scalars),
+    'adagrad': FusedOp('gopt_adagrad', lambda o: {'epsilon': o.epsilon}, _adagrad_scalars),
+    'rmsprop': FusedOp('gopt_rmsprop',
+                       lambda o: {'rho': o.rho, 'epsilon': o.epsilon, 'momentum': o.momentum,
+                                  'centered': int(o.centered)},
+                       _lr_wd),
+    'adadelta': FusedOp('gopt_adadelta', lambda o: {'rho': o.rho, 'epsilon': o.epsilon},
+                        _lr_wd),
+    'lion': FusedOp('gopt_lion', lambda o: {'beta1': o.beta1, 'beta2': o.beta2},
+                    lambda o, it: (it.lr, 1.0 - it.lr * it.wd)),
+    'lamb': FusedOp('gopt_lamb', _lamb_attrs, _lamb_scalars),
+    'lars': FusedOp('gopt_lars',
+                    lambda o: {'momentum': o.momentum, 'eta': o.eta, 'epsilon': o.epsilon},
+                    _lr_wd),
+    'schedulefree_adamw': FusedOp('gopt_schedulefree_adamw',
+                                  lambda o: dict(_adam_attrs(o),
+                                                 weight_lr_power=o.weight_lr_power),
+                                  _schedulefree_scalars),
 }
 
 _state = {'error': None, 'warned': False, 'ops': None}

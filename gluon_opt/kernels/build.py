@@ -39,10 +39,12 @@ CACHE_ENV = 'GLUON_OPT_KERNEL_CACHE'
 FLAGS_ENV = 'GLUON_OPT_CXXFLAGS'
 
 # -O3 and -march=native vectorise the update loops (the cache key holds the host's CPU flags);
-# -fno-math-errno lets sqrt vectorise. No -ffast-math: the kernels must keep IEEE semantics to
-# agree with the reference updates.
-BASE_FLAGS = ['-std=c++17', '-O3', '-march=native', '-fno-math-errno', '-fno-trapping-math',
-              '-fopenmp', '-fPIC']
+# -fno-math-errno lets sqrt vectorise. No -ffast-math and no FMA contraction (-ffp-contract=off;
+# g++ contracts a * b + c into one fused multiply-add by default, even in ISO mode, rounding
+# once instead of twice): the kernels must keep IEEE semantics and the reference's roundings
+# to agree with the reference updates.
+BASE_FLAGS = ['-std=c++17', '-O3', '-march=native', '-ffp-contract=off', '-fno-math-errno',
+              '-fno-trapping-math', '-fopenmp', '-fPIC']
 
 
 class KernelBuildError(RuntimeError):

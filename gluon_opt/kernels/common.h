@@ -16,9 +16,12 @@
 // One pass per tensor: the elements are cut into blocks (OpenMP across blocks, so big tensors
 // use every core and many small tensors are spread over the cores), and every block is
 // processed in L1-sized tiles: the gradient tile is loaded (converted from float16), rescaled
-// and clipped, the optimizer's rule runs over the tile in a vectorisable loop, and with mp=1
-// the master tile is converted into the float16 weight. Each tensor element is read and
-// written once.
+// and clipped, the optimizer's rule runs over the tile in a vectorisable loop (run-time
+// options become compile-time flags, see with_flag, so the loops carry no branches), and with
+// mp=1 the master tile is converted into the float16 weight. Each tensor element is read and
+// written once. Rules that need per-tensor norms (LAMB, LARS) declare a reduction: a first
+// pass over all tensors sums squares per tensor, ``finish`` turns the sums into per-tensor
+// factors, and the update pass follows, still inside the same op call.
 #ifndef GLUON_OPT_KERNELS_COMMON_H_
 #define GLUON_OPT_KERNELS_COMMON_H_
 
@@ -30,6 +33,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -187,23 +191,6 @@ inline MXReturnValue infer_type(const Attrs& a, std::vector<int>* in, std::vecto
   return mxnet::ext::MX_SUCCESS;
 }
 
-inline MXReturnValue infer_shape(const Attrs& a, std::vector<std::vector<unsigned>>* in,
-                                 std::vector<std::vector<unsigned>>* out) {
-  Layout l = layout(a);
-  for (int i = 0; i < l.n; ++i) {
-    int base = i * l.per_tensor();
-    for (int k = 1; k < l.per_tensor(); ++k) {
-      if ((*in)[base + k] != (*in)[base]) {
-        MX_ERROR_MSG << "gluon_opt kernel: tensor " << i << " input " << k
-                     << " does not have its weight's shape";
-        return mxnet::ext::MX_FAIL;
-      }
-    }
-    (*out)[i] = (*in)[base];
-  }
-  return mxnet::ext::MX_SUCCESS;
-}
-
 inline MXReturnValue mutate_inputs(const Attrs& a, std::vector<int>* idx) {
   Layout l = layout(a);
   for (int i = 0; i < l.n; ++i) {
@@ -214,7 +201,8 @@ inline MXReturnValue mutate_inputs(const Attrs& a, std::vector<int>* idx) {
   return mxnet::ext::MX_SUCCESS;
 }
 
-// Gradient preprocessing shared by every rule: ``clip(rescale * g, -clip, clip)``.
+// Gradient preprocessing shared by every rule: ``clip(rescale * g, -clip, clip)``, with
+// MXNet's clip (``x > hi ? hi : x < lo ? lo : x``; plain selects so that the loop vectorises).
 struct GradPrep {
   float rescale, clip;
   bool do_rescale, do_clip;
@@ -225,22 +213,28 @@ struct GradPrep {
     do_rescale = r != 1.0;
     do_clip = c >= 0;
   }
-  void operator()(float* g, int64_t n) const {
+  bool active() const { return do_rescale || do_clip; }
+  void operator()(float* __restrict g, int64_t n) const {
     if (do_rescale) {
       const float r = rescale;
 #pragma omp simd
       for (int64_t i = 0; i < n; ++i) g[i] *= r;
     }
     if (do_clip) {
-      const float c = clip;
+      const float hi = clip, lo = -clip;
 #pragma omp simd
-      for (int64_t i = 0; i < n; ++i) g[i] = std::min(std::max(g[i], -c), c);
+      for (int64_t i = 0; i < n; ++i) {
+        const float x = g[i];
+        g[i] = x > hi ? hi : (x < lo ? lo : x);
+      }
     }
   }
 };
 
 // A tile of one tensor as a rule sees it: weights in and out (``w_out`` may alias ``w_in``),
-// the preprocessed gradient, the state tiles and this tensor's scalars.
+// the preprocessed gradient, the state tiles (a state of ``Rule::kScalarStates`` is the
+// small tensor itself, not offset), this tensor's scalars and the per-tensor values its
+// ``finish`` derived (``ex``).
 struct Tile {
   int64_t n;
   const float* w_in;
@@ -248,6 +242,7 @@ struct Tile {
   const float* g;
   float* s[kMaxStates];
   const double* sc;
+  const float* ex;
 };
 
 struct Tensors {
@@ -255,6 +250,7 @@ struct Tensors {
   const void* g;
   void* out;
   float* s[kMaxStates];
+  int64_t size;
 };
 
 struct Block {
@@ -262,9 +258,38 @@ struct Block {
   int64_t begin, end;
 };
 
-// Runs ``Rule`` over every tensor of the call. ``Rule`` has ``kScalars`` (per-tensor scalars),
-// a constructor from the attributes, an optional ``bool supports(const Layout&)`` and
-// ``void operator()(const Tile&) const`` updating one tile.
+// Defaults of the optional parts of a rule; rules derive from it.
+//   kReduce:       number of per-tensor sums (double) a first pass computes with
+//                  ``void reduce(const Tile&, double* acc) const`` (0: one pass only);
+//   kDerived:      number of per-tensor floats ``finish`` computes between the passes;
+//   kScalarStates: bit mask of the states that are small per-tensor tensors (not
+//                  weight-shaped; only finish() touches them);
+//   kGradInUpdate: whether the update pass reads the gradient (two-pass rules may not);
+//   finish(t, sc, sums, ex): runs once per tensor, serially, before the update pass: may
+//                  update scalar states and derive per-tensor values from the sums.
+struct RuleBase {
+  static constexpr int kReduce = 0;
+  static constexpr int kDerived = 0;
+  static constexpr unsigned kScalarStates = 0;
+  static constexpr bool kGradInUpdate = true;
+  bool supports(const Layout&) const { return true; }
+  void reduce(const Tile&, double*) const {}
+  void finish(const Tensors&, const double*, const double*, float*) const {}
+};
+
+// ``f(std::true_type{})`` or ``f(std::false_type{})``: the rules turn run-time options into
+// compile-time ones with it, so the inner loops carry no branches and vectorise.
+template <class F>
+inline void with_flag(bool b, F&& f) {
+  if (b) f(std::true_type{}); else f(std::false_type{});
+}
+
+inline float sum_to_norm(double sumsq) { return static_cast<float>(std::sqrt(sumsq)); }
+
+// Runs ``Rule`` over every tensor of the call: an optional reduction pass over all tensors
+// (OpenMP across blocks, per-block partial sums added in block order, so deterministic for
+// any thread count), ``finish`` per tensor, then the update pass. All in one op call: nothing
+// returns to the host in between.
 template <class Rule>
 MXReturnValue forward(const Attrs& a, std::vector<MXTensor>* inputs,
                       std::vector<MXTensor>* outputs, const OpResource& res) {
@@ -293,36 +318,98 @@ MXReturnValue forward(const Attrs& a, std::vector<MXTensor>* inputs,
     p.out = (*outputs)[t].data_ptr;
     for (int s = 0; s < kMaxStates; ++s)
       p.s[s] = s < l.ns ? static_cast<float*>((*inputs)[base + 2 + s].data_ptr) : nullptr;
-    const int64_t size = (*inputs)[base].size();
-    total += size;
-    for (int64_t b = 0; b < size; b += kBlock) blocks.push_back({t, b, std::min(size, b + kBlock)});
+    p.size = (*inputs)[base].size();
+    total += p.size;
+    for (int64_t b = 0; b < p.size; b += kBlock)
+      blocks.push_back({t, b, std::min(p.size, b + kBlock)});
   }
   const int64_t nblocks = static_cast<int64_t>(blocks.size());
   const int threads = total >= kParallelMin ? omp_get_max_threads() : 1;
+  const bool mp = l.mp != 0, direct = !mp && !prep.active();
+
+  // One tile of tensor ``p`` at ``i0``: the gradient converted and preprocessed into ``gbuf``
+  // (or read in place when there is nothing to do to it), the state pointers offset.
+  auto make_tile = [&](const Tensors& p, int t, int64_t i0, int64_t m, float* gbuf,
+                       bool need_grad, const float* ex) {
+    Tile tile;
+    tile.n = m;
+    tile.w_in = p.w + i0;
+    tile.w_out = mp ? p.w + i0 : static_cast<float*>(p.out) + i0;
+    if (!need_grad) {
+      tile.g = nullptr;
+    } else if (direct) {
+      tile.g = static_cast<const float*>(p.g) + i0;
+    } else {
+      if (mp) {
+        half_to_float(static_cast<const uint16_t*>(p.g) + i0, gbuf, m);
+      } else {
+        std::memcpy(gbuf, static_cast<const float*>(p.g) + i0, m * sizeof(float));
+      }
+      prep(gbuf, m);
+      tile.g = gbuf;
+    }
+    for (int s = 0; s < kMaxStates; ++s)
+      tile.s[s] = p.s[s] ? ((Rule::kScalarStates >> s) & 1u ? p.s[s] : p.s[s] + i0) : nullptr;
+    tile.sc = sc.data() + t * Rule::kScalars;
+    tile.ex = ex;
+    return tile;
+  };
+
+  std::vector<double> sums(static_cast<size_t>(l.n) * std::max(Rule::kReduce, 1), 0.0);
+  if (Rule::kReduce > 0) {
+    std::vector<double> partial(static_cast<size_t>(nblocks) * std::max(Rule::kReduce, 1), 0.0);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1)
+    for (int64_t bi = 0; bi < nblocks; ++bi) {
+      alignas(64) float gbuf[kTile];
+      const Block blk = blocks[bi];
+      const Tensors& p = tensors[blk.t];
+      double* acc = partial.data() + bi * Rule::kReduce;
+      for (int64_t i0 = blk.begin; i0 < blk.end; i0 += kTile) {
+        const int64_t m = std::min(kTile, blk.end - i0);
+        rule.reduce(make_tile(p, blk.t, i0, m, gbuf, true, nullptr), acc);
+      }
+    }
+    for (int64_t bi = 0; bi < nblocks; ++bi)
+      for (int k = 0; k < Rule::kReduce; ++k)
+        sums[blocks[bi].t * Rule::kReduce + k] += partial[bi * Rule::kReduce + k];
+  }
+  std::vector<float> derived(static_cast<size_t>(l.n) * std::max(Rule::kDerived, 1), 0.0f);
+  for (int t = 0; t < l.n; ++t)
+    rule.finish(tensors[t], sc.data() + t * Rule::kScalars, sums.data() + t * Rule::kReduce,
+                derived.data() + t * Rule::kDerived);
 
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1)
   for (int64_t bi = 0; bi < nblocks; ++bi) {
     alignas(64) float gbuf[kTile];
     const Block blk = blocks[bi];
     const Tensors& p = tensors[blk.t];
+    const float* ex = derived.data() + blk.t * Rule::kDerived;
     for (int64_t i0 = blk.begin; i0 < blk.end; i0 += kTile) {
       const int64_t m = std::min(kTile, blk.end - i0);
-      if (l.mp) {
-        half_to_float(static_cast<const uint16_t*>(p.g) + i0, gbuf, m);
-      } else {
-        std::memcpy(gbuf, static_cast<const float*>(p.g) + i0, m * sizeof(float));
-      }
-      prep(gbuf, m);
-      Tile tile;
-      tile.n = m;
-      tile.w_in = p.w + i0;
-      tile.w_out = l.mp ? p.w + i0 : static_cast<float*>(p.out) + i0;
-      tile.g = gbuf;
-      for (int s = 0; s < kMaxStates; ++s) tile.s[s] = p.s[s] ? p.s[s] + i0 : nullptr;
-      tile.sc = sc.data() + blk.t * Rule::kScalars;
-      rule(tile);
-      if (l.mp) float_to_half(p.w + i0, static_cast<uint16_t*>(p.out) + i0, m);
+      rule(make_tile(p, blk.t, i0, m, gbuf, Rule::kGradInUpdate, ex));
+      if (mp) float_to_half(p.w + i0, static_cast<uint16_t*>(p.out) + i0, m);
     }
+  }
+  return mxnet::ext::MX_SUCCESS;
+}
+
+// Shapes: every weight-shaped input has its weight's shape; the rule's small per-tensor states
+// (kScalarStates: NAdam's mu_product, Schedule-Free's (lr_max, weight_sum)) have their own.
+template <class Rule>
+MXReturnValue infer_shape_rule(const Attrs& a, std::vector<std::vector<unsigned>>* in,
+                               std::vector<std::vector<unsigned>>* out) {
+  Layout l = layout(a);
+  for (int i = 0; i < l.n; ++i) {
+    int base = i * l.per_tensor();
+    for (int k = 1; k < l.per_tensor(); ++k) {
+      if (k >= 2 && ((Rule::kScalarStates >> (k - 2)) & 1u)) continue;  // its own shape
+      if ((*in)[base + k] != (*in)[base]) {
+        MX_ERROR_MSG << "gluon_opt kernel: tensor " << i << " input " << k
+                     << " does not have its weight's shape";
+        return mxnet::ext::MX_FAIL;
+      }
+    }
+    (*out)[i] = (*in)[base];
   }
   return mxnet::ext::MX_SUCCESS;
 }
@@ -334,7 +421,7 @@ MXReturnValue forward(const Attrs& a, std::vector<MXTensor>* inputs,
   REGISTER_OP(OpName)                                              \
       .setParseAttrs(gluon_opt::parse_attrs)                       \
       .setInferType(gluon_opt::infer_type)                         \
-      .setInferShape(gluon_opt::infer_shape)                       \
+      .setInferShape(gluon_opt::infer_shape_rule<Rule>)            \
       .setMutateInputs(gluon_opt::mutate_inputs)                   \
       .setForward(gluon_opt::forward<Rule>, "cpu")
 

@@ -10,7 +10,7 @@
 
 namespace gluon_opt {
 
-struct SGDRule {
+struct SGDRule : RuleBase {
   static constexpr int kScalars = 3;
   float momentum, keep;  // keep = 1 - dampening
   bool nesterov;
@@ -27,25 +27,35 @@ struct SGDRule {
     float* w_out = t.w_out;
     const float* __restrict g = t.g;
     const int64_t n = t.n;
-    if (t.s[0] == nullptr || momentum == 0.0f) {
+    const bool plain = t.s[0] == nullptr || momentum == 0.0f;
+    with_flag(coupled, [&](auto C) {
+      if (plain) {
 #pragma omp simd
-      for (int64_t i = 0; i < n; ++i) {
-        const float gi = coupled ? g[i] + wd * w_in[i] : g[i];
-        w_out[i] = w_in[i] - lr * gi;
+        for (int64_t i = 0; i < n; ++i) {
+          float gi = g[i];
+          if constexpr (C.value) gi = gi + wd * w_in[i];
+          w_out[i] = w_in[i] - lr * gi;
+        }
+        return;
       }
-      return;
-    }
-    float* __restrict b = t.s[0];
-    const float mom = momentum, keep_ = keep;
-    const bool nest = nesterov;
+      float* __restrict b = t.s[0];
+      const float mom = momentum, keep_ = keep;
+      with_flag(first, [&](auto F) {
+        with_flag(nesterov, [&](auto N) {
 #pragma omp simd
-    for (int64_t i = 0; i < n; ++i) {
-      const float gi = coupled ? g[i] + wd * w_in[i] : g[i];
-      const float bi = first ? gi : mom * b[i] + keep_ * gi;
-      b[i] = bi;
-      const float d = nest ? gi + mom * bi : bi;
-      w_out[i] = w_in[i] - lr * d;
-    }
+          for (int64_t i = 0; i < n; ++i) {
+            float gi = g[i];
+            if constexpr (C.value) gi = gi + wd * w_in[i];
+            float bi;
+            if constexpr (F.value) bi = gi; else bi = mom * b[i] + keep_ * gi;
+            b[i] = bi;
+            float d;
+            if constexpr (N.value) d = gi + mom * bi; else d = bi;
+            w_out[i] = w_in[i] - lr * d;
+          }
+        });
+      });
+    });
   }
 };
 

@@ -202,6 +202,7 @@ class Adamax(_AdamBase):
     paper = 'Kingma & Ba, ICLR 2015 (section 7.1)'
     default_learning_rate = 0.002
     state_names = ('mean', 'inf_norm')
+    fused_op = 'adamax'
 
     def step(self, weight, grad, state, lr, wd, t):
         grad = couple_weight_decay(grad, weight, wd)
@@ -251,6 +252,7 @@ class NAdam(_AdamBase):
     name = 'nadam'
     paper = 'Dozat, ICLR 2016 workshop'
     state_names = ('mean', 'var', 'mu_product')
+    fused_op = 'nadam'
 
     def __init__(self, learning_rate=None, beta1=0.9, beta2=0.999, epsilon=1e-8,
                  schedule_decay=0.004, decoupled_wd=False, **kwargs):
@@ -320,6 +322,7 @@ class RAdam(_AdamBase):
     """
     name = 'radam'
     paper = 'Liu et al., ICLR 2020'
+    fused_op = 'radam'
 
     def __init__(self, learning_rate=None, beta1=0.9, beta2=0.999, epsilon=1e-8,
                  decoupled_wd=False, **kwargs):
@@ -388,6 +391,7 @@ class AdaBelief(_AMSGradBase):
     """
     name = 'adabelief'
     paper = 'Zhuang et al., NeurIPS 2020'
+    fused_op = 'adabelief'
 
     def __init__(self, learning_rate=None, beta1=0.9, beta2=0.999, epsilon=1e-16,
                  amsgrad=False, decoupled_wd=True, **kwargs):

@@ -58,6 +58,7 @@ class AdaGrad(GluonOptOptimizer):
     paper = 'Duchi, Hazan & Singer, JMLR 2011'
     default_learning_rate = 0.01
     state_names = ('history',)
+    fused_op = 'adagrad'
 
     def __init__(self, learning_rate=None, lr_decay=0.0, initial_accumulator_value=0.0,
                  epsilon=1e-10, **kwargs):
@@ -120,6 +121,7 @@ class RMSprop(GluonOptOptimizer):
     family = 'adaptive'
     paper = 'Tieleman & Hinton 2012 (lecture 6.5); centred: Graves, arXiv 2013'
     default_learning_rate = 0.001
+    fused_op = 'rmsprop'
 
     def __init__(self, learning_rate=None, rho=0.9, momentum=0.0, epsilon=1e-8,
                  centered=False, **kwargs):
@@ -188,6 +190,7 @@ class AdaDelta(GluonOptOptimizer):
     paper = 'Zeiler, arXiv 2012'
     default_learning_rate = 1.0
     state_names = ('square_avg', 'acc_delta')
+    fused_op = 'adadelta'
 
     def __init__(self, learning_rate=None, rho=0.9, epsilon=1e-6, **kwargs):
         owner = type(self).__name__

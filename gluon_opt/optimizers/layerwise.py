@@ -72,7 +72,7 @@ class LAMB(GluonOptOptimizer):
     paper = 'You et al., "Large Batch Optimization for Deep Learning", ICLR 2020'
     default_learning_rate = 0.001
     state_names = ('mean', 'var')
-    fused_op = None
+    fused_op = 'lamb'
 
     def __init__(self, learning_rate=None, beta1=0.9, beta2=0.999, epsilon=1e-6,
                  lower_bound=None, upper_bound=None, bias_correction=True, **kwargs):
@@ -154,7 +154,7 @@ class LARS(GluonOptOptimizer):
     family = 'layerwise'
     paper = 'You, Gitman & Ginsburg, "Large Batch Training of Convolutional Networks", 2017'
     default_learning_rate = 0.01
-    fused_op = None
+    fused_op = 'lars'
 
     def __init__(self, learning_rate=None, momentum=0.0, eta=0.001, epsilon=0.0, **kwargs):
         owner = type(self).__name__

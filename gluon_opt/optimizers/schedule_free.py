@@ -83,7 +83,7 @@ class ScheduleFreeAdamW(GluonOptOptimizer):
     family = 'schedule_free'
     paper = 'Defazio et al., "The Road Less Scheduled", NeurIPS 2024'
     default_learning_rate = 0.0025
-    fused_op = None
+    fused_op = 'schedulefree_adamw'
     state_names = ('z', 'var', 'weight_sum')
     #: True between ``to_eval`` and ``to_train``: the weights hold x, and updates refuse
     eval_mode = False

@@ -54,7 +54,7 @@ class Lion(GluonOptOptimizer):
     paper = 'Chen et al., "Symbolic Discovery of Optimization Algorithms", NeurIPS 2023'
     default_learning_rate = 1e-4
     state_names = ('exp_avg',)
-    fused_op = None
+    fused_op = 'lion'
 
     def __init__(self, learning_rate=None, beta1=0.9, beta2=0.99, **kwargs):
         owner = type(self).__name__

@@ -1,0 +1,69 @@
+// Fused Schedule-Free AdamW, as gluon_opt/optimizers/schedule_free.py's reference. The state
+// ``sums`` = (lr_max, weight_sum) is a small per-parameter tensor: finish() advances it once
+// per tensor and derives c_t and the gradient coefficient with the reference's float32
+// operations; the loop then does, per element (y the stored weight):
+//
+//   v <- b2 v + (1 - b2) g^2;  d = g / (sqrt(v / bc2) + eps) [+ wd y]
+//   y <- (y + c (z - y)) + (lr (b1 (1 - c) - 1)) d;  z <- z - lr d
+//
+// attrs: beta1, beta2, epsilon, weight_lr_power. scalars: lr (after warmup), t^r, bc2, wd.
+// states: z, var, sums (2 elements).
+#include "common.h"
+
+namespace gluon_opt {
+
+struct ScheduleFreeAdamWRule : RuleBase {
+  static constexpr int kScalars = 4;
+  static constexpr int kDerived = 2;
+  static constexpr unsigned kScalarStates = 1u << 2;
+  float b1, b2, c2, e, power;
+  explicit ScheduleFreeAdamWRule(const Attrs& a) {
+    const double beta1 = attr_double(a, "beta1", 0.9), beta2 = attr_double(a, "beta2", 0.999);
+    b1 = static_cast<float>(beta1);
+    b2 = static_cast<float>(beta2);
+    c2 = static_cast<float>(1.0 - beta2);
+    e = static_cast<float>(attr_double(a, "epsilon", 1e-8));
+    power = static_cast<float>(attr_double(a, "weight_lr_power", 2.0));
+  }
+  bool supports(const Layout& l) const { return l.ns == 3; }
+  void finish(const Tensors& p, const double* sc, const double*, float* ex) const {
+    float* sums = p.s[2];
+    const float lr = static_cast<float>(sc[0]);
+    const float lr_max = sums[0] > lr ? sums[0] : lr;                       // nd.maximum
+    const float avg = static_cast<float>(sc[1]) * std::pow(lr_max, power);  // t^r lr_max^p
+    const float weight_sum = sums[1] + avg;
+    sums[0] = lr_max;
+    sums[1] = weight_sum;
+    const float floor = 1e-38f;
+    const float c = weight_sum > 0 ? avg / (weight_sum > floor ? weight_sum : floor) : 0.0f;
+    ex[0] = c;
+    ex[1] = lr * ((b1 * (1.0f - c)) - 1.0f);
+  }
+  void operator()(const Tile& t) const {
+    const float lr = static_cast<float>(t.sc[0]), bc2 = static_cast<float>(t.sc[2]);
+    const float wd = static_cast<float>(t.sc[3]), c = t.ex[0], coef = t.ex[1];
+    const float b2_ = b2, c2_ = c2, e_ = e;
+    const float* w_in = t.w_in;
+    float* w_out = t.w_out;
+    const float* __restrict g = t.g;
+    float* __restrict z = t.s[0];
+    float* __restrict v = t.s[1];
+    const int64_t n = t.n;
+    with_flag(t.sc[3] != 0, [&](auto W) {
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) {
+        const float y = w_in[i], gi = g[i], zi = z[i];
+        const float vi = b2_ * v[i] + c2_ * (gi * gi);
+        v[i] = vi;
+        float d = gi / (std::sqrt(vi / bc2) + e_);
+        if constexpr (W.value) d = d + wd * y;
+        w_out[i] = (y + c * (zi - y)) + coef * d;
+        z[i] = zi - lr * d;
+      }
+    });
+  }
+};
+
+}  // namespace gluon_opt
+
+GLUON_OPT_REGISTER_RULE(gopt_schedulefree_adamw, gluon_opt::ScheduleFreeAdamWRule);

@@ -1,0 +1,47 @@
+// Fused Lion, as gluon_opt/optimizers/sign.py's reference:
+//
+//   c <- b1 m + (1 - b1) g;  w <- w * (1 - lr wd);  w <- w - lr sign(c)
+//   m <- b2 m + (1 - b2) g
+//
+// per-tensor scalars: lr, decay factor (1 - lr wd). states: exp_avg.
+#include "common.h"
+
+namespace gluon_opt {
+
+struct LionRule : RuleBase {
+  static constexpr int kScalars = 2;
+  float b1, c1, b2, c2;
+  explicit LionRule(const Attrs& a) {
+    const double beta1 = attr_double(a, "beta1", 0.9), beta2 = attr_double(a, "beta2", 0.99);
+    b1 = static_cast<float>(beta1);
+    c1 = static_cast<float>(1.0 - beta1);
+    b2 = static_cast<float>(beta2);
+    c2 = static_cast<float>(1.0 - beta2);
+  }
+  bool supports(const Layout& l) const { return l.ns == 1; }
+  void operator()(const Tile& t) const {
+    const float lr = static_cast<float>(t.sc[0]), decay = static_cast<float>(t.sc[1]);
+    const float b1_ = b1, c1_ = c1, b2_ = b2, c2_ = c2;
+    const float* w_in = t.w_in;
+    float* w_out = t.w_out;
+    const float* __restrict g = t.g;
+    float* __restrict m = t.s[0];
+    const int64_t n = t.n;
+    with_flag(t.sc[1] != 1.0, [&](auto D) {
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) {
+        const float mi = m[i], gi = g[i];
+        const float c = b1_ * mi + c1_ * gi;
+        const float s = c > 0.0f ? 1.0f : (c < 0.0f ? -1.0f : 0.0f);  // nd.sign
+        float w0 = w_in[i];
+        if constexpr (D.value) w0 = w0 * decay;
+        w_out[i] = w0 - lr * s;
+        m[i] = b2_ * mi + c2_ * gi;
+      }
+    });
+  }
+};
+
+}  // namespace gluon_opt
+
+GLUON_OPT_REGISTER_RULE(gopt_lion, gluon_opt::LionRule);
