@@ -30,7 +30,7 @@ import numpy as np
 import mxnet as mx
 from mxnet import gluon, autograd
 
-__all__ = ['add_arguments', 'run', 'main']
+__all__ = ['add_arguments', 'run', 'main', 'step_times', 'operator_counts', 'IMPLS']
 
 SETS = ('mlp', 'resnet50', 'small500', 'e2e')
 
@@ -219,6 +219,68 @@ def time_mlp_training(optimizer, hp, batches=40, batch_size=256):
         one(i)
     mx.nd.waitall()
     return batches * batch_size / (time.perf_counter() - t0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Small entry points for the course (chapter 9)
+
+#: the implementations ``step_times`` and ``operator_counts`` know, in plotting order
+IMPLS = ('fused', 'reference', 'mxnet')
+
+
+def _impl_spec(name, impl):
+    """``(optimizer name, hyperparameters)`` of ``impl`` for ``name``, or None where it does
+    not exist (MXNet 1.9.1 has no built-in AdamW)."""
+    hp, builtin = ALGORITHMS[name][0], ALGORITHMS[name][1]
+    if impl == 'fused':
+        return 'gluon_opt.' + name, dict(hp, use_fused=True)
+    if impl == 'reference':
+        return 'gluon_opt.' + name, dict(hp, use_fused=False)
+    if impl == 'mxnet':
+        return (builtin, dict(hp)) if builtin else None
+    raise ValueError('impl=%r is invalid; expected one of %s.' % (impl, ', '.join(IMPLS)))
+
+
+def step_times(shapes, names=('sgd', 'adam', 'adamw'), impls=IMPLS, budget=0.2):
+    """Median seconds of one ``Trainer.step`` over parameters of ``shapes``:
+    ``{optimizer: {impl: seconds}}``. The implementations of one optimizer are timed
+    round-robin (``_interleaved``), so load from other processes falls on all of them alike;
+    an implementation that does not exist for an optimizer is left out."""
+    out = {}
+    for name in names:
+        specs = [(impl, _impl_spec(name, impl)) for impl in impls]
+        specs = [(impl, spec) for impl, spec in specs if spec is not None]
+        runners = [trainer_runner(_params(shapes), opt, hp) for _, (opt, hp) in specs]
+        out[name] = dict(zip([impl for impl, _ in specs], _interleaved(runners, budget)))
+    return out
+
+
+def operator_counts(shapes, name, impl):
+    """``{operator: calls}`` that one ``Trainer.step`` of ``impl`` launches on parameters of
+    ``shapes``, counted by MXNet's profiler (after two untimed steps that create the states).
+    Deterministic: it counts operator launches, not time."""
+    import json
+    import tempfile
+    spec = _impl_spec(name, impl)
+    if spec is None:
+        raise ValueError('%s has no %s implementation.' % (name, impl))
+    before, step = trainer_runner(_params(shapes), *spec)
+    for _ in range(2):
+        before()
+        step()
+    before()
+    with tempfile.TemporaryDirectory() as tmp:
+        mx.profiler.set_config(profile_imperative=True, aggregate_stats=True,
+                               filename=os.path.join(tmp, 'profile.json'))
+        mx.profiler.set_state('run')
+        try:
+            step()
+        finally:
+            mx.profiler.set_state('stop')
+        stats = json.loads(mx.profiler.dumps(reset=True, format='json'))
+    ops = stats.get('Time', {}).get('operator', {})
+    # DeleteVariable is the engine freeing temporaries: bookkeeping, not an operator launch
+    return {op: int(v['Count']) for op, v in sorted(ops.items()) if op != 'DeleteVariable'}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ notebook's output deterministic (PNG only, fixed size and dpi, fixed seeds), whi
 """
 import numpy as np
 
-__all__ = ['setup_notebook', 'contour', 'landscape_1d', 'loss_curves', 'COLORS']
+__all__ = ['setup_notebook', 'contour', 'landscape_1d', 'loss_curves', 'bars', 'COLORS']
 
 #: one colour per trajectory, in order (colour-blind safe: Okabe & Ito)
 COLORS = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#000000',
@@ -177,3 +177,35 @@ def history_curves(histories, x='epoch', key='train_loss', ax=None, log=True, ti
 
 
 __all__ += ['history_curves']
+
+
+def bars(values, ax=None, errors=None, log=False, ylabel=None, title=None, labels=None):
+    """Grouped bar chart. ``values``: ``{group: {label: value}}`` (one cluster of bars per
+    group, one colour per label); ``errors``: the same shape, drawn as error bars (e.g. a
+    standard deviation over seeds); a label missing from a group leaves a gap. ``labels``
+    fixes the order of the bars. Returns the axes."""
+    ax = _axes(ax)
+    groups = list(values)
+    if labels is None:
+        labels = list(dict.fromkeys(k for g in groups for k in values[g]))
+    width = 0.8 / max(1, len(labels))
+    for i, label in enumerate(labels):
+        xs = [j + (i - (len(labels) - 1) / 2) * width for j, g in enumerate(groups)
+              if label in values[g]]
+        ys = [values[g][label] for g in groups if label in values[g]]
+        err = None
+        if errors is not None:
+            err = [errors[g][label] for g in groups if label in values[g]]
+        if xs:
+            ax.bar(xs, ys, width, yerr=err, capsize=3 if err is not None else 0,
+                   label=label, color=COLORS[i % len(COLORS)])
+    ax.set_xticks(range(len(groups)))
+    ax.set_xticklabels(groups)
+    if log:
+        ax.set_yscale('log')
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.legend(loc='best', fontsize=8)
+    return ax

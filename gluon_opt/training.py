@@ -24,7 +24,7 @@ from .optimizers.schedule_free import ScheduleFreeAdamW
 from .trainer import Trainer
 
 __all__ = ['TrainingDiverged', 'History', 'seed_everything', 'parse_ctx', 'make_lr_scheduler',
-           'SCHEDULES', 'evaluate', 'train']
+           'SCHEDULES', 'evaluate', 'train', 'make_closure', 'optimizer_state_bytes']
 
 #: learning-rate schedules ``make_lr_scheduler`` builds (all accept a linear warmup)
 SCHEDULES = ('constant', 'cosine', 'linear')
@@ -502,3 +502,41 @@ def _unused_nan(rate, accumulated):
 
 
 __all__ += ['flat_gradient', 'gradient_noise', 'effective_learning_rates']
+def make_closure(net, x, y, loss_fn=None):
+    """A closure for ``gluon_opt.Trainer.step(batch_size, closure)``: one forward and
+    backward pass of ``loss_fn(net(x), y)`` (default softmax cross-entropy) on the fixed batch
+    ``(x, y)``, returning the per-example losses. ``closure.calls`` counts its evaluations."""
+    loss_fn = loss_fn or gluon.loss.SoftmaxCrossEntropyLoss()
+
+    def closure():
+        closure.calls += 1
+        with autograd.record():
+            loss = loss_fn(net(x), y)
+        loss.backward()
+        return loss
+    closure.calls = 0
+    return closure
+
+
+def optimizer_state_bytes(trainer):
+    """Bytes of every NDArray that ``trainer``'s optimizer (its attributes, e.g. L-BFGS's
+    history or SAM's base optimizer) and updaters (the per-parameter states) hold between
+    steps; each array counted once."""
+    seen = set()
+
+    def walk(obj):
+        if isinstance(obj, mx.nd.NDArray):
+            if id(obj) in seen:
+                return 0
+            seen.add(id(obj))
+            return obj.size * np.dtype(obj.dtype).itemsize
+        if isinstance(obj, dict):
+            return sum(walk(v) for v in obj.values())
+        if isinstance(obj, (list, tuple)):
+            return sum(walk(v) for v in obj)
+        if isinstance(obj, mx.optimizer.Optimizer):
+            # param_dict and the fused kernels' cache refer to the weights and gradients
+            return sum(walk(v) for k, v in vars(obj).items()
+                       if k != 'param_dict' and not k.startswith('_fused'))
+        return 0
+    return walk(trainer._optimizer) + sum(walk(u.states) for u in trainer._updaters)

@@ -201,6 +201,17 @@ def test_env_forces_reference(loaded, monkeypatch):
     run('adam', {}, None, 'float32', True, steps=2)
 
 
+def test_use_fused_false_forces_reference(loaded, monkeypatch):
+    # also under GLUON_OPT_IMPL=fused: the argument overrides the variable
+    monkeypatch.setenv('GLUON_OPT_IMPL', 'fused')
+
+    def boom(optimizer, items):
+        raise AssertionError('fused path taken although use_fused=False')
+    monkeypatch.setattr(kernels, 'fused_update', boom)
+    assert not make('sgd', False)._fused_selected()
+    run('adam', {}, False, 'float32', True, steps=2)
+
+
 def test_env_forces_fused(loaded, monkeypatch):
     monkeypatch.setenv('GLUON_OPT_IMPL', 'fused')
     assert make('sgd', None)._fused_selected()

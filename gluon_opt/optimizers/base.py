@@ -342,6 +342,8 @@ class GluonOptOptimizer(mx.optimizer.Optimizer):
                                  'use use_fused=None or False.' % type(self).__name__)
             return False
         choice = self.use_fused
+        if choice is False:  # forced reference, whatever the environment says
+            return False
         if choice is None:
             env = os.environ.get(IMPL_ENV, 'auto').strip().lower() or 'auto'
             if env not in _IMPL_CHOICES:

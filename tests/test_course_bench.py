@@ -1,0 +1,58 @@
+"""Course helpers in bench and course_plots: grouped bar charts, operator counts, step times."""
+import matplotlib
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt
+import pytest
+
+from gluon_opt import bench, kernels
+from gluon_opt import course_plots as cp
+
+
+def test_bars_draws_one_bar_per_value_and_leaves_gaps():
+    ax = cp.bars({'a': {'x': 1.0, 'y': 2.0}, 'b': {'x': 3.0}}, errors={'a': {'x': .1, 'y': .2},
+                                                                      'b': {'x': .3}})
+    heights = sorted(p.get_height() for p in ax.patches)
+    assert heights == [1.0, 2.0, 3.0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ['a', 'b']
+    plt.close('all')
+
+
+def test_operator_counts_reference_launches_more_than_builtin():
+    shapes = [(4, 3), (3,)]
+    ref = bench.operator_counts(shapes, 'adam', 'reference')
+    mxnet = bench.operator_counts(shapes, 'adam', 'mxnet')
+    assert mxnet == {'adam_update': 2}
+    assert sum(ref.values()) > 2 * sum(mxnet.values())
+    assert 'adam_update' not in ref and not any(op.startswith('gopt_') for op in ref)
+    if kernels.available():
+        assert bench.operator_counts(shapes, 'adam', 'fused') == {'gopt_adam': 1}
+
+
+def test_step_times_and_missing_builtin():
+    times = bench.step_times([(5,)], names=('adamw',), impls=('reference', 'mxnet'),
+                             budget=0.01)
+    assert list(times['adamw']) == ['reference']  # MXNet 1.9.1 has no built-in AdamW
+    assert times['adamw']['reference'] > 0
+    with pytest.raises(ValueError, match='impl'):
+        bench.operator_counts([(5,)], 'adam', 'cuda')
+
+
+def test_make_closure_and_optimizer_state_bytes():
+    import mxnet as mx
+    from mxnet import gluon
+    import gluon_opt
+    from gluon_opt import training
+    net = gluon.nn.Dense(3, in_units=4)
+    net.initialize(mx.init.Xavier())
+    x, y = mx.nd.ones((5, 4)), mx.nd.array([0, 1, 2, 0, 1])
+    closure = training.make_closure(net, x, y)
+    adam = gluon_opt.Trainer(net.collect_params(), 'gluon_opt.adam', {'learning_rate': 0.1})
+    closure()
+    adam.step(5)
+    assert closure.calls == 1
+    assert training.optimizer_state_bytes(adam) == 2 * 4 * (3 * 4 + 3)  # m and v, float32
+    lbfgs = gluon_opt.Trainer(net.collect_params(), 'gluon_opt.lbfgs',
+                              {'history_size': 2, 'max_iter': 3})
+    lbfgs.step(5, closure)
+    assert closure.calls == 1 + lbfgs.last_evals
+    assert training.optimizer_state_bytes(lbfgs) > 0
