@@ -22,8 +22,16 @@ _deferred_server = _compat.import_mxnet_deferring_server()
 from .optimizers import *  # noqa: F401,F403,E402  (registers the optimizers)
 from .optimizers import REGISTRY, GluonOptOptimizer  # noqa: E402
 from .optimizers import schedule_free  # noqa: E402  (gluon_opt.schedule_free.evaluation)
-from .trainer import Trainer  # noqa: E402
 from . import hvp  # noqa: E402
+
+
+def __getattr__(name):
+    # gluon_opt.Trainer subclasses gluon.Trainer, and importing mxnet.gluon fails inside a
+    # kvstore server's half-initialised mxnet (see above): it is imported on first use.
+    if name == 'Trainer':
+        from .trainer import Trainer
+        return Trainer
+    raise AttributeError('module %r has no attribute %r' % (__name__, name))
 
 __version__ = '0.1.0'
 
