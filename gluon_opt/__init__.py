@@ -33,6 +33,7 @@ def __getattr__(name):
         return Trainer
     raise AttributeError('module %r has no attribute %r' % (__name__, name))
 
+
 __version__ = '0.1.0'
 
 if _deferred_server:

@@ -35,10 +35,21 @@ COMMON = {'rescale_grad': 0.5, 'clip_gradient': 0.8}
 F32 = dict(rtol=1e-5, atol=1e-6)
 F16 = dict(rtol=2 ** -10, atol=1e-4)
 # LAMB and LARS scale each tensor's step by a ratio of norms. The kernels sum squares in double
-# precision in their own (blocked, vectorised) order, MXNet's nd.norm in float32 in another, so
-# the norms and hence every step differ by an ulp or so (~1e-7 relative) rather than 0; over
-# STEPS steps that stays well within the float32 bound above, which therefore applies to them
-# unchanged (a wrong formula shows up at 1e-3 or more).
+# precision; the reference's nd.norm sums 10^4 float32 squares, whose rounding error is a few
+# 1e-7 relative (measured: up to 2e-6 of a tensor's largest element after 1 to 25 steps, 30
+# float32 ulps, at every step count alike, so it does not compound). Every element inherits that
+# error scaled by the tensor's step, so elements that cancel to near zero (a momentum buffer
+# crossing zero) differ by more than rtol relative to themselves. For these two we bound the
+# difference by 1e-5 of the tensor's largest magnitude instead (5x the measured worst); a wrong
+# formula shows up at 1e-3 or more.
+NORM_RATIO = ('lamb', 'lars')
+
+
+def assert_close(fused, ref, name, tol):
+    if name in NORM_RATIO:
+        tol = dict(tol, atol=max(tol['atol'], 1e-5 * float(np.abs(ref).max())))
+    np.testing.assert_allclose(fused, ref, **tol)
+
 
 FUSED = sorted(name for name, cls in gluon_opt.REGISTRY.items() if cls.fused_op)
 
@@ -137,10 +148,10 @@ def test_fused_matches_reference(loaded, name, hp, dtype, multi):
     ref_w, ref_s = reference(name, hp, dtype)
     fus_w, fus_s = run(name, hp, True, dtype, multi)
     for r, f in zip(ref_w, fus_w):
-        np.testing.assert_allclose(f, r, **(F16 if dtype == 'float16' else F32))
+        assert_close(f, r, name, F16 if dtype == 'float16' else F32)
     assert len(ref_s) == len(fus_s)
     for r, f in zip(ref_s, fus_s):  # masters (float16 case) and every state, all float32
-        np.testing.assert_allclose(f, r, **F32)
+        assert_close(f, r, name, F32)
 
 
 def test_fused_path_is_taken(loaded, monkeypatch):
