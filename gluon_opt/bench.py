@@ -34,21 +34,35 @@ __all__ = ['add_arguments', 'run', 'main', 'step_times', 'operator_counts', 'IMP
 
 SETS = ('mlp', 'resnet50', 'small500', 'e2e')
 
-# name -> (hyperparameters, MXNet built-in name or None, torch class name, bytes per element
-# moved in float32: read w, g, states; write w, states)
+# name -> (hyperparameters, MXNet built-in name or None, torch class name or None, bytes per
+# element the rule must move in float32: read w, g, states; write w, states)
 ALGORITHMS = {
     'sgd': (dict(learning_rate=0.01, momentum=0.9), 'sgd', 'SGD', 5 * 4),
     'adam': (dict(learning_rate=1e-3), 'adam', 'Adam', 7 * 4),
     'adamw': (dict(learning_rate=1e-3, wd=0.01), None, 'AdamW', 7 * 4),
+    'adamax': (dict(learning_rate=2e-3), 'adamax', 'Adamax', 7 * 4),
+    'nadam': (dict(learning_rate=1e-3), 'nadam', 'NAdam', 7 * 4),
+    'radam': (dict(learning_rate=1e-3), None, 'RAdam', 7 * 4),
+    'adabelief': (dict(learning_rate=1e-3), None, None, 7 * 4),
+    'adagrad': (dict(learning_rate=0.01), 'adagrad', 'Adagrad', 5 * 4),
+    'rmsprop': (dict(learning_rate=1e-3), 'rmsprop', 'RMSprop', 5 * 4),
+    'adadelta': (dict(learning_rate=1.0), 'adadelta', 'Adadelta', 7 * 4),
+    'lion': (dict(learning_rate=1e-4), None, None, 5 * 4),
+    'lamb': (dict(learning_rate=1e-3), 'lamb', None, 7 * 4),
+    'lars': (dict(learning_rate=0.01, momentum=0.9), 'lars', None, 5 * 4),
+    'schedulefree_adamw': (dict(learning_rate=1e-3), None, None, 7 * 4),
 }
+#: the default ``--optimizers`` (``--optimizers all`` times every entry above)
+DEFAULT_OPTIMIZERS = ('sgd', 'adam', 'adamw')
 
 
 def add_arguments(parser):
     parser.add_argument('--sets', default=','.join(SETS),
                         help='comma-separated parameter sets among %s (default: all)'
                         % ', '.join(SETS))
-    parser.add_argument('--optimizers', default=','.join(ALGORITHMS),
-                        help='comma-separated optimizers among %s' % ', '.join(ALGORITHMS))
+    parser.add_argument('--optimizers', default=','.join(DEFAULT_OPTIMIZERS),
+                        help='comma-separated optimizers among %s, or "all" (default %s)'
+                        % (', '.join(ALGORITHMS), ','.join(DEFAULT_OPTIMIZERS)))
     parser.add_argument('--quick', action='store_true',
                         help='fewer timed steps, and no reference path on ResNet-50 shapes')
     parser.add_argument('--budget', type=float, default=None,
@@ -296,16 +310,30 @@ def _torch_available(args):
     return True
 
 
+class BenchError(ValueError):
+    """An unknown set or optimizer name (``gluon-opt bench`` reports it in one line, exit 2)."""
+
+
 def run(args):
+    """``gluon-opt bench``: measure, print, save; returns the exit status."""
+    benchmark(args)
+    return 0
+
+
+def benchmark(args):
+    """Run the measurements ``args`` (from ``add_arguments``) ask for; returns the rows."""
     from . import kernels
     sets = [s.strip() for s in args.sets.split(',') if s.strip()]
     names = [s.strip() for s in args.optimizers.split(',') if s.strip()]
+    if names == ['all']:
+        names = list(ALGORITHMS)
     for s in sets:
         if s not in SETS:
-            raise SystemExit('unknown set %r; choose from %s' % (s, ', '.join(SETS)))
+            raise BenchError('unknown set %r; choose from %s' % (s, ', '.join(SETS)))
     for n in names:
         if n not in ALGORITHMS:
-            raise SystemExit('unknown optimizer %r; choose from %s' % (n, ', '.join(ALGORITHMS)))
+            raise BenchError('unknown optimizer %r; choose from %s (or all)'
+                             % (n, ', '.join(ALGORITHMS)))
     budget = args.budget if args.budget is not None else (0.1 if args.quick else 0.3)
     fused_ok = kernels.available()
     has_torch = _torch_available(args)
@@ -337,9 +365,12 @@ def run(args):
             runners = [trainer_runner(_params(shapes), opt_name, opt_hp)
                        for _, opt_name, opt_hp in impls]
             labels = [impl for impl, _, _ in impls]
-            if has_torch:
+            if has_torch and torch_cls:
                 for mode in ('fused', 'foreach'):
-                    runners.append(torch_runner(shapes, torch_cls, hp, mode))
+                    try:
+                        runners.append(torch_runner(shapes, torch_cls, hp, mode))
+                    except (RuntimeError, TypeError, ValueError):
+                        continue  # e.g. no fused CPU implementation of this one in torch
                     labels.append('torch-' + mode)
             for impl, sec in zip(labels, _interleaved(runners, budget)):
                 rows.append(_row(set_name, name, impl, sec, nbytes, bw, len(shapes), numel))
@@ -460,8 +491,10 @@ def _plot(rows, path):
 def main(argv=None):
     parser = add_arguments(argparse.ArgumentParser(
         prog='gluon-opt bench', description=__doc__.split('\n\n')[0]))
-    run(parser.parse_args(argv))
-    return 0
+    try:
+        return run(parser.parse_args(argv))
+    except BenchError as err:
+        parser.exit(2, 'gluon-opt bench: error: %s\n' % err)
 
 
 if __name__ == '__main__':

@@ -219,7 +219,7 @@ SUBCOMMANDS = [
     Subcommand('list', 'list every gluon_opt optimizer with its family, paper and defaults',
                _list_arguments, _run_list),
     Subcommand('bench', 'time one optimizer step (fused, reference, MXNet built-in, torch) '
-               'and report bandwidth', *_delegate('gluon_opt.bench')),
+               'and report bandwidth', *_delegate('gluon_opt.bench', ('BenchError',))),
     Subcommand('launch', 'run a distributed (parameter-server) job on this machine: '
                'scheduler, servers and workers on 127.0.0.1', *_delegate('gluon_opt.distributed')),
     Subcommand('quiz', "take a chapter's quiz in the terminal (no chapter: list the quizzes)",
