@@ -227,34 +227,47 @@ def part3(args):
     train_test = (x[:n], y[:n], x_te, y_te)
     grids = tune_grids(args)
     print('\nTuning: Fashion-MNIST, MLP 784-128-10, %d training / %d validation images (both '
-          'from the training set), %d epochs, batch %d; selection seed %d; configurations per '
-          'method: %s\n' % (n, len(x) - n, args.epochs, args.batch, args.select_seed,
+          'from the training set), %d epochs, batch %d; selection by mean validation accuracy '
+          'over seeds %s; configurations per '
+          'method: %s\n' % (n, len(x) - n, args.epochs, args.batch, args.select_seeds,
                              ', '.join('%s %d' % (m, len(g)) for m, g in grids)))
-    print('| method | configuration | validation accuracy | train s |')
+    print('| method | configuration | validation accuracy (per seed) | train s |')
     print('|---|---|---:|---:|')
     chosen = []
     t_all = time.perf_counter()
     for method, grid in grids:
         scored = []
         for label, name, hyper, uses_closure in grid:
-            acc, sec, _ = train_and_test(name, hyper, uses_closure, train_val,
-                                         args.select_seed, args)
+            runs = [train_and_test(name, hyper, uses_closure, train_val, seed, args)
+                    for seed in args.select_seeds]
+            accs, secs, _ = zip(*runs)
+            acc = float(np.mean(accs))
             scored.append((acc, label, name, hyper, uses_closure))
-            print('| %s | %s | %.4f | %.0f |' % (method, describe(hyper), acc, sec), flush=True)
+            print('| %s | %s | %.4f (%s) | %.0f |' % (
+                method, describe(hyper), acc, '/'.join('%.4f' % a for a in accs),
+                np.sum(secs)), flush=True)
         chosen.append(max(scored, key=lambda r: r[0]))
     print('\nSelected configurations, test accuracy on 10,000 test images over seeds %s '
           '(mean +- sample std; min-max):\n' % args.test_seeds)
     print('| method | selected (validation acc.) | test accuracy | per seed | evaluations |')
     print('|---|---|---:|---|---:|')
+    per_seed = []
     for val_acc, label, name, hyper, uses_closure in chosen:
         runs = [train_and_test(name, hyper, uses_closure, train_test, seed, args)
                 for seed in args.test_seeds]
         accs, _, evals = zip(*runs)
+        per_seed.append((label, np.array(accs)))
         print('| %s | %s (%.4f) | %.4f +- %.4f (%.4f-%.4f) | %s | %d |' % (
             label, describe(hyper), val_acc, np.mean(accs),
             np.std(accs, ddof=1) if len(accs) > 1 else 0.0, min(accs), max(accs),
             '/'.join('%.4f' % a for a in accs), evals[0]), flush=True)
-    print('\nTotal %.0f s.' % (time.perf_counter() - t_all))
+    base_label, base = per_seed[0]
+    for label, accs in per_seed[1:]:
+        d = accs - base  # same seed: same initialisation and batch order
+        print('\n%s - %s, per seed: %s; mean %+.4f +- %.4f; below on %d of %d seeds' % (
+            label, base_label, '/'.join('%+.4f' % v for v in d), d.mean(),
+            d.std(ddof=1) if len(d) > 1 else 0.0, (d < 0).sum(), len(d)), end='')
+    print('\n\nTotal %.0f s.' % (time.perf_counter() - t_all))
 
 
 def main():
@@ -278,7 +291,8 @@ def main():
                     help='tune: learning rates for SAM and Sophia (times their rho grid)')
     ap.add_argument('--sam-rhos', type=float, nargs='+', default=[0.01, 0.02, 0.05])
     ap.add_argument('--sophia-rhos', type=float, nargs='+', default=[0.01, 0.04, 0.1])
-    ap.add_argument('--select-seed', type=int, default=0)
+    ap.add_argument('--select-seeds', type=int, nargs='+', default=[0, 1],
+                    help='tune: seeds whose mean validation accuracy selects a configuration')
     ap.add_argument('--test-seeds', type=int, nargs='+', default=[0, 1, 2, 3, 4])
     args = ap.parse_args()
     if args.part in ('cost', 'all'):
