@@ -10,6 +10,12 @@ Part 2 (accuracy): the MLP trained on a shuffled subset of the training set with
 budget (epochs, batch size) by Adam, SAM (around Adam) and Sophia, each at every learning
 rate of one grid; test accuracy on the full test set, averaged over seeds.
 
+Part 3 (tune): equal-effort tuning. Each method gets a grid of the same size over its own
+hyperparameters (Adam: lr; SAM: lr x rho; Sophia: lr x rho), each configuration is trained
+on a training split and scored on a validation split carved from the *training* images
+(never the test set); each method's best validation configuration is then retrained with
+several seeds and scored once on the full test set (mean +- spread).
+
 Self-contained (NumPy + MXNet); ``python benchmarks/second_order.py --help``.
 """
 import argparse
@@ -148,6 +154,7 @@ def accuracy(net, x, y, batch=2000):
 
 
 def train_and_test(name, hyper, uses_closure, data, seed, args):
+    """Train on data[0:2] with seed, return (accuracy on data[2:4], seconds, evaluations)."""
     x_tr, y_tr, x_te, y_te = data
     net = mlp(seed)
     trainer = gluon_opt.Trainer(net.collect_params(), name, dict(hyper))
@@ -195,9 +202,77 @@ def part2(args):
         print('| %s | %s |' % (label, ' | '.join(cells)))
 
 
+def tune_grids(args):
+    """The three methods' grids: the same number of configurations each."""
+    adam = [('Adam', 'gluon_opt.adam', dict(learning_rate=lr), False) for lr in args.adam_lrs]
+    sam = [('SAM (Adam)', 'gluon_opt.sam',
+            dict(learning_rate=lr, rho=rho, base='gluon_opt.adam'), True)
+           for lr in args.tune_lrs for rho in args.sam_rhos]
+    sophia = [('Sophia-H', 'gluon_opt.sophia', dict(learning_rate=lr, rho=rho, wd=0.0), True)
+              for lr in args.tune_lrs for rho in args.sophia_rhos]
+    return [('Adam', adam), ('SAM (Adam)', sam), ('Sophia-H', sophia)]
+
+
+def describe(hyper):
+    return ', '.join('%s=%g' % (k.replace('learning_rate', 'lr'), v)
+                     for k, v in sorted(hyper.items()) if not isinstance(v, str)
+                     and not (k == 'wd' and v == 0.0))
+
+
+def part3(args):
+    """Select each method's configuration on a validation split, then test it over seeds."""
+    x, y, x_te, y_te = load(args.tune_train_size + args.val_size)
+    n = args.tune_train_size
+    train_val = (x[:n], y[:n], x[n:], y[n:])
+    train_test = (x[:n], y[:n], x_te, y_te)
+    grids = tune_grids(args)
+    print('\nTuning: Fashion-MNIST, MLP 784-128-10, %d training / %d validation images (both '
+          'from the training set), %d epochs, batch %d; selection by mean validation accuracy '
+          'over seeds %s; configurations per '
+          'method: %s\n' % (n, len(x) - n, args.epochs, args.batch, args.select_seeds,
+                             ', '.join('%s %d' % (m, len(g)) for m, g in grids)))
+    print('| method | configuration | validation accuracy (per seed) | train s |')
+    print('|---|---|---:|---:|')
+    chosen = []
+    t_all = time.perf_counter()
+    for method, grid in grids:
+        scored = []
+        for label, name, hyper, uses_closure in grid:
+            runs = [train_and_test(name, hyper, uses_closure, train_val, seed, args)
+                    for seed in args.select_seeds]
+            accs, secs, _ = zip(*runs)
+            acc = float(np.mean(accs))
+            scored.append((acc, label, name, hyper, uses_closure))
+            print('| %s | %s | %.4f (%s) | %.0f |' % (
+                method, describe(hyper), acc, '/'.join('%.4f' % a for a in accs),
+                np.sum(secs)), flush=True)
+        chosen.append(max(scored, key=lambda r: r[0]))
+    print('\nSelected configurations, test accuracy on 10,000 test images over seeds %s '
+          '(mean +- sample std; min-max):\n' % args.test_seeds)
+    print('| method | selected (validation acc.) | test accuracy | per seed | evaluations |')
+    print('|---|---|---:|---|---:|')
+    per_seed = []
+    for val_acc, label, name, hyper, uses_closure in chosen:
+        runs = [train_and_test(name, hyper, uses_closure, train_test, seed, args)
+                for seed in args.test_seeds]
+        accs, _, evals = zip(*runs)
+        per_seed.append((label, np.array(accs)))
+        print('| %s | %s (%.4f) | %.4f +- %.4f (%.4f-%.4f) | %s | %d |' % (
+            label, describe(hyper), val_acc, np.mean(accs),
+            np.std(accs, ddof=1) if len(accs) > 1 else 0.0, min(accs), max(accs),
+            '/'.join('%.4f' % a for a in accs), evals[0]), flush=True)
+    base_label, base = per_seed[0]
+    for label, accs in per_seed[1:]:
+        d = accs - base  # same seed: same initialisation and batch order
+        print('\n%s - %s, per seed: %s; mean %+.4f +- %.4f; below on %d of %d seeds' % (
+            label, base_label, '/'.join('%+.4f' % v for v in d), d.mean(),
+            d.std(ddof=1) if len(d) > 1 else 0.0, (d < 0).sum(), len(d)), end='')
+    print('\n\nTotal %.0f s.' % (time.perf_counter() - t_all))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--part', choices=['cost', 'accuracy', 'all'], default='all')
+    ap.add_argument('--part', choices=['cost', 'accuracy', 'tune', 'all'], default='all')
     ap.add_argument('--cost-batch', type=int, default=512)
     ap.add_argument('--cost-steps', type=int, default=10)
     ap.add_argument('--train-size', type=int, default=20000)
@@ -206,11 +281,26 @@ def main():
     ap.add_argument('--seeds', type=int, nargs='+', default=[0, 1])
     ap.add_argument('--lrs', type=float, nargs='+', default=[1e-3, 3e-3])
     ap.add_argument('--sam-rho', type=float, default=0.05)
+    ap.add_argument('--tune-train-size', type=int, default=15000,
+                    help='tune: training images (a shuffled subset of the training set)')
+    ap.add_argument('--val-size', type=int, default=5000,
+                    help='tune: validation images, also from the training set, disjoint')
+    ap.add_argument('--adam-lrs', type=float, nargs='+',
+                    default=[5e-4, 1e-3, 2e-3, 3e-3, 5e-3, 7e-3, 1e-2, 1.5e-2, 2e-2])
+    ap.add_argument('--tune-lrs', type=float, nargs='+', default=[1e-3, 3e-3, 1e-2],
+                    help='tune: learning rates for SAM and Sophia (times their rho grid)')
+    ap.add_argument('--sam-rhos', type=float, nargs='+', default=[0.01, 0.02, 0.05])
+    ap.add_argument('--sophia-rhos', type=float, nargs='+', default=[0.01, 0.04, 0.1])
+    ap.add_argument('--select-seeds', type=int, nargs='+', default=[0, 1],
+                    help='tune: seeds whose mean validation accuracy selects a configuration')
+    ap.add_argument('--test-seeds', type=int, nargs='+', default=[0, 1, 2, 3, 4])
     args = ap.parse_args()
     if args.part in ('cost', 'all'):
         part1(args)
     if args.part in ('accuracy', 'all'):
         part2(args)
+    if args.part in ('tune', 'all'):
+        part3(args)
 
 
 if __name__ == '__main__':
