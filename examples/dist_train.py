@@ -27,7 +27,7 @@ import numpy as np
 import mxnet as mx  # on a server/scheduler this line runs the kvstore loop and exits
 from mxnet import autograd, gluon, nd
 
-import gluon_opt  # noqa: F401  (registers the optimizers)
+import gluon_opt  # registers the optimizers
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -130,9 +130,11 @@ def main(argv=None):
         hyper['learning_rate'] = args.lr
     if args.wd is not None:
         hyper['wd'] = args.wd
-    trainer = gluon.Trainer(net.collect_params(), 'gluon_opt.' + args.optimizer, hyper,
-                            kvstore=kv, update_on_kvstore=None if args.update_on_kvstore is None
-                            else bool(args.update_on_kvstore))
+    # gluon_opt.Trainer, not gluon.Trainer: it closes MXNet 1.9.1's first-step race on dist
+    # kvstores with update_on_kvstore=False (see gluon_opt.Trainer._init_params)
+    trainer = gluon_opt.Trainer(net.collect_params(), 'gluon_opt.' + args.optimizer, hyper,
+                                kvstore=kv, update_on_kvstore=None if args.update_on_kvstore is None
+                                else bool(args.update_on_kvstore))
     if start:
         trainer.load_states(os.path.join(args.checkpoint_dir, 'trainer.states'))
         print('rank %d: resumed from step %d' % (rank, start), flush=True)

@@ -16,6 +16,9 @@ It is a drop-in subclass: code written for ``gluon.Trainer`` runs unchanged. Wha
   ``grad_req='add'`` and are zeroed after each update, so the training loop is unchanged.
 * ``no_decay=True`` (or a predicate ``f(param) -> bool``): biases and normalisation
   parameters (names ending in ``bias``, ``gamma``, ``beta``) get ``wd_mult = 0``.
+* A fix for a race of MXNet 1.9.1's ``gluon.Trainer`` on ``dist_*`` kvstores with
+  ``update_on_kvstore=False`` (see ``Trainer._init_params``): with ``gluon.Trainer`` a worker can
+  start training from the *gradient sum* in place of its initial weights.
 
 The closure
 -----------
@@ -166,6 +169,28 @@ class Trainer(gluon.Trainer):
                 if p.grad_req != 'null':
                     p.zero_grad()
         return loss
+
+    def _init_params(self):
+        """MXNet's broadcast of the initial weights, then, on a ``dist_*`` kvstore, a wait until
+        every worker holds them.
+
+        MXNet 1.9.1 races here with ``update_on_kvstore=False``: the first ``step`` broadcasts the
+        weights (rank 0 stores them on the servers under the parameter's key and every worker
+        pulls them back) and right after pushes the gradients under the *same* key. The weight
+        pull writes the weight array and the gradient push reads the gradient array, so MXNet's
+        engine does not order them: when the servers have already merged the workers' gradients
+        before they answer a worker's weight pull, that worker's weight becomes the gradient sum
+        (measured: about one first step in three of ``examples/dist_train.py`` with two workers
+        lost a whole layer this way). Waiting for the pulled weights before the first push closes
+        the window.
+        """
+        super(Trainer, self)._init_params()
+        if self._kvstore is not None and self._distributed:
+            pending = set(self._params_to_init)  # deferred-init parameters are not pulled yet
+            for param in self._params:
+                if param not in pending:
+                    for arr in param.list_data():
+                        arr.wait_to_read()
 
     def _clip_by_global_norm(self, rescale_grad):
         """Scale each context's (already reduced) gradients so that ``rescale * ||g||`` is at
