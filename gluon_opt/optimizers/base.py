@@ -290,8 +290,15 @@ class GluonOptOptimizer(mx.optimizer.Optimizer):
 
     def _update(self, index, weight, grad, state, multi_precision):
         indices, weights, grads, states = _as_lists(index, weight, grad, state)
+        # Reading stype is a C call (microseconds): remember the gradient arrays already seen
+        # dense (Trainer and Updater pass the same ones every step).
+        dense = self.__dict__.setdefault('_dense_grads', {})
         for idx, g in zip(indices, grads):
-            if g.stype != 'default':
+            if dense.get(idx) is g:
+                continue
+            if g.stype == 'default':
+                dense[idx] = g
+            else:
                 raise ValueError(
                     '%s: parameter %r has a %s gradient, which this optimizer does not support;'
                     ' create the parameter with sparse_grad=False (dense gradients).'
@@ -368,6 +375,7 @@ class GluonOptOptimizer(mx.optimizer.Optimizer):
         computes the same learning rates and weight decays."""
         state = super(GluonOptOptimizer, self).__getstate__()
         state.pop('_fused_keys', None)  # the kernels' per-parameter cache holds live arrays
+        state.pop('_dense_grads', None)  # so does the dense-gradient check's
         param_dict = getattr(self, 'param_dict', None) or {}
         if param_dict:
             state['lr_mult'] = dict(state.get('lr_mult', {}))
