@@ -535,8 +535,8 @@ def optimizer_state_bytes(trainer):
         if isinstance(obj, (list, tuple)):
             return sum(walk(v) for v in obj)
         if isinstance(obj, mx.optimizer.Optimizer):
-            # param_dict and the fused kernels' cache refer to the weights and gradients
-            return sum(walk(v) for k, v in vars(obj).items()
-                       if k != 'param_dict' and not k.startswith('_fused'))
+            # param_dict and the caches refer to the weights and gradients
+            skip = ('param_dict',) + tuple(getattr(obj, 'cache_attributes', ()))
+            return sum(walk(v) for k, v in vars(obj).items() if k not in skip)
         return 0
     return walk(trainer._optimizer) + sum(walk(u.states) for u in trainer._updaters)

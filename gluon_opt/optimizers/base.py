@@ -193,6 +193,10 @@ class GluonOptOptimizer(mx.optimizer.Optimizer):
     fused_op = None
     #: True for optimizers whose ``step`` needs a closure (see ``gluon_opt.Trainer``)
     needs_closure = False
+    #: attributes that only cache references to the weights and gradients being updated
+    #: (the fused kernels' per-parameter keys, the dense-gradient check): not state, not
+    #: pickled, not counted as optimizer memory
+    cache_attributes = ('_fused_keys', '_dense_grads')
     #: MXNet's default learning rate for this optimizer (used when learning_rate is None)
     default_learning_rate = 0.001
 
@@ -374,8 +378,8 @@ class GluonOptOptimizer(mx.optimizer.Optimizer):
         ``_get_lrs``/``_get_wds`` consult right after ``param_dict``, so the unpickled copy
         computes the same learning rates and weight decays."""
         state = super(GluonOptOptimizer, self).__getstate__()
-        state.pop('_fused_keys', None)  # the kernels' per-parameter cache holds live arrays
-        state.pop('_dense_grads', None)  # so does the dense-gradient check's
+        for key in self.cache_attributes:  # caches that refer to live weights and gradients
+            state.pop(key, None)
         param_dict = getattr(self, 'param_dict', None) or {}
         if param_dict:
             state['lr_mult'] = dict(state.get('lr_mult', {}))
