@@ -203,6 +203,53 @@ def test_trainer_aggregates_into_one_call(loaded, monkeypatch):
     assert calls == [20]
 
 
+def _adam_by_hand(w, g, m, v, lr, t, b1=0.9, b2=0.999, eps=1e-8):
+    """One float64 Adam step (no rescale, no clip, no wd); returns the new (w, m, v)."""
+    m = b1 * m + (1 - b1) * g
+    v = b2 * v + (1 - b2) * g * g
+    return w - lr / (1 - b1 ** t) * m / (np.sqrt(v / (1 - b2 ** t)) + eps), m, v
+
+
+def test_prepared_calls_follow_new_arrays(loaded):
+    """fused_update prepares each call once and replays it while the same arrays come back;
+    new arrays (a reloaded state, a replaced gradient) must be used, never the stale ones."""
+    opt = mx.optimizer.create('gluon_opt.adam', learning_rate=0.1, use_fused=True)
+    rng = np.random.RandomState(0)
+    ws = [mx.nd.array(rng.randn(5)) for _ in range(3)]
+    states = [opt.create_state(i, w) for i, w in enumerate(ws)]
+    grads = [mx.nd.array(rng.randn(5)) for _ in range(3)]
+    expect = [(w.asnumpy().astype(np.float64), 0.0, 0.0) for w in ws]
+
+    def step(t):
+        opt.update(list(range(3)), ws, grads, states)
+        for i in range(3):
+            expect[i] = _adam_by_hand(*expect[i][:1], grads[i].asnumpy().astype(np.float64),
+                                      *expect[i][1:], lr=0.1, t=t)
+    step(1)
+    step(2)  # replayed
+    grads[1] = mx.nd.array(rng.randn(5))  # a new gradient array for tensor 1
+    step(3)
+    fresh = (mx.nd.array(expect[2][1]), mx.nd.array(expect[2][2]))  # tensor 2's state reloaded
+    states[2] = fresh
+    step(4)
+    for i in range(3):
+        np.testing.assert_allclose(ws[i].asnumpy(), expect[i][0], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(states[i][0].asnumpy(), expect[i][1], rtol=1e-5, atol=1e-7)
+    assert len(opt._fused_plans) == 1 and '_fused_plans' not in opt.__getstate__()
+
+
+def test_per_tensor_learning_rates_in_one_call(loaded):
+    # lr_mult makes the tensors of one call differ in lr: each gets its own scalars
+    opt = mx.optimizer.create('gluon_opt.sgd', learning_rate=1.0, use_fused=True)
+    opt.set_lr_mult({0: 0.5, 2: 0.0})
+    ws = [mx.nd.ones((4,)) for _ in range(3)]
+    gs = [mx.nd.ones((4,)) * (i + 1) for i in range(3)]
+    states = [opt.create_state(i, w) for i, w in enumerate(ws)]
+    for _ in range(2):
+        opt.update([0, 1, 2], ws, gs, states)
+    assert [float(w[0].asscalar()) for w in ws] == [1 - 2 * 0.5 * 1, 1 - 2 * 1.0 * 2, 1.0]
+
+
 def test_env_forces_reference(loaded, monkeypatch):
     monkeypatch.setenv('GLUON_OPT_IMPL', 'reference')
 

@@ -50,7 +50,9 @@ class FusedOp(object):
     op : name of the registered C++ op (``mx.nd.<op>`` once the library is loaded)
     attrs : ``optimizer -> dict`` of the hyperparameters the kernel reads
     scalars : ``(optimizer, item) -> tuple of floats``, the per-tensor scalars in the order the
-        kernel's ``kScalars`` expects
+        kernel's ``kScalars`` expects; a function of the optimizer's hyperparameters and the
+        item's ``lr``, ``wd`` and ``t`` only (``fused_update`` computes it once per distinct
+        triple in a call)
     supports : ``optimizer -> bool``; False keeps this optimizer on the reference path
     """
     __slots__ = ('op', 'attrs', 'scalars', 'supports')
@@ -228,21 +230,134 @@ def _fusable(item):
             and all(s.dtype == np.float32 for s in item.state))
 
 
-def _group_key(optimizer, item):
-    """``(master weights?, number of states)`` of a fusable item, else None. Reading an
-    NDArray's dtype or context is a C call, a few microseconds each; for 500 small tensors
-    that is most of a step, so the answer is remembered per parameter index and reused while
-    the weight, gradient, master and states are the same array objects (``gluon.Trainer`` and
-    MXNet's ``Updater`` pass the same ones every step; holding them keeps their ids unique)."""
-    cache = optimizer.__dict__.setdefault('_fused_keys', {})
-    ident = (item.weight, item.grad, item.master) + tuple(item.state)
-    hit = cache.get(item.index)
-    if hit is not None and len(hit[0]) == len(ident) and all(
-            a is b for a, b in zip(hit[0], ident)):
-        return hit[1]
-    key = (item.master is not None, len(item.state)) if _fusable(item) else None
-    cache[item.index] = (ident, key)
-    return key
+def _arrays(item):
+    """The arrays an item's kernel call touches, in a fixed order (for identity checks)."""
+    return (item.weight, item.grad, item.master) + tuple(item.state)
+
+
+class _Call(object):
+    """One kernel call over a chunk of tensors, prepared once and replayed every step.
+
+    Building an op call with hundreds of NDArray arguments costs milliseconds in MXNet's ctypes
+    layer (a handle array per call, a string per attribute). Trainer and Updater hand us the
+    same weight, gradient and state arrays every step, so the handle arrays are built once; a
+    step only formats the per-tensor scalars and calls ``MXImperativeInvokeEx``, the C function
+    MXNet's generated ``mx.nd.<op>`` wrappers end in. ``self.arrays`` keeps the NDArrays alive,
+    so their handles stay valid."""
+    __slots__ = ('arrays', 'n_in', 'inputs', 'n_out', 'outputs', 'fixed', 'op_handle')
+
+    def __init__(self, op_name, chunk, mp, ns):
+        import ctypes
+        from mxnet.base import NDArrayHandle, c_handle_array
+        inputs, outputs = [], []
+        for item in chunk:
+            inputs.append(item.master if mp else item.weight)
+            inputs.append(item.grad)
+            inputs.extend(item.state)
+            outputs.append(item.weight)
+        self.arrays = inputs + outputs
+        self.n_in = len(inputs)
+        self.inputs = c_handle_array(inputs)
+        self.n_out = len(outputs)
+        self.outputs = ctypes.cast(c_handle_array(outputs), ctypes.POINTER(NDArrayHandle))
+        self.fixed = {'n': str(len(chunk)), 'ns': str(ns), 'mp': str(int(mp))}
+        self.op_handle = _op_handle(op_name)
+
+    def __call__(self, attrs, sc):
+        import ctypes
+        from mxnet.base import _LIB, check_call, c_str_array
+        params = dict(self.fixed, sc=sc, **attrs)
+        keys = list(params)
+        num_out = ctypes.c_int(self.n_out)
+        outputs = self.outputs
+        out_stypes = ctypes.POINTER(ctypes.c_int)()
+        check_call(_LIB.MXImperativeInvokeEx(
+            self.op_handle, ctypes.c_int(self.n_in), self.inputs, ctypes.byref(num_out),
+            ctypes.byref(outputs), ctypes.c_int(len(keys)), c_str_array(keys),
+            c_str_array([params[k] for k in keys]), ctypes.byref(out_stypes)))
+
+
+def _op_handle(name):
+    handles = _state.setdefault('handles', {})
+    if name not in handles:
+        import ctypes
+        from mxnet.base import _LIB, OpHandle, c_str, check_call
+        hdl = OpHandle()
+        check_call(_LIB.NNGetOpHandle(c_str(name), ctypes.byref(hdl)))
+        handles[name] = hdl
+    return handles[name]
+
+
+#: prepared plans kept per optimizer (one per context and Updater chunk in normal training)
+_MAX_PLANS = 64
+
+
+class _Plan(object):
+    """How one ``update`` call's items split into kernel calls (cached per tuple of parameter
+    indices, valid while the items carry the same array objects)."""
+    __slots__ = ('arrays', 'rest', 'calls')
+
+    def __init__(self, arrays, rest, calls):
+        self.arrays, self.rest, self.calls = arrays, rest, calls
+
+
+def _make_plan(spec, items):
+    """Group the fusable items by ``(master weights?, number of states)`` (the op's layout is
+    uniform per call) in chunks of ``MAX_TENSORS_PER_CALL``; positions of the others in
+    ``rest``. Reading an NDArray's dtype or context is a C call per array, so this runs only
+    when the arrays change, not every step."""
+    rest, groups = [], {}
+    for pos, item in enumerate(items):
+        if not _fusable(item):
+            rest.append(pos)
+        else:
+            groups.setdefault((item.master is not None, len(item.state)), []).append(pos)
+    calls = []
+    for (mp, ns), positions in groups.items():
+        for start in range(0, len(positions), MAX_TENSORS_PER_CALL):
+            chunk = positions[start:start + MAX_TENSORS_PER_CALL]
+            calls.append((chunk, _Call(spec.op, [items[p] for p in chunk], mp, ns)))
+    arrays = [a for item in items for a in _arrays(item)]
+    return _Plan(arrays, rest, calls)
+
+
+def _plan(optimizer, spec, items):
+    cache = optimizer.__dict__.setdefault('_fused_plans', {})
+    # with several contexts one optimizer updates each context's copies of the same indices:
+    # the first weight's id tells them apart (the plan holds it, so the id stays unique)
+    key = (spec.op, id(items[0].weight)) + tuple(item.index for item in items)
+    plan = cache.get(key)
+    if plan is not None:
+        arrays = plan.arrays
+        k = 0
+        for item in items:  # the same arrays as when the plan was made?
+            for a in _arrays(item):
+                if arrays[k] is not a:
+                    plan = None
+                    break
+                k += 1
+            if plan is None:
+                break
+    if plan is None:
+        if len(cache) >= _MAX_PLANS:  # weights replaced again and again: drop the old arrays
+            cache.clear()
+        plan = cache[key] = _make_plan(spec, items)
+    return plan
+
+
+def _format_scalars(optimizer, spec, items, positions, memo):
+    """The ``sc`` attribute: every tensor's scalars, comma-separated. The scalars are a function
+    of the optimizer and the item's (lr, wd, t), usually shared by all tensors of a call, so each
+    distinct triple is computed and formatted once."""
+    parts = []
+    for p in positions:
+        item = items[p]
+        key = (item.lr, item.wd, item.t)
+        text = memo.get(key)
+        if text is None:
+            text = memo[key] = ','.join(map(repr, map(float, spec.scalars(optimizer, item))))
+        parts.append(text)
+    return ','.join(parts)
 
 
 def fused_update(optimizer, items):
@@ -250,30 +365,14 @@ def fused_update(optimizer, items):
     spec = OPS.get(optimizer.fused_op)
     if spec is None or not spec.supports(optimizer) or not _ensure_loaded():
         return items
-    rest, groups = [], {}
-    for item in items:
-        key = _group_key(optimizer, item)
-        if key is None:
-            rest.append(item)
-        else:  # one call per (master weights?, number of states): the op's layout is uniform
-            groups.setdefault(key, []).append(item)
-    if not groups:
+    plan = _plan(optimizer, spec, items)
+    if not plan.calls:
         return items
-    fn = _state['ops'][spec.op]
-    attrs = spec.attrs(optimizer)
+    attrs = {k: str(v) for k, v in spec.attrs(optimizer).items()}
     clip = optimizer.clip_gradient
     attrs['rescale'] = repr(float(optimizer.rescale_grad))
     attrs['clip'] = repr(float(clip)) if clip is not None else '-1'
-    for (mp, ns), group in groups.items():
-        for start in range(0, len(group), MAX_TENSORS_PER_CALL):
-            chunk = group[start:start + MAX_TENSORS_PER_CALL]
-            inputs, outputs, scalars = [], [], []
-            for item in chunk:
-                inputs.append(item.master if mp else item.weight)
-                inputs.append(item.grad)
-                inputs.extend(item.state)
-                outputs.append(item.weight)
-                scalars.extend(spec.scalars(optimizer, item))
-            fn(*inputs, out=outputs, n=len(chunk), ns=ns, mp=int(mp),
-               sc=','.join(map(repr, map(float, scalars))), **attrs)
-    return rest
+    memo = {}
+    for positions, call in plan.calls:
+        call(attrs, _format_scalars(optimizer, spec, items, positions, memo))
+    return [items[p] for p in plan.rest]
