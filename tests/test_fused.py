@@ -250,6 +250,16 @@ def test_per_tensor_learning_rates_in_one_call(loaded):
     assert [float(w[0].asscalar()) for w in ws] == [1 - 2 * 0.5 * 1, 1 - 2 * 1.0 * 2, 1.0]
 
 
+@pytest.mark.parametrize('n', [1, 31, 32 * 1024 + 5, (1 << 18) + 77, 3 << 18])
+def test_bandwidth_copy_copies(loaded, n):
+    # gopt_copy (the benchmark's bandwidth reference): streaming stores in 128-byte steps,
+    # a memcpy tail, 1 MiB chunks across threads: sizes around each of those edges
+    src = mx.nd.array(np.random.RandomState(n).randn(n))
+    dst = mx.nd.zeros((n,))
+    kernels.op('gopt_copy')(src, out=dst)
+    np.testing.assert_array_equal(dst.asnumpy(), src.asnumpy())
+
+
 def test_env_forces_reference(loaded, monkeypatch):
     monkeypatch.setenv('GLUON_OPT_IMPL', 'reference')
 

@@ -4,6 +4,10 @@
 // shared library with MXNet's lib_api.cc and loaded by gluon_opt/kernels/build.py.
 #include "common.h"
 
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
+
 namespace gluon_opt {
 
 MXReturnValue copy_parse(const Attrs&, int* num_in, int* num_out) {
@@ -24,6 +28,34 @@ MXReturnValue copy_shape(const Attrs&, std::vector<std::vector<unsigned>>* in,
 }
 
 // out <- in, the bytes split across all OpenMP threads.
+//
+// The stores are non-temporal where the CPU has AVX: a plain store to a line not in cache first
+// reads it (write-allocate), so a memcpy-style copy moves 3 bytes per byte copied while the
+// benchmark counts 2, and understates the bandwidth (measured here: 10 GB/s against numpy's
+// 16, whose memcpy streams large copies). Streaming stores make the bytes counted the bytes
+// moved. The optimizer kernels need no such trick: they store into lines they have just read.
+static void copy_block(const char* s, char* d, int64_t n) {
+#if defined(__AVX__)
+  if ((reinterpret_cast<uintptr_t>(s) % 32) == 0 && (reinterpret_cast<uintptr_t>(d) % 32) == 0) {
+    const int64_t vec = n / 128 * 128;
+    for (int64_t i = 0; i < vec; i += 128) {
+      const __m256 a = _mm256_load_ps(reinterpret_cast<const float*>(s + i));
+      const __m256 b = _mm256_load_ps(reinterpret_cast<const float*>(s + i + 32));
+      const __m256 c = _mm256_load_ps(reinterpret_cast<const float*>(s + i + 64));
+      const __m256 e = _mm256_load_ps(reinterpret_cast<const float*>(s + i + 96));
+      _mm256_stream_ps(reinterpret_cast<float*>(d + i), a);
+      _mm256_stream_ps(reinterpret_cast<float*>(d + i + 32), b);
+      _mm256_stream_ps(reinterpret_cast<float*>(d + i + 64), c);
+      _mm256_stream_ps(reinterpret_cast<float*>(d + i + 96), e);
+    }
+    std::memcpy(d + vec, s + vec, n - vec);
+    _mm_sfence();
+    return;
+  }
+#endif
+  std::memcpy(d, s, n);
+}
+
 MXReturnValue copy_forward(const Attrs&, std::vector<MXTensor>* inputs,
                            std::vector<MXTensor>* outputs, const OpResource&) {
   MXTensor& src = (*inputs)[0];
@@ -37,7 +69,7 @@ MXReturnValue copy_forward(const Attrs&, std::vector<MXTensor>* inputs,
 #pragma omp parallel for schedule(static)
   for (int64_t c = 0; c < nchunks; ++c) {
     const int64_t b = c * chunk;
-    std::memcpy(d + b, s + b, std::min(chunk, bytes - b));
+    copy_block(s + b, d + b, std::min(chunk, bytes - b));
   }
   return mxnet::ext::MX_SUCCESS;
 }
