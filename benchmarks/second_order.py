@@ -24,9 +24,10 @@ import time
 
 import numpy as np
 import mxnet as mx
-from mxnet import nd, gluon, autograd
+from mxnet import nd, gluon
 
 import gluon_opt
+from gluon_opt.training import make_closure, optimizer_state_bytes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -50,37 +51,6 @@ def mlp(seed, hidden=128):
     return net
 
 
-def closure_for(net, x, y):
-    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
-
-    def closure():
-        with autograd.record():
-            loss = loss_fn(net(x), y)
-        loss.backward()
-        return loss
-    return closure
-
-
-def state_nbytes(trainer):
-    """Bytes of every NDArray the optimizer (and SAM's base) and the updaters hold."""
-    seen = set()
-
-    def walk(obj):
-        if isinstance(obj, nd.NDArray):
-            if id(obj) in seen:
-                return 0
-            seen.add(id(obj))
-            return obj.size * np.dtype(obj.dtype).itemsize
-        if isinstance(obj, dict):
-            return sum(walk(v) for v in obj.values())
-        if isinstance(obj, (list, tuple)):
-            return sum(walk(v) for v in obj)
-        if isinstance(obj, mx.optimizer.Optimizer):
-            return sum(walk(v) for k, v in vars(obj).items() if k != 'param_dict')
-        return 0
-    return walk(trainer._optimizer) + sum(walk(u.states) for u in trainer._updaters)
-
-
 METHODS = [
     # name, optimizer, hyperparameters, closure?
     ('SGD', 'gluon_opt.sgd', dict(learning_rate=0.1), False),
@@ -96,7 +66,7 @@ METHODS = [
 
 def measure(net, name, hyper, uses_closure, x, y, steps):
     trainer = gluon_opt.Trainer(net.collect_params(), name, dict(hyper))
-    closure = closure_for(net, x, y)
+    closure = make_closure(net, x, y)
     times, evals = [], []
     for s in range(steps + 1):
         nd.waitall()
@@ -114,7 +84,7 @@ def measure(net, name, hyper, uses_closure, x, y, steps):
             evals.append(n)
     n_params = sum(p.data().size for p in net.collect_params().values())
     return dict(seconds=float(np.mean(times)), evals=float(np.mean(evals)),
-                state=state_nbytes(trainer), n_params=n_params)
+                state=optimizer_state_bytes(trainer), n_params=n_params)
 
 
 def part1(args):
@@ -166,7 +136,7 @@ def train_and_test(name, hyper, uses_closure, data, seed, args):
         order = rng.permutation(len(x_tr))
         for i in range(0, len(order) - args.batch + 1, args.batch):
             idx = order[i:i + args.batch]
-            closure = closure_for(net, nd.array(x_tr[idx]), nd.array(y_tr[idx]))
+            closure = make_closure(net, nd.array(x_tr[idx]), nd.array(y_tr[idx]))
             if uses_closure:
                 trainer.step(args.batch, closure)
                 evals += trainer.last_evals
