@@ -21,6 +21,12 @@ tensor (``scalars``: learning rate, bias corrections, ... computed in Python in 
 precision exactly as the reference computes them) and, optionally, which optimizer settings it
 handles (``supports``). An optimizer whose ``fused_op`` has no entry keeps the reference path.
 
+Optimizers whose update is several kernels with other work between them (Muon: matrix
+products between two elementwise kernels; Lookahead: its inner optimizer's kernel, then the
+slow-weight synchronisation) list their ``fused_op`` in ``COMPOSITE`` instead and run the
+pieces in their own ``_fused_update(items)`` (returning the items it could not take), with
+``call`` and the helper ops of ``HELPER_OPS``.
+
 Taken by the kernels: dense float32 weights with float32 states, and float16 weights with
 float32 master weights and states (``multi_precision``), on CPU. Anything else (float16 without
 master weights, other contexts) falls back to the reference per item.
@@ -33,7 +39,8 @@ import numpy as np
 
 from .build import KernelBuildError, load as _load_library
 
-__all__ = ['available', 'require', 'fused_update', 'FusedOp', 'OPS', 'KernelBuildError',
+__all__ = ['available', 'require', 'fused_update', 'has_fused_path', 'fusable', 'call',
+           'grad_attrs', 'FusedOp', 'OPS', 'COMPOSITE', 'HELPER_OPS', 'KernelBuildError',
            'KernelBuildWarning', 'MAX_TENSORS_PER_CALL']
 
 #: tensors per kernel call at most (MXNet's Updater hands us up to ``aggregate_num`` at once)
@@ -168,6 +175,16 @@ OPS = {
                                   _schedulefree_scalars),
 }
 
+#: fused_op name -> the pieces of a composite fused update (the optimizer's ``_fused_update``)
+COMPOSITE = {
+    'muon': 'gopt_muon_momentum, Newton-Schulz by nd.dot, gopt_muon_apply; AdamW tensors: '
+            'gopt_adam',
+    'lookahead': "the inner optimizer's fused update, then gopt_lookahead_sync",
+}
+
+#: ops of the library that are not an optimizer's whole rule
+HELPER_OPS = ('gopt_copy', 'gopt_muon_momentum', 'gopt_muon_apply', 'gopt_lookahead_sync')
+
 _state = {'error': None, 'warned': False, 'ops': None}
 
 
@@ -184,7 +201,7 @@ def _ensure_loaded():
         return False
     import mxnet as mx
     _state['ops'] = {spec.op: getattr(mx.nd, spec.op) for spec in OPS.values()}
-    _state['ops']['gopt_copy'] = mx.nd.gopt_copy
+    _state['ops'].update((name, getattr(mx.nd, name)) for name in HELPER_OPS)
     return True
 
 
@@ -245,8 +262,42 @@ def _group_key(optimizer, item):
     return key
 
 
+def fusable(optimizer, item):
+    """True where the kernels take ``item`` (dense float32 on CPU, or float16 with float32
+    master weights); remembered per parameter index as ``_group_key`` says."""
+    return _group_key(optimizer, item) is not None
+
+
+def has_fused_path(optimizer):
+    """True where ``optimizer.fused_op`` names a kernel (``OPS``) or a composite update."""
+    return optimizer.fused_op in COMPOSITE or optimizer.fused_op in OPS
+
+
+def grad_attrs(optimizer):
+    """The kernels' gradient preprocessing attributes: ``rescale`` and ``clip`` (-1: none)."""
+    clip = optimizer.clip_gradient
+    return {'rescale': repr(float(optimizer.rescale_grad)),
+            'clip': repr(float(clip)) if clip is not None else '-1'}
+
+
+def call(op_name, tensors, **attrs):
+    """Run the multi-tensor op ``op_name`` over ``tensors``, a list of ``(inputs, output,
+    scalars)`` per tensor, in calls of at most ``MAX_TENSORS_PER_CALL`` tensors; ``attrs`` are
+    the op's attributes (``n`` and the per-tensor scalars ``sc`` are filled in here)."""
+    fn = _state['ops'][op_name]
+    for start in range(0, len(tensors), MAX_TENSORS_PER_CALL):
+        chunk = tensors[start:start + MAX_TENSORS_PER_CALL]
+        inputs = [a for ins, _, _ in chunk for a in ins]
+        scalars = [x for _, _, sc in chunk for x in sc]
+        if scalars:
+            attrs['sc'] = ','.join(map(repr, map(float, scalars)))
+        fn(*inputs, out=[out for _, out, _ in chunk], n=len(chunk), **attrs)
+
+
 def fused_update(optimizer, items):
     """Update what the kernel for ``optimizer.fused_op`` can take; return the rest."""
+    if optimizer.fused_op in COMPOSITE:
+        return optimizer._fused_update(items) if _ensure_loaded() else items
     spec = OPS.get(optimizer.fused_op)
     if spec is None or not spec.supports(optimizer) or not _ensure_loaded():
         return items
@@ -259,21 +310,9 @@ def fused_update(optimizer, items):
             groups.setdefault(key, []).append(item)
     if not groups:
         return items
-    fn = _state['ops'][spec.op]
-    attrs = spec.attrs(optimizer)
-    clip = optimizer.clip_gradient
-    attrs['rescale'] = repr(float(optimizer.rescale_grad))
-    attrs['clip'] = repr(float(clip)) if clip is not None else '-1'
+    attrs = dict(spec.attrs(optimizer), **grad_attrs(optimizer))
     for (mp, ns), group in groups.items():
-        for start in range(0, len(group), MAX_TENSORS_PER_CALL):
-            chunk = group[start:start + MAX_TENSORS_PER_CALL]
-            inputs, outputs, scalars = [], [], []
-            for item in chunk:
-                inputs.append(item.master if mp else item.weight)
-                inputs.append(item.grad)
-                inputs.extend(item.state)
-                outputs.append(item.weight)
-                scalars.extend(spec.scalars(optimizer, item))
-            fn(*inputs, out=outputs, n=len(chunk), ns=ns, mp=int(mp),
-               sc=','.join(map(repr, map(float, scalars))), **attrs)
+        call(spec.op, [([item.master if mp else item.weight, item.grad] + list(item.state),
+                        item.weight, spec.scalars(optimizer, item)) for item in group],
+             ns=ns, mp=int(mp), **attrs)
     return rest
