@@ -55,6 +55,10 @@ FUSED = sorted(name for name, cls in gluon_opt.REGISTRY.items() if cls.fused_op)
 
 # Lookahead around a composite inner (Muon: its AdamW vectors and its orthogonalised matrix),
 # beside the table's Lookahead(Adam/SGD/AdamW); k=3 syncs 8 times in STEPS.
+# Muon and Lookahead take the shared F32/F16 bounds: their kernels repeat the reference's
+# float32 operations in order and Newton-Schulz is the same nd.dot code on the same inputs;
+# measured over STEPS steps, every table entry and these: max |fused - reference| = 0 for
+# weights and states, float32 and float16 alike.
 EXTRA_CASES = [
     ('lookahead-muon', 'lookahead', dict(optimizer='gluon_opt.muon', k=3, alpha=0.5,
                                          learning_rate=0.02, wd=0.01)),
@@ -218,9 +222,7 @@ def test_lookahead_with_reference_only_inner_stays_reference(loaded, monkeypatch
 
     def boom(op_name, tensors, **attrs):
         raise AssertionError('kernel %s called for a reference-only inner' % op_name)
-    results = []
-    for use_fused in (False, True):
-        monkeypatch.setattr(kernels, 'call', boom if use_fused else kernels.call)
+    def lookahead_run(use_fused):
         opt = mx.optimizer.create('gluon_opt.lookahead', optimizer=inner(), k=2,
                                   use_fused=use_fused, **COMMON)
         rng = np.random.RandomState(0)
@@ -228,8 +230,10 @@ def test_lookahead_with_reference_only_inner_stays_reference(loaded, monkeypatch
         state = opt.create_state(0, w)
         for _ in range(5):
             opt.update([0], [w], [mx.nd.array(rng.randn(50))], [state])
-        results.append(w.asnumpy())
-    np.testing.assert_array_equal(results[0], results[1])
+        return w.asnumpy()
+    expected = lookahead_run(False)
+    monkeypatch.setattr(kernels, 'call', boom)
+    np.testing.assert_array_equal(lookahead_run(True), expected)
 
 
 def test_unfusable_items_fall_back(loaded):
