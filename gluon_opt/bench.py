@@ -51,6 +51,12 @@ ALGORITHMS = {
     'lamb': (dict(learning_rate=1e-3), 'lamb', None, 7 * 4),
     'lars': (dict(learning_rate=0.01, momentum=0.9), 'lars', None, 5 * 4),
     'schedulefree_adamw': (dict(learning_rate=1e-3), None, None, 7 * 4),
+    # Muon: the elementwise traffic of the matrices (read w, g, B; write w, B); Newton-Schulz's
+    # matrix products come on top and are not counted (the vectors are AdamW's 7 * 4)
+    'muon': (dict(learning_rate=0.02), None, None, 5 * 4),
+    # Lookahead(Adam): Adam's bytes, plus the sync (read w, slow; write w, slow) every k = 5th
+    'lookahead': (dict(optimizer='gluon_opt.adam', learning_rate=1e-3, k=5), None, None,
+                  7 * 4 + 4 * 4 / 5),
 }
 #: the default ``--optimizers`` (``--optimizers all`` times every entry above)
 DEFAULT_OPTIMIZERS = ('sgd', 'adam', 'adamw')

@@ -1,7 +1,7 @@
 """The fused kernels against the reference updates: many steps, weights and every state.
 
 Iterates the optimizer table (``optimizer_table.TABLE``) over every registered optimizer that
-declares a ``fused_op``. An optimizer whose
+declares a ``fused_op``, plus the wrapper configurations in ``EXTRA_CASES``. An optimizer whose
 ``fused_op`` has no kernel yet must keep working through the reference path.
 """
 import os
@@ -53,15 +53,32 @@ def assert_close(fused, ref, name, tol):
 
 FUSED = sorted(name for name, cls in gluon_opt.REGISTRY.items() if cls.fused_op)
 
+# Lookahead around a composite inner (Muon: its AdamW vectors and its orthogonalised matrix),
+# beside the table's Lookahead(Adam/SGD/AdamW); k=3 syncs 8 times in STEPS.
+# Muon and Lookahead take the shared F32/F16 bounds: their kernels repeat the reference's
+# float32 operations in order and Newton-Schulz is the same nd.dot code on the same inputs;
+# measured over STEPS steps, every table entry and these: max |fused - reference| = 0 for
+# weights and states, float32 and float16 alike.
+EXTRA_CASES = [
+    ('lookahead-muon', 'lookahead', dict(optimizer='gluon_opt.muon', k=3, alpha=0.5,
+                                         learning_rate=0.02, wd=0.01)),
+]
+
+
+def has_fused_path(name):
+    return kernels.has_fused_path(gluon_opt.REGISTRY[name])
+
 
 def cases():
-    """The optimizer table's entries of every optimizer with a ``fused_op``, and the defaults
-    of any such optimizer the table does not list yet."""
+    """The optimizer table's entries of every optimizer with a ``fused_op``, the extra cases,
+    and the defaults of any such optimizer the table does not list yet."""
     listed = set()
     for e in TABLE:
         if e.name in FUSED:
             listed.add(e.name)
             yield pytest.param(e.name, e.kwargs, id=e.id)
+    for id_, name, hp in EXTRA_CASES:
+        yield pytest.param(name, hp, id=id_)
     for name in FUSED:
         if name not in listed:
             yield pytest.param(name, {}, id=name + '-defaults')
@@ -110,9 +127,6 @@ def test_table_is_not_empty():
 # First-order optimizers that stay on the reference path, and why.
 REFERENCE_ONLY = {
     'adafactor': 'factored second moments (row/column reductions per step); not fused yet',
-    'muon': 'Newton-Schulz orthogonalisation is matrix products: left to BLAS',
-    'lookahead': 'a wrapper running its inner optimizer\'s reference update (reusing the inner\'s'
-                 ' kernel is possible, not done)',
 }
 
 
@@ -121,7 +135,7 @@ def test_every_first_order_optimizer_is_fused():
     methods such as L-BFGS and wrappers are not first-order update rules of their own)."""
     missing = sorted(name for name, cls in gluon_opt.REGISTRY.items()
                      if not cls.needs_closure and name not in REFERENCE_ONLY
-                     and cls.fused_op not in kernels.OPS)
+                     and not has_fused_path(name))
     assert not missing, missing
 
 
@@ -142,7 +156,7 @@ def reference(name, hp, dtype):
 @pytest.mark.parametrize('dtype', ['float32', 'float16'])
 @pytest.mark.parametrize('name,hp', list(cases()))
 def test_fused_matches_reference(loaded, name, hp, dtype, multi):
-    if gluon_opt.REGISTRY[name].fused_op not in kernels.OPS:
+    if not has_fused_path(name):
         pytest.skip('%s: no kernel for fused_op %r yet (reference path only)'
                     % (name, gluon_opt.REGISTRY[name].fused_op))
     ref_w, ref_s = reference(name, hp, dtype)
@@ -165,6 +179,61 @@ def test_fused_path_is_taken(loaded, monkeypatch):
     monkeypatch.setattr(kernels, 'fused_update', spy)
     run('adam', {}, True, 'float32', True, steps=2)
     assert taken == [len(SHAPES)] * 2
+
+
+# The kernels each composite fused path must run: parity alone would also pass if the fused
+# path silently fell back to the reference.
+COMPOSITE_OPS = [
+    ('muon', {}, {'gopt_muon_momentum', 'gopt_muon_apply', 'gopt_adam'}),
+    ('muon', dict(nesterov=False, wd=0.1, adamw_lr=0.005, adamw_wd=0.01),
+     {'gopt_muon_momentum', 'gopt_muon_apply', 'gopt_adam'}),
+    ('lookahead', dict(optimizer='gluon_opt.adam', k=2), {'gopt_adam', 'gopt_lookahead_sync'}),
+    ('lookahead', dict(optimizer='gluon_opt.muon', k=2),
+     {'gopt_muon_momentum', 'gopt_muon_apply', 'gopt_adam', 'gopt_lookahead_sync'}),
+]
+
+
+@pytest.mark.parametrize('dtype', ['float32', 'float16'])
+@pytest.mark.parametrize('name,hp,ops', COMPOSITE_OPS)
+def test_composite_paths_run_their_kernels(loaded, monkeypatch, name, hp, ops, dtype):
+    called, real = [], kernels._Call.__call__
+
+    def spy(self, *args, **kwargs):  # every kernel call, prepared or not, ends here
+        called.append((self.op, self.n))
+        return real(self, *args, **kwargs)
+    monkeypatch.setattr(kernels._Call, '__call__', spy)
+    run(name, hp, True, dtype, True, steps=2)
+    assert {op for op, _ in called} == ops
+    counts = {op: sum(n for o, n in called if o == op) for op in ops}
+    # every tensor's step ends in a kernel (AdamW vectors, Muon's matrix: 3 + 1 a step), each
+    # Muon apply follows its momentum pass, and step 2 syncs every tensor
+    assert counts['gopt_adam'] + counts.get('gopt_muon_apply', 0) == 2 * len(SHAPES)
+    assert counts.get('gopt_muon_momentum') == counts.get('gopt_muon_apply')
+    assert counts.get('gopt_lookahead_sync', 0) == (len(SHAPES) if name == 'lookahead' else 0)
+
+
+def test_lookahead_with_reference_only_inner_stays_reference(loaded, monkeypatch):
+    """An inner optimizer without a fused path: the whole update is the reference, kernels
+    untouched, results as with use_fused=False."""
+    def inner():
+        opt = mx.optimizer.create('gluon_opt.adam', learning_rate=0.01)
+        opt.fused_op = None  # as an optimizer without a kernel
+        return opt
+
+    def boom(self, *args, **kwargs):
+        raise AssertionError('kernel %s called for a reference-only inner' % self.op)
+    def lookahead_run(use_fused):
+        opt = mx.optimizer.create('gluon_opt.lookahead', optimizer=inner(), k=2,
+                                  use_fused=use_fused, **COMMON)
+        rng = np.random.RandomState(0)
+        w = mx.nd.array(rng.randn(50))
+        state = opt.create_state(0, w)
+        for _ in range(5):
+            opt.update([0], [w], [mx.nd.array(rng.randn(50))], [state])
+        return w.asnumpy()
+    expected = lookahead_run(False)
+    monkeypatch.setattr(kernels._Call, '__call__', boom)
+    np.testing.assert_array_equal(lookahead_run(True), expected)
 
 
 def test_unfusable_items_fall_back(loaded):

@@ -21,6 +21,12 @@ tensor (``scalars``: learning rate, bias corrections, ... computed in Python in 
 precision exactly as the reference computes them) and, optionally, which optimizer settings it
 handles (``supports``). An optimizer whose ``fused_op`` has no entry keeps the reference path.
 
+Optimizers whose update is several kernels with other work between them (Muon: matrix
+products between two elementwise kernels; Lookahead: its inner optimizer's kernel, then the
+slow-weight synchronisation) list their ``fused_op`` in ``COMPOSITE`` instead and run the
+pieces in their own ``_fused_update(items)`` (returning the items it could not take), with
+``call`` and the helper ops of ``HELPER_OPS``.
+
 Taken by the kernels: dense float32 weights with float32 states, and float16 weights with
 float32 master weights and states (``multi_precision``), on CPU. Anything else (float16 without
 master weights, other contexts) falls back to the reference per item.
@@ -33,7 +39,8 @@ import numpy as np
 
 from .build import KernelBuildError, load as _load_library
 
-__all__ = ['available', 'require', 'fused_update', 'FusedOp', 'OPS', 'KernelBuildError',
+__all__ = ['available', 'require', 'fused_update', 'has_fused_path', 'fusable', 'call',
+           'grad_attrs', 'FusedOp', 'OPS', 'COMPOSITE', 'HELPER_OPS', 'KernelBuildError',
            'KernelBuildWarning', 'MAX_TENSORS_PER_CALL']
 
 #: tensors per kernel call at most (MXNet's Updater hands us up to ``aggregate_num`` at once)
@@ -170,6 +177,16 @@ OPS = {
                                   _schedulefree_scalars),
 }
 
+#: fused_op name -> the pieces of a composite fused update (the optimizer's ``_fused_update``)
+COMPOSITE = {
+    'muon': 'gopt_muon_momentum, Newton-Schulz by nd.dot, gopt_muon_apply; AdamW tensors: '
+            'gopt_adam',
+    'lookahead': "the inner optimizer's fused update, then gopt_lookahead_sync",
+}
+
+#: ops of the library that are not an optimizer's whole rule
+HELPER_OPS = ('gopt_copy', 'gopt_muon_momentum', 'gopt_muon_apply', 'gopt_lookahead_sync')
+
 _state = {'error': None, 'warned': False, 'ops': None}
 
 
@@ -186,7 +203,7 @@ def _ensure_loaded():
         return False
     import mxnet as mx
     _state['ops'] = {spec.op: getattr(mx.nd, spec.op) for spec in OPS.values()}
-    _state['ops']['gopt_copy'] = mx.nd.gopt_copy
+    _state['ops'].update((name, getattr(mx.nd, name)) for name in HELPER_OPS)
     return True
 
 
@@ -236,37 +253,35 @@ def _arrays(item):
 
 
 class _Call(object):
-    """One kernel call over a chunk of tensors, prepared once and replayed every step.
+    """One call of a multi-tensor op over ``n`` tensors, preparable once and replayable.
 
     Building an op call with hundreds of NDArray arguments costs milliseconds in MXNet's ctypes
     layer (a handle array per call, a string per attribute). Trainer and Updater hand us the
-    same weight, gradient and state arrays every step, so the handle arrays are built once; a
-    step only formats the per-tensor scalars and calls ``MXImperativeInvokeEx``, the C function
-    MXNet's generated ``mx.nd.<op>`` wrappers end in. ``self.arrays`` keeps the NDArrays alive,
-    so their handles stay valid."""
-    __slots__ = ('arrays', 'n_in', 'inputs', 'n_out', 'outputs', 'fixed', 'op_handle')
+    same weight, gradient and state arrays every step, so ``fused_update`` keeps its calls and
+    a step only formats the per-tensor scalars and calls ``MXImperativeInvokeEx``, the C
+    function MXNet's generated ``mx.nd.<op>`` wrappers end in. ``self.arrays`` keeps the
+    NDArrays alive, so their handles stay valid. Every kernel runs through ``__call__``."""
+    __slots__ = ('op', 'n', 'arrays', 'n_in', 'inputs', 'n_out', 'outputs', 'fixed',
+                 'op_handle')
 
-    def __init__(self, op_name, chunk, mp, ns):
+    def __init__(self, op_name, inputs, outputs, **fixed):
         import ctypes
         from mxnet.base import NDArrayHandle, c_handle_array
-        inputs, outputs = [], []
-        for item in chunk:
-            inputs.append(item.master if mp else item.weight)
-            inputs.append(item.grad)
-            inputs.extend(item.state)
-            outputs.append(item.weight)
-        self.arrays = inputs + outputs
+        self.op, self.n = op_name, len(outputs)
+        self.arrays = list(inputs) + list(outputs)
         self.n_in = len(inputs)
         self.inputs = c_handle_array(inputs)
         self.n_out = len(outputs)
         self.outputs = ctypes.cast(c_handle_array(outputs), ctypes.POINTER(NDArrayHandle))
-        self.fixed = {'n': str(len(chunk)), 'ns': str(ns), 'mp': str(int(mp))}
+        self.fixed = dict(((k, str(v)) for k, v in fixed.items()), n=str(self.n))
         self.op_handle = _op_handle(op_name)
 
-    def __call__(self, attrs, sc):
+    def __call__(self, attrs, sc=None):
         import ctypes
         from mxnet.base import _LIB, check_call, c_str_array
-        params = dict(self.fixed, sc=sc, **attrs)
+        params = dict(self.fixed, **attrs)
+        if sc is not None:
+            params['sc'] = sc
         keys = list(params)
         num_out = ctypes.c_int(self.n_out)
         outputs = self.outputs
@@ -274,7 +289,7 @@ class _Call(object):
         check_call(_LIB.MXImperativeInvokeEx(
             self.op_handle, ctypes.c_int(self.n_in), self.inputs, ctypes.byref(num_out),
             ctypes.byref(outputs), ctypes.c_int(len(keys)), c_str_array(keys),
-            c_str_array([params[k] for k in keys]), ctypes.byref(out_stypes)))
+            c_str_array([str(params[k]) for k in keys]), ctypes.byref(out_stypes)))
 
 
 def _op_handle(name):
@@ -316,7 +331,14 @@ def _make_plan(spec, items):
     for (mp, ns), positions in groups.items():
         for start in range(0, len(positions), MAX_TENSORS_PER_CALL):
             chunk = positions[start:start + MAX_TENSORS_PER_CALL]
-            calls.append((chunk, _Call(spec.op, [items[p] for p in chunk], mp, ns)))
+            inputs, outputs = [], []
+            for p in chunk:
+                item = items[p]
+                inputs.append(item.master if mp else item.weight)
+                inputs.append(item.grad)
+                inputs.extend(item.state)
+                outputs.append(item.weight)
+            calls.append((chunk, _Call(spec.op, inputs, outputs, ns=ns, mp=int(mp))))
     arrays = [a for item in items for a in _arrays(item)]
     return _Plan(arrays, rest, calls)
 
@@ -360,8 +382,49 @@ def _format_scalars(optimizer, spec, items, positions, memo):
     return ','.join(parts)
 
 
+def fusable(optimizer, item):
+    """True where the kernels take ``item`` (dense float32 on CPU, or float16 with float32
+    master weights). Reading dtypes and contexts is a C call per array, so the answer is
+    remembered per parameter index while the item carries the same arrays."""
+    cache = optimizer.__dict__.setdefault('_fusable_items', {})
+    arrays = _arrays(item)
+    hit = cache.get(item.index)
+    if hit is not None and len(hit[0]) == len(arrays) and all(
+            a is b for a, b in zip(hit[0], arrays)):
+        return hit[1]
+    answer = _fusable(item)
+    cache[item.index] = (arrays, answer)
+    return answer
+
+
+def has_fused_path(optimizer):
+    """True where ``optimizer.fused_op`` names a kernel (``OPS``) or a composite update."""
+    return optimizer.fused_op in COMPOSITE or optimizer.fused_op in OPS
+
+
+def grad_attrs(optimizer):
+    """The kernels' gradient preprocessing attributes: ``rescale`` and ``clip`` (-1: none)."""
+    clip = optimizer.clip_gradient
+    return {'rescale': repr(float(optimizer.rescale_grad)),
+            'clip': repr(float(clip)) if clip is not None else '-1'}
+
+
+def call(op_name, tensors, **attrs):
+    """Run the multi-tensor op ``op_name`` over ``tensors``, a list of ``(inputs, output,
+    scalars)`` per tensor, in calls of at most ``MAX_TENSORS_PER_CALL`` tensors; ``attrs`` are
+    the op's attributes (``n`` and the per-tensor scalars ``sc`` are filled in here). For the
+    composite updates (``COMPOSITE``), whose calls are not replayed."""
+    for start in range(0, len(tensors), MAX_TENSORS_PER_CALL):
+        chunk = tensors[start:start + MAX_TENSORS_PER_CALL]
+        scalars = [x for _, _, sc in chunk for x in sc]
+        _Call(op_name, [a for ins, _, _ in chunk for a in ins], [out for _, out, _ in chunk])(
+            attrs, ','.join(map(repr, map(float, scalars))) if scalars else None)
+
+
 def fused_update(optimizer, items):
     """Update what the kernel for ``optimizer.fused_op`` can take; return the rest."""
+    if optimizer.fused_op in COMPOSITE:
+        return optimizer._fused_update(items) if _ensure_loaded() else items
     spec = OPS.get(optimizer.fused_op)
     if spec is None or not spec.supports(optimizer) or not _ensure_loaded():
         return items
@@ -369,10 +432,8 @@ def fused_update(optimizer, items):
     if not plan.calls:
         return items
     attrs = {k: str(v) for k, v in spec.attrs(optimizer).items()}
-    clip = optimizer.clip_gradient
-    attrs['rescale'] = repr(float(optimizer.rescale_grad))
-    attrs['clip'] = repr(float(clip)) if clip is not None else '-1'
+    attrs.update(grad_attrs(optimizer))
     memo = {}
-    for positions, call in plan.calls:
-        call(attrs, _format_scalars(optimizer, spec, items, positions, memo))
+    for positions, prepared in plan.calls:
+        prepared(attrs, _format_scalars(optimizer, spec, items, positions, memo))
     return [items[p] for p in plan.rest]

@@ -196,7 +196,7 @@ class GluonOptOptimizer(mx.optimizer.Optimizer):
     #: attributes that only cache references to the weights and gradients being updated
     #: (the fused kernels' prepared calls, the dense-gradient check): not state, not
     #: pickled, not counted as optimizer memory
-    cache_attributes = ('_fused_plans', '_dense_grads')
+    cache_attributes = ('_fused_plans', '_fusable_items', '_dense_grads')
     #: MXNet's default learning rate for this optimizer (used when learning_rate is None)
     default_learning_rate = 0.001
 

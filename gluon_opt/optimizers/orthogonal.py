@@ -21,7 +21,7 @@ import numpy as np
 from mxnet import nd
 
 from .base import (GluonOptOptimizer, register, check_range, check_positive, check_int,
-                   check_choice, decay_weight, zeros_like, _fail)
+                   check_choice, decay_weight, zeros_like, _fail, UpdateItem)
 from .adam import AdamW
 
 __all__ = ['Muon', 'newton_schulz']
@@ -118,6 +118,12 @@ class Muon(GluonOptOptimizer):
     adamw_wd : float or None, default None: None uses ``wd``; a number is the AdamW tensors'
         own decoupled decay (still multiplied by each parameter's ``wd_mult``).
 
+    Fused path (``use_fused``, ``GLUON_OPT_IMPL``): the momentum buffer and the Nesterov blend
+    in one kernel pass (``gopt_muon_momentum``), Newton-Schulz as above (the same ``nd.dot``
+    code as the reference), the decay and the scaled step in one pass (``gopt_muon_apply``);
+    the AdamW tensors through ``gopt_adam``. Same float32 operations in the same order as the
+    reference, so the two paths agree to the last bit in practice.
+
     Conventions: the momentum buffer accumulates ``g`` without dampening (Moonshot's and
     Keller's original code; Keller's later code keeps an EMA, which only rescales the update
     before orthogonalisation makes the scale irrelevant, except through Nesterov's mix).
@@ -135,7 +141,7 @@ class Muon(GluonOptOptimizer):
     paper = ('Jordan et al., "Muon", blog post 2024; Liu et al. (Moonshot AI), '
              '"Muon is Scalable for LLM Training", 2025')
     default_learning_rate = 0.02
-    fused_op = None
+    fused_op = 'muon'
 
     def __init__(self, learning_rate=None, momentum=0.95, nesterov=True, ns_steps=5,
                  scaling='keller', flatten=True, adamw_params=None, adamw_lr=None,
@@ -217,13 +223,21 @@ class Muon(GluonOptOptimizer):
             return self.wd_mult.get(self.idx2name[index], 1.0)
         return 1.0
 
+    def _adamw_item(self, item):
+        """``item`` with the AdamW tensors' own learning rate and decay (a new item; the
+        Muon tensors, which keep one buffer, are returned as they are)."""
+        if len(item.state) == 1:
+            return item
+        lr, wd = item.lr, item.wd
+        if self._adamw_lr_ratio is not None:
+            lr = lr * self._adamw_lr_ratio
+        if self.adamw_wd is not None:
+            wd = self.adamw_wd * self._wd_mult(item.index)
+        return UpdateItem(item.index, item.weight, item.grad, item.state, lr, wd, item.t,
+                          item.master)
+
     def _reference_update(self, item):
-        if len(item.state) != 1:  # an AdamW tensor (the Muon ones keep one buffer)
-            if self._adamw_lr_ratio is not None:
-                item.lr = item.lr * self._adamw_lr_ratio
-            if self.adamw_wd is not None:
-                item.wd = self.adamw_wd * self._wd_mult(item.index)
-        super(Muon, self)._reference_update(item)
+        super(Muon, self)._reference_update(self._adamw_item(item))
 
     # -- the update ----------------------------------------------------------------------------
     def scale(self, rows, cols):
@@ -243,3 +257,51 @@ class Muon(GluonOptOptimizer):
         ortho = newton_schulz(direction.reshape((rows, cols)), self.ns_steps)
         decay_weight(weight, lr * wd)
         weight[:] -= (lr * self.scale(rows, cols)) * ortho.reshape(weight.shape)
+
+    def _fused_update(self, items):
+        """The fused path (``kernels.fused_update`` calls it): the same update as ``step``,
+        elementwise parts in kernels, Newton-Schulz in between; returns the items the kernels
+        do not take (the reference updates those)."""
+        from .. import kernels
+        adamw, matrices, rest = [], [], []
+        for item in items:
+            if len(item.state) != 1:
+                adamw.append(item)
+            elif kernels.fusable(self, item):
+                matrices.append(item)
+            else:
+                rest.append(item)
+        if adamw:
+            # self.adamw holds only the moment hyperparameters; gradient preprocessing is ours
+            self.adamw.rescale_grad, self.adamw.clip_gradient = (self.rescale_grad,
+                                                                  self.clip_gradient)
+            own = [self._adamw_item(item) for item in adamw]
+            left = set(map(id, kernels.fused_update(self.adamw, own)))
+            rest.extend(item for item, mine in zip(adamw, own) if id(mine) in left)
+        if matrices:
+            self._fused_muon(matrices)
+        return rest
+
+    def _fused_muon(self, items):
+        from .. import kernels
+        # B <- momentum B + g and the direction D, one pass (float16 gradients cast first,
+        # as the reference does, so that one kernel layout serves both)
+        directions = [nd.empty(item.weight.shape, ctx=item.weight.context) for item in items]
+        kernels.call('gopt_muon_momentum',
+                     [([d, item.grad if item.master is None else item.grad.astype('float32'),
+                        item.state[0]], d, ()) for d, item in zip(directions, items)],
+                     ns=1, mp=0, momentum=self.momentum, nesterov=int(self.nesterov),
+                     **kernels.grad_attrs(self))
+        updates = []
+        for d, item in zip(directions, items):
+            rows = d.shape[0]
+            cols = d.size // rows
+            ortho = newton_schulz(d.reshape((rows, cols)), self.ns_steps).reshape(d.shape)
+            fast = item.weight if item.master is None else item.master
+            updates.append(([fast, ortho], fast,
+                            (1.0 - item.lr * item.wd, item.lr * self.scale(rows, cols))))
+        # W <- W (1 - lr wd) - lr s O, one pass; then the float16 copy of a master weight
+        kernels.call('gopt_muon_apply', updates, ns=0, mp=0, rescale='1.0', clip='-1')
+        for item in items:
+            if item.master is not None:
+                nd.cast(item.master, dtype=item.weight.dtype, out=item.weight)

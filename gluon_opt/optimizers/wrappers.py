@@ -3,6 +3,7 @@
 Reference: Zhang, Lucas, Hinton & Ba, "Lookahead Optimizer: k steps forward, 1 step back",
 NeurIPS 2019.
 """
+import numpy as np
 import mxnet as mx
 
 from .base import (GluonOptOptimizer, register, check_range, check_int, _fail, UpdateItem)
@@ -12,6 +13,17 @@ __all__ = ['Lookahead']
 # the wrapper does these itself, once, before the inner step; they must not reach the inner
 _OUTER_ONLY = ('rescale_grad', 'clip_gradient', 'lr_scheduler', 'multi_precision',
                'param_dict', 'param_idx2name', 'sym', 'use_fused')
+
+
+def _sync_layout(item):
+    """``gopt_lookahead_sync``'s ``mp`` for ``item`` (0: float32 weight, 1: float16 weight
+    with a float32 master), or None where the kernel does not take it."""
+    w, slow = item.weight, item.state[0]
+    if w.stype != 'default' or w.context.device_type != 'cpu' or slow.dtype != np.float32:
+        return None
+    if item.master is not None:
+        return 1 if w.dtype == np.float16 and item.master.dtype == np.float32 else None
+    return 0 if w.dtype == np.float32 else None
 
 
 @register
@@ -42,9 +54,14 @@ class Lookahead(GluonOptOptimizer):
     **inner_hyperparameters : the inner optimizer's own (``beta1``, ``momentum``, ...).
 
     Conventions: the wrapper rescales and clips the gradient, counts updates per parameter
-    and keeps float32 master weights (``multi_precision``) once; the inner optimizer runs its
-    reference step (``step``) on the prepared gradient, never its fused kernel. Inner
-    optimizers must be gluon_opt ones (MXNet's built-ins have no separable step).
+    and keeps float32 master weights (``multi_precision``) once; the inner optimizer steps
+    with the wrapper's learning rates, weight decays and update counts. Inner optimizers must
+    be gluon_opt ones (MXNet's built-ins have no separable step).
+
+    Fused path (``use_fused``, ``GLUON_OPT_IMPL``): where the inner optimizer has one, the
+    fast step is the inner's fused update (its kernel does the rescaling and clipping) and
+    the synchronisation is one kernel pass per tensor (``gopt_lookahead_sync``) for all the
+    parameters due; with an inner that has no kernel the whole update stays the reference.
 
     Example::
 
@@ -55,7 +72,7 @@ class Lookahead(GluonOptOptimizer):
     name = 'lookahead'
     family = 'wrapper'
     paper = 'Zhang, Lucas, Hinton & Ba, NeurIPS 2019'
-    fused_op = None
+    fused_op = 'lookahead'
 
     def __init__(self, optimizer='gluon_opt.adam', k=5, alpha=0.5, learning_rate=None,
                  wd=None, rescale_grad=1.0, clip_gradient=None, lr_scheduler=None,
@@ -142,6 +159,46 @@ class Lookahead(GluonOptOptimizer):
         self.inner.step(weight, grad, inner_state, lr, wd, t)
         self.synchronise(weight, slow, t)
 
+    def _fused_update(self, items):
+        """The fused path (``kernels.fused_update`` calls it); returns the items left to the
+        reference (all of them where the inner optimizer has no fused path)."""
+        from .. import kernels
+        inner = self.inner
+        if not kernels.has_fused_path(inner):
+            return items
+        self._share_parameter_info()
+        inner_items = [UpdateItem(item.index, item.weight, item.grad, item.state[1], item.lr,
+                                  item.wd, item.t, item.master) for item in items]
+        # The inner kernels rescale and clip the raw gradient, and so does the inner reference
+        # for the items they leave: lend the inner our settings for this call only.
+        saved = inner.rescale_grad, inner.clip_gradient
+        inner.rescale_grad, inner.clip_gradient = self.rescale_grad, self.clip_gradient
+        try:
+            for inner_item in kernels.fused_update(inner, inner_items):
+                inner._reference_update(inner_item)
+        finally:
+            inner.rescale_grad, inner.clip_gradient = saved
+        due = [item for item in items if (item.t - self.begin_num_update) % self.k == 0]
+        groups, rest = {}, []
+        for item in due:
+            mp = _sync_layout(item)
+            if mp is None:
+                rest.append(item)
+            else:  # one call per layout: float32 weights, or float16 ones with masters
+                fast = item.weight if item.master is None else item.master
+                groups.setdefault(mp, []).append(([fast, item.state[0]], item.weight, ()))
+        for mp, group in groups.items():
+            kernels.call('gopt_lookahead_sync', group, mp=mp, alpha=self.alpha)
+        for item in rest:
+            self._synchronise_item(item)
+        return []
+
+    def _synchronise_item(self, item):
+        fast = item.weight if item.master is None else item.master
+        self.synchronise(fast, item.state[0], item.t)
+        if item.master is not None:
+            mx.nd.cast(item.master, dtype=item.weight.dtype, out=item.weight)
+
     def _reference_update(self, item):
         # The inner's own _reference_update (not just its step), so that optimizers with a
         # per-parameter hook there (Muon's AdamW rates) behave as they do unwrapped. The
@@ -152,8 +209,5 @@ class Lookahead(GluonOptOptimizer):
         inner_item = UpdateItem(item.index, item.weight, self.prepare_grad(grad), inner_state,
                                 item.lr, item.wd, item.t, item.master)
         self.inner._reference_update(inner_item)
-        fast = item.weight if item.master is None else item.master
         if (item.t - self.begin_num_update) % self.k == 0:
-            self.synchronise(fast, slow, item.t)
-            if item.master is not None:
-                mx.nd.cast(item.master, dtype=item.weight.dtype, out=item.weight)
+            self._synchronise_item(item)
