@@ -265,69 +265,111 @@ struct FactoredDriver {
     threads = total >= kParallelMin ? omp_get_max_threads() : 1;
   }
 
+  // Per-thread tile buffers: the preprocessed gradient, the row sums (pass 1), the factors and
+  // the update (passes 2 and 3).
+  struct Scratch {
+    alignas(64) float g[kTile];
+    alignas(64) double rs[kTile];
+    alignas(64) float rf[kTile];
+    alignas(64) float cf[kTile];
+    alignas(64) float u[kTile];
+  };
+
   // Pass 1: row and column sums of sq, the row states, and for whole matrices the column
   // states and row means too (split matrices finish in finish_splits); sum of w^2 per block.
-  void sums_and_states(int64_t k, std::vector<double>* colbuf, float* gbuf) {
+  void sums_and_states(int64_t k, std::vector<double>* colbuf, Scratch* sp) {
     const RowBlock& blk = blocks[k];
     const Factored& p = tensors[blk.t];
     const int64_t R = p.R, C = p.C, b_first = blk.q0 / R;
     const float b2 = static_cast<float>(p.sc[1]), c2 = static_cast<float>(1.0 - p.sc[1]);
     const float e1 = par.eps1;
-    double* cols;
+    double* cols;  // the column sums of matrix b_first onwards (one matrix for a chunk)
     if (blk.part < 0) {
       colbuf->assign((blk.q1 - blk.q0) / R * C, 0.0);
       cols = colbuf->data();
     } else {
       cols = parts.data() + blk.part;
     }
-    double sw = 0, row_sum = 0;
+    double sw = 0, carry = 0;  // carry: the earlier tiles' sum of a row longer than a tile
     for_each_tile(p, blk.q0, blk.q1, [&](int64_t q, int64_t rows, int64_t c0, int64_t n) {
       const int64_t i0 = q * C + c0;
-      const float* g = grad(p, i0, rows * n, gbuf);
+      const float* g = grad(p, i0, rows * n, sp->g);
       if (par.scale) {
         const float* __restrict w = p.w + i0;
         const int64_t m = rows * n;
 #pragma omp simd reduction(+ : sw)
         for (int64_t i = 0; i < m; ++i) sw += static_cast<double>(w[i]) * w[i];
       }
+      if (R == 1 && C == 1) {  // 1 x 1 matrices (1 x 1 convolutions): all element-wise
+        ones(p, q, rows, g, b2, c2, e1);
+        return;
+      }
+      double* __restrict row_sums = sp->rs;
       int64_t b = q / R, rr = q - b * R;  // matrix and row within it of row q + r
       for (int64_t r = 0; r < rows; ++r) {
         const float* __restrict gr = g + r * n;
-        double* __restrict cs = cols + (blk.part < 0 ? (b - b_first) * C : 0) + c0;
+        double* __restrict cs = cols + (b - b_first) * C + c0;
         double rs = 0;
 #pragma omp simd reduction(+ : rs)
         for (int64_t c = 0; c < n; ++c) {
-          const float s = gr[c] * gr[c] + e1;
-          rs += s;
-          cs[c] += s;
+          const float sq = gr[c] * gr[c] + e1;
+          rs += sq;
+          cs[c] += sq;
         }
-        row_sum += rs;
-        if (c0 + n == C) {  // the row is complete
-          float& x = p.row[q + r];
-          x = b2 * x + c2 * mean_of(row_sum, C);
-          row_sum = 0;
-        }
+        row_sums[r] = rs;
         if (++rr == R) {
           rr = 0;
           ++b;
         }
       }
+      row_sums[0] += carry;
+      if (c0 + n < C) {  // a long row goes on in the next tile
+        carry = row_sums[0];
+        return;
+      }
+      carry = 0;
+      float* __restrict row = p.row + q;
+#pragma omp simd
+      for (int64_t r = 0; r < rows; ++r)
+        row[r] = b2 * row[r] + c2 * mean_of(row_sums[r], C);
     });
     block_sums[k] = sw;
-    if (blk.part < 0)
-      for (int64_t b = b_first; b < blk.q1 / R; ++b)
-        finish_matrix(p, b, cols + (b - b_first) * C);
+    if (blk.part < 0 && !(R == 1 && C == 1)) finish_matrices(p, b_first, blk.q1 / R, cols);
   }
 
-  // The column state and the row mean of matrix b, once all its rows are summed.
-  void finish_matrix(const Factored& p, int64_t b, const double* col_sums) const {
+  // Pass 1 and finish_matrices for n 1 x 1 matrices from q on: every sum and mean is of one
+  // element (the same operations, written element-wise so that they vectorise).
+  static void ones(const Factored& p, int64_t q, int64_t n, const float* __restrict g, float b2,
+                   float c2, float e1) {
+    float* __restrict row = p.row + q;
+    float* __restrict col = p.col + q;
+    float* __restrict row_mean = p.row_mean + q;
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) {
+      const float sq = mean_of(g[i] * g[i] + e1, 1);
+      const float r = b2 * row[i] + c2 * sq;
+      row[i] = r;
+      col[i] = b2 * col[i] + c2 * sq;
+      row_mean[i] = mean_of(r, 1);
+    }
+  }
+
+  // The column states and row means of matrices [b0, b1), once all their rows are summed
+  // (col_sums: their (b1 - b0) C column sums). One loop over all their columns, so that many
+  // small matrices (3 x 3 and 1 x 1 kernels) do not pay a loop each.
+  void finish_matrices(const Factored& p, int64_t b0, int64_t b1, const double* col_sums) const {
     const float b2 = static_cast<float>(p.sc[1]), c2 = static_cast<float>(1.0 - p.sc[1]);
-    float* __restrict col = p.col + b * p.C;
-    for (int64_t c = 0; c < p.C; ++c) col[c] = b2 * col[c] + c2 * mean_of(col_sums[c], p.R);
-    const float* __restrict row = p.row + b * p.R;
-    double s = 0;
-    for (int64_t r = 0; r < p.R; ++r) s += row[r];
-    p.row_mean[b] = mean_of(s, p.R);
+    float* __restrict col = p.col + b0 * p.C;
+    const int64_t ncol = (b1 - b0) * p.C;
+#pragma omp simd
+    for (int64_t i = 0; i < ncol; ++i)
+      col[i] = b2 * col[i] + c2 * mean_of(col_sums[i], p.R);
+    for (int64_t b = b0; b < b1; ++b) {
+      const float* __restrict row = p.row + b * p.R;
+      double s = 0;
+      for (int64_t r = 0; r < p.R; ++r) s += row[r];
+      p.row_mean[b] = mean_of(s, p.R);
+    }
   }
 
   // Split matrices: add the chunks' partial column sums in order, then finish the matrix.
@@ -341,68 +383,88 @@ struct FactoredDriver {
         const double* more = sums + j * p.C;
         for (int64_t c = 0; c < p.C; ++c) sums[c] += more[c];
       }
-      finish_matrix(p, s.b, sums);
+      finish_matrices(p, s.b, s.b + 1, sums);
     }
   }
 
-  // u of the rows of one tile: (g * rsqrt(row / row_mean)) * rsqrt(col), handed row by row
-  // to f(r, u_row) with u_row the tile's n elements of row q + r.
-  template <class F>
-  void factored_update(const Factored& p, int64_t q, int64_t rows, int64_t c0, int64_t n,
-                       const float* g, float* ubuf, F&& f) const {
-    int64_t b = q / p.R, rr = q - b * p.R;
-    for (int64_t r = 0; r < rows; ++r) {
-      const float rf = 1.0f / std::sqrt(p.row[q + r] / p.row_mean[b]);
-      const float* __restrict gr = g + r * n;
-      const float* __restrict col = p.col + b * p.C + c0;
-      float* __restrict u = ubuf;
+  // The unclipped update of one tile into u: u = (g * rsqrt(row / row_mean)) * rsqrt(col).
+  // The square roots and divisions run in loops over the whole tile (the rows' factors, then
+  // the elements' column factors), so they vectorise even when rows are 1 or 3 elements long;
+  // only gathering each row's row mean and column states loops per row.
+  void tile_update(const Factored& p, int64_t q, int64_t rows, int64_t c0, int64_t n,
+                   const float* __restrict g, Scratch* sp) const {
+    float* __restrict rf = sp->rf;
+    float* __restrict cf = sp->cf;
+    float* __restrict u = sp->u;
+    if (p.R == 1 && p.C == 1) {  // 1 x 1 matrices: row q + r is matrix q + r
+      std::memcpy(rf, p.row_mean + q, rows * sizeof(float));
+      std::memcpy(cf, p.col + q, rows * sizeof(float));
+    } else {  // gather each row's row mean and column states
+      int64_t b = q / p.R, rr = q - b * p.R;
+      for (int64_t r = 0; r < rows; ++r) {
+        rf[r] = p.row_mean[b];
+        const float* __restrict col = p.col + b * p.C + c0;
+        for (int64_t c = 0; c < n; ++c) cf[r * n + c] = col[c];
+        if (++rr == p.R) {
+          rr = 0;
+          ++b;
+        }
+      }
+    }
+    const float* __restrict row = p.row + q;
 #pragma omp simd
-      for (int64_t c = 0; c < n; ++c) u[c] = (gr[c] * rf) * (1.0f / std::sqrt(col[c]));
-      f(r, static_cast<const float*>(u));
-      if (++rr == p.R) {
-        rr = 0;
-        ++b;
+    for (int64_t r = 0; r < rows; ++r) rf[r] = 1.0f / std::sqrt(row[r] / rf[r]);
+    const int64_t m = rows * n;
+#pragma omp simd
+    for (int64_t i = 0; i < m; ++i) cf[i] = 1.0f / std::sqrt(cf[i]);
+    if (n == 1) {
+#pragma omp simd
+      for (int64_t i = 0; i < m; ++i) u[i] = (g[i] * rf[i]) * cf[i];
+    } else {
+      for (int64_t r = 0; r < rows; ++r) {
+        const float f = rf[r];
+        const int64_t j = r * n;
+#pragma omp simd
+        for (int64_t c = 0; c < n; ++c) u[j + c] = (g[j + c] * f) * cf[j + c];
       }
     }
   }
 
   // Pass 2: sum of u^2 per block.
-  void update_norm(int64_t k, float* gbuf, float* ubuf) {
+  void update_norm(int64_t k, Scratch* sp) {
     const RowBlock& blk = blocks[k];
     const Factored& p = tensors[blk.t];
     double su = 0;
     for_each_tile(p, blk.q0, blk.q1, [&](int64_t q, int64_t rows, int64_t c0, int64_t n) {
-      const float* g = grad(p, q * p.C + c0, rows * n, gbuf);
-      factored_update(p, q, rows, c0, n, g, ubuf, [&](int64_t, const float* __restrict u) {
-        double s = 0;
+      const int64_t m = rows * n;
+      tile_update(p, q, rows, c0, n, grad(p, q * p.C + c0, m, sp->g), sp);
+      const float* __restrict u = sp->u;
+      double s = 0;
 #pragma omp simd reduction(+ : s)
-        for (int64_t c = 0; c < n; ++c) s += static_cast<double>(u[c]) * u[c];
-        su += s;
-      });
+      for (int64_t i = 0; i < m; ++i) s += static_cast<double>(u[i]) * u[i];
+      su += s;
     });
     block_sums[k] = su;
   }
 
   // Pass 3: clip, scale, momentum, decay; the float16 weights from the masters.
-  void apply(const RowBlock& blk, float* gbuf, float* ubuf) const {
+  void apply(int64_t k, Scratch* sp) const {
+    const RowBlock& blk = blocks[k];
     const Factored& p = tensors[blk.t];
     const float alpha = p.ex[0], decay = p.ex[1], d = p.ex[2], b1 = par.b1, c1 = par.c1;
-    float* w_out = mp ? p.w : static_cast<float*>(p.out);
     par.with_options(p.sc, [&](auto M, auto D) {
       for_each_tile(p, blk.q0, blk.q1, [&](int64_t q, int64_t rows, int64_t c0, int64_t n) {
-        const int64_t i0 = q * p.C + c0;
-        const float* g = grad(p, i0, rows * n, gbuf);
-        factored_update(p, q, rows, c0, n, g, ubuf, [&](int64_t r, const float* __restrict u) {
-          const int64_t j0 = i0 + r * n;
-          const float* w_in = p.w + j0;
-          float* w = w_out + j0;
-          float* __restrict m = p.m ? p.m + j0 : nullptr;
+        const int64_t i0 = q * p.C + c0, m = rows * n;
+        tile_update(p, q, rows, c0, n, grad(p, i0, m, sp->g), sp);
+        const float* __restrict u = sp->u;
+        const float* w_in = p.w + i0;
+        float* w = (mp ? p.w : static_cast<float*>(p.out)) + i0;
+        float* __restrict mom = p.m ? p.m + i0 : nullptr;
 #pragma omp simd
-          for (int64_t c = 0; c < n; ++c)
-            w[c] = AdafactorParams::apply<M.value, D.value>(u[c], w_in[c], m, c, alpha, decay,
-                                                            d, b1, c1);
-        });
-        if (mp) float_to_half(p.w + i0, static_cast<uint16_t*>(p.out) + i0, rows * n);
+        for (int64_t i = 0; i < m; ++i)
+          w[i] = AdafactorParams::apply<M.value, D.value>(u[i], w_in[i], mom, i, alpha, decay, d,
+                                                          b1, c1);
+        if (mp) float_to_half(p.w + i0, static_cast<uint16_t*>(p.out) + i0, m);
       });
     });
   }
@@ -419,24 +481,26 @@ struct FactoredDriver {
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
       std::vector<double> colbuf;
-      alignas(64) float gbuf[kTile];
+      Scratch scratch;
 #pragma omp for schedule(dynamic, 1)
-      for (int64_t k = 0; k < nblocks; ++k) sums_and_states(k, &colbuf, gbuf);
+      for (int64_t k = 0; k < nblocks; ++k) sums_and_states(k, &colbuf, &scratch);
     }
     finish_splits();
     const std::vector<double> sum_w2 = tensor_sums();
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1)
-    for (int64_t k = 0; k < nblocks; ++k) {
-      alignas(64) float gbuf[kTile], ubuf[kTile];
-      update_norm(k, gbuf, ubuf);
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+      Scratch scratch;
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t k = 0; k < nblocks; ++k) update_norm(k, &scratch);
     }
     const std::vector<double> sum_u2 = tensor_sums();
     for (size_t t = 0; t < tensors.size(); ++t)
       par.derive(tensors[t].sc, sum_w2[t], sum_u2[t], tensors[t].size, tensors[t].ex);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1)
-    for (int64_t k = 0; k < nblocks; ++k) {
-      alignas(64) float gbuf[kTile], ubuf[kTile];
-      apply(blocks[k], gbuf, ubuf);
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+      Scratch scratch;
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t k = 0; k < nblocks; ++k) apply(k, &scratch);
     }
   }
 };
