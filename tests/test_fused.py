@@ -25,8 +25,9 @@ SHAPES = [(3,), (1025,), (40000,), (257, 130)]
 # Optimizers whose state layout depends on the shape get more. Adafactor factors tensors of
 # ndim >= 2 over their last two axes: a convolution-like 4-D weight (many 3 x 3 matrices, several
 # whole matrices per work item; the call then runs on several threads), a 3-D stack of matrices,
-# 1 x 1 matrices; (257, 130) above is cut into chunks whose column sums are added afterwards.
-EXTRA_SHAPES = {'adafactor': [(256, 64, 3, 3), (4, 300, 70), (2, 3, 1, 1)]}
+# 1 x 1 matrices (1 x 1 convolutions, updated element-wise) and one-row matrices; (257, 130)
+# above is cut into chunks whose column sums are added afterwards.
+EXTRA_SHAPES = {'adafactor': [(256, 64, 3, 3), (4, 300, 70), (2, 3, 1, 1), (5, 1, 7)]}
 
 # Gradients are rescaled and clipped so the kernels' gradient preprocessing is exercised too.
 COMMON = {'rescale_grad': 0.5, 'clip_gradient': 0.8}

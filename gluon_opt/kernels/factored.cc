@@ -156,7 +156,7 @@ struct Factored {
   float* m;    // weight-shaped, or null
   int64_t B, R, C, size;
   const double* sc;
-  float* row_mean;  // B: the mean of each matrix's updated row state
+  float* row_mean;  // B: the mean of each matrix's updated row state (the row if R = 1)
   float ex[3];      // alpha, decay, clip divisor (AdafactorParams::derive)
 };
 
@@ -190,6 +190,13 @@ inline void for_each_tile(const Factored& p, int64_t q0, int64_t q1, F&& f) {
     for (int64_t q = q0; q < q1; ++q)
       for (int64_t c = 0; c < p.C; c += kTile) f(q, int64_t{1}, c, std::min(kTile, p.C - c));
   }
+}
+
+// f(n) with n a compile-time constant for rows of 3 elements (3 x 3 convolution kernels, a
+// large share of a CNN's weights: their per-row loops then unroll), else the run-time n.
+template <class F>
+inline void with_row_length(int64_t n, F&& f) {
+  if (n == 3) f(std::integral_constant<int64_t, 3>{}); else f(n);
 }
 
 // The mean of n float32 values as nd.mean: the sum rounded to float32, divided in float32.
@@ -236,14 +243,18 @@ struct FactoredDriver {
       p.B = p.R * p.C > 0 ? p.size / (p.R * p.C) : 0;
       p.sc = sc.data() + t * 4;
       total += p.size;
-      nmat += p.B;
+      if (p.R > 1) nmat += p.B;
     }
     row_means.resize(std::max<int64_t>(nmat, 1));
     int64_t mat0 = 0, nparts = 0;
     for (int t = 0; t < l.n; ++t) {
       Factored& p = tensors[t];
-      p.row_mean = row_means.data() + mat0;
-      mat0 += p.B;
+      if (p.R == 1) {  // the mean of one row is the row itself (mean_of(x, 1) == x)
+        p.row_mean = p.row;
+      } else {
+        p.row_mean = row_means.data() + mat0;
+        mat0 += p.B;
+      }
       const int64_t mat = p.R * p.C;
       if (mat == 0) continue;  // nothing to update (an empty tensor)
       if (mat <= kBlock) {
@@ -305,23 +316,25 @@ struct FactoredDriver {
         return;
       }
       double* __restrict row_sums = sp->rs;
-      int64_t b = q / R, rr = q - b * R;  // matrix and row within it of row q + r
-      for (int64_t r = 0; r < rows; ++r) {
-        const float* __restrict gr = g + r * n;
-        double* __restrict cs = cols + (b - b_first) * C + c0;
-        double rs = 0;
+      with_row_length(n, [&](auto len) {
+        int64_t b = q / R, rr = q - b * R;  // matrix and row within it of row q + r
+        for (int64_t r = 0; r < rows; ++r) {
+          const float* __restrict gr = g + r * len;
+          double* __restrict cs = cols + (b - b_first) * C + c0;
+          double rs = 0;
 #pragma omp simd reduction(+ : rs)
-        for (int64_t c = 0; c < n; ++c) {
-          const float sq = gr[c] * gr[c] + e1;
-          rs += sq;
-          cs[c] += sq;
+          for (int64_t c = 0; c < len; ++c) {
+            const float sq = gr[c] * gr[c] + e1;
+            rs += sq;
+            cs[c] += sq;
+          }
+          row_sums[r] = rs;
+          if (++rr == R) {
+            rr = 0;
+            ++b;
+          }
         }
-        row_sums[r] = rs;
-        if (++rr == R) {
-          rr = 0;
-          ++b;
-        }
-      }
+      });
       row_sums[0] += carry;
       if (c0 + n < C) {  // a long row goes on in the next tile
         carry = row_sums[0];
@@ -343,14 +356,11 @@ struct FactoredDriver {
                    float c2, float e1) {
     float* __restrict row = p.row + q;
     float* __restrict col = p.col + q;
-    float* __restrict row_mean = p.row_mean + q;
 #pragma omp simd
-    for (int64_t i = 0; i < n; ++i) {
+    for (int64_t i = 0; i < n; ++i) {  // (the row means are the rows: row_mean aliases row)
       const float sq = mean_of(g[i] * g[i] + e1, 1);
-      const float r = b2 * row[i] + c2 * sq;
-      row[i] = r;
+      row[i] = b2 * row[i] + c2 * sq;
       col[i] = b2 * col[i] + c2 * sq;
-      row_mean[i] = mean_of(r, 1);
     }
   }
 
@@ -364,7 +374,7 @@ struct FactoredDriver {
 #pragma omp simd
     for (int64_t i = 0; i < ncol; ++i)
       col[i] = b2 * col[i] + c2 * mean_of(col_sums[i], p.R);
-    for (int64_t b = b0; b < b1; ++b) {
+    for (int64_t b = b0; b < b1 && p.R > 1; ++b) {
       const float* __restrict row = p.row + b * p.R;
       double s = 0;
       for (int64_t r = 0; r < p.R; ++r) s += row[r];
@@ -400,16 +410,18 @@ struct FactoredDriver {
       std::memcpy(rf, p.row_mean + q, rows * sizeof(float));
       std::memcpy(cf, p.col + q, rows * sizeof(float));
     } else {  // gather each row's row mean and column states
-      int64_t b = q / p.R, rr = q - b * p.R;
-      for (int64_t r = 0; r < rows; ++r) {
-        rf[r] = p.row_mean[b];
-        const float* __restrict col = p.col + b * p.C + c0;
-        for (int64_t c = 0; c < n; ++c) cf[r * n + c] = col[c];
-        if (++rr == p.R) {
-          rr = 0;
-          ++b;
+      with_row_length(n, [&](auto len) {
+        int64_t b = q / p.R, rr = q - b * p.R;
+        for (int64_t r = 0; r < rows; ++r) {
+          rf[r] = p.row_mean[b];
+          const float* __restrict col = p.col + b * p.C + c0;
+          for (int64_t c = 0; c < len; ++c) cf[r * len + c] = col[c];
+          if (++rr == p.R) {
+            rr = 0;
+            ++b;
+          }
         }
-      }
+      });
     }
     const float* __restrict row = p.row + q;
 #pragma omp simd
@@ -421,12 +433,14 @@ struct FactoredDriver {
 #pragma omp simd
       for (int64_t i = 0; i < m; ++i) u[i] = (g[i] * rf[i]) * cf[i];
     } else {
-      for (int64_t r = 0; r < rows; ++r) {
-        const float f = rf[r];
-        const int64_t j = r * n;
+      with_row_length(n, [&](auto len) {
+        for (int64_t r = 0; r < rows; ++r) {
+          const float f = rf[r];
+          const int64_t j = r * len;
 #pragma omp simd
-        for (int64_t c = 0; c < n; ++c) u[j + c] = (g[j + c] * f) * cf[j + c];
-      }
+          for (int64_t c = 0; c < len; ++c) u[j + c] = (g[j + c] * f) * cf[j + c];
+        }
+      });
     }
   }
 
