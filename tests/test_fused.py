@@ -53,11 +53,13 @@ F16 = dict(rtol=2 ** -10, atol=1e-4)
 # Adafactor scales its step by RMS(w) (scale_parameter) and divides the update by RMS(u) (update
 # clipping): the same nd.norm against double sums, over larger tensors here (EXTRA_SHAPES, up to
 # 147456 elements), where nd.norm's own float32 error reaches 1.5e-5 relative (9e-6 at 84000
-# elements, 2e-7 at 1025). Measured after 1, 5 and 25 steps, all three table entries: weights up
-# to 8.4e-7 of the tensor's largest magnitude, states (the momentum, proportional to the clip
-# divisor) up to 3.8e-6; the row and column means (double sums rounded to float32 against
-# MXNet's float32 Kahan sums) agree to an ulp. Bound: 2e-5, 5x the measured worst.
-NORM_SCALED = {'lamb': 1e-5, 'lars': 1e-5, 'adafactor': 2e-5}
+# elements, 2e-7 at 1025): the clip divisor, hence every element's step, carries it. Measured
+# after 1, 5 and 25 steps, all three table entries, float32 and float16: weights up to 7.6e-7 of
+# the tensor's largest magnitude, states up to 1.1e-5 (the momentum at step 1, which is the
+# clipped step itself; 5e-6 after 25 steps); the row and column means (double sums rounded to
+# float32 against MXNet's float32 Kahan sums) agree to an ulp. Bound: 5e-5, above nd.norm's own
+# error at these sizes and 4.5x the measured worst.
+NORM_SCALED = {'lamb': 1e-5, 'lars': 1e-5, 'adafactor': 5e-5}
 
 
 def assert_close(fused, ref, name, tol):
