@@ -21,7 +21,9 @@
 // mp=1 the master tile is converted into the float16 weight. Each tensor element is read and
 // written once. Rules that need per-tensor norms (LAMB, LARS) declare a reduction: a first
 // pass over all tensors sums squares per tensor, ``finish`` turns the sums into per-tensor
-// factors, and the update pass follows, still inside the same op call.
+// factors, and the update pass follows, still inside the same op call. Adafactor's factored
+// states are not weight-shaped and need sums along rows and columns: factored.cc drives those
+// tensors itself, from the pieces here (attributes, load_grad, the float16 conversions).
 #ifndef GLUON_OPT_KERNELS_COMMON_H_
 #define GLUON_OPT_KERNELS_COMMON_H_
 

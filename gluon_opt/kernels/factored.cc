@@ -294,8 +294,11 @@ struct FactoredDriver {
     const int64_t R = p.R, C = p.C, b_first = blk.q0 / R;
     const float b2 = static_cast<float>(p.sc[1]), c2 = static_cast<float>(1.0 - p.sc[1]);
     const float e1 = par.eps1;
+    const bool ones_only = R == 1 && C == 1;  // 1 x 1 matrices (1 x 1 convolutions): see ones()
     double* cols;  // the column sums of matrix b_first onwards (one matrix for a chunk)
-    if (blk.part < 0) {
+    if (ones_only) {
+      cols = nullptr;
+    } else if (blk.part < 0) {
       colbuf->assign((blk.q1 - blk.q0) / R * C, 0.0);
       cols = colbuf->data();
     } else {
@@ -311,7 +314,7 @@ struct FactoredDriver {
 #pragma omp simd reduction(+ : sw)
         for (int64_t i = 0; i < m; ++i) sw += static_cast<double>(w[i]) * w[i];
       }
-      if (R == 1 && C == 1) {  // 1 x 1 matrices (1 x 1 convolutions): all element-wise
+      if (ones_only) {
         ones(p, q, rows, g, b2, c2, e1);
         return;
       }
@@ -347,7 +350,7 @@ struct FactoredDriver {
         row[r] = b2 * row[r] + c2 * mean_of(row_sums[r], C);
     });
     block_sums[k] = sw;
-    if (blk.part < 0 && !(R == 1 && C == 1)) finish_matrices(p, b_first, blk.q1 / R, cols);
+    if (blk.part < 0 && !ones_only) finish_matrices(p, b_first, blk.q1 / R, cols);
   }
 
   // Pass 1 and finish_matrices for n 1 x 1 matrices from q on: every sum and mean is of one
