@@ -142,6 +142,18 @@ def _schedulefree_scalars(opt, item):
     return (lr, float(t) ** opt.r, 1.0 - opt.beta2 ** t, item.wd)
 
 
+def _adafactor_attrs(opt):
+    return {'epsilon1': opt.epsilon1, 'epsilon2': opt.epsilon2,
+            'clip_threshold': opt.clip_threshold, 'momentum': int(opt.beta1 is not None),
+            'beta1': 0.0 if opt.beta1 is None else opt.beta1,
+            'scale_parameter': int(opt.scale_parameter)}
+
+
+def _adafactor_scalars(opt, item):
+    alpha = item.lr * opt.relative_step_size(item.t)  # times max(eps2, RMS(w)) in the kernel
+    return (alpha, opt.second_moment_decay(item.t), item.wd, 1.0 - item.wd * alpha)
+
+
 def _lr_wd(opt, item):
     return (item.lr, item.wd)
 
@@ -171,6 +183,7 @@ OPS = {
     'lars': FusedOp('gopt_lars',
                     lambda o: {'momentum': o.momentum, 'eta': o.eta, 'epsilon': o.epsilon},
                     _lr_wd),
+    'adafactor': FusedOp('gopt_adafactor', _adafactor_attrs, _adafactor_scalars),
     'schedulefree_adamw': FusedOp('gopt_schedulefree_adamw',
                                   lambda o: dict(_adam_attrs(o),
                                                  weight_lr_power=o.weight_lr_power),

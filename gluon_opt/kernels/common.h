@@ -21,7 +21,9 @@
 // mp=1 the master tile is converted into the float16 weight. Each tensor element is read and
 // written once. Rules that need per-tensor norms (LAMB, LARS) declare a reduction: a first
 // pass over all tensors sums squares per tensor, ``finish`` turns the sums into per-tensor
-// factors, and the update pass follows, still inside the same op call.
+// factors, and the update pass follows, still inside the same op call. Adafactor's factored
+// states are not weight-shaped and need sums along rows and columns: factored.cc drives those
+// tensors itself, from the pieces here (attributes, load_grad, the float16 conversions).
 #ifndef GLUON_OPT_KERNELS_COMMON_H_
 #define GLUON_OPT_KERNELS_COMMON_H_
 
@@ -231,6 +233,21 @@ struct GradPrep {
   }
 };
 
+// The gradient of elements [i0, i0 + m) as float32, rescaled and clipped: read in place
+// (``direct``: float32 and nothing to do to it), else converted from float16 (mp) and
+// preprocessed into ``gbuf`` (kTile floats).
+inline const float* load_grad(const void* g, int64_t i0, int64_t m, bool mp, bool direct,
+                              const GradPrep& prep, float* gbuf) {
+  if (direct) return static_cast<const float*>(g) + i0;
+  if (mp) {
+    half_to_float(static_cast<const uint16_t*>(g) + i0, gbuf, m);
+  } else {
+    std::memcpy(gbuf, static_cast<const float*>(g) + i0, m * sizeof(float));
+  }
+  prep(gbuf, m);
+  return gbuf;
+}
+
 // A tile of one tensor as a rule sees it: weights in and out (``w_out`` may alias ``w_in``),
 // the preprocessed gradient, the state tiles (a state of ``Rule::kScalarStates`` is the
 // small tensor itself, not offset), this tensor's scalars and the per-tensor values its
@@ -335,19 +352,7 @@ MXReturnValue forward(const Attrs& a, std::vector<MXTensor>* inputs,
     tile.n = m;
     tile.w_in = p.w + i0;
     tile.w_out = mp ? p.w + i0 : static_cast<float*>(p.out) + i0;
-    if (!need_grad) {
-      tile.g = nullptr;
-    } else if (direct) {
-      tile.g = static_cast<const float*>(p.g) + i0;
-    } else {
-      if (mp) {
-        half_to_float(static_cast<const uint16_t*>(p.g) + i0, gbuf, m);
-      } else {
-        std::memcpy(gbuf, static_cast<const float*>(p.g) + i0, m * sizeof(float));
-      }
-      prep(gbuf, m);
-      tile.g = gbuf;
-    }
+    tile.g = need_grad ? load_grad(p.g, i0, m, mp, direct, prep, gbuf) : nullptr;
     for (int s = 0; s < kMaxStates; ++s)
       tile.s[s] = p.s[s] ? ((Rule::kScalarStates >> s) & 1u ? p.s[s] : p.s[s] + i0) : nullptr;
     tile.sc = sc.data() + t * Rule::kScalars;

@@ -1,0 +1,589 @@
+// Fused Adafactor, as gluon_opt/optimizers/factored.py's reference (HuggingFace's conventions):
+//
+//   sq = g^2 + eps1;   alpha = lr rho_t max(eps2, RMS(w))    (lr rho_t without scale_parameter)
+//   matrices (ndim >= 2: B matrices of R x C over the last two axes; states row: B x R and
+//   col: B x C):
+//     row <- b2t row + (1 - b2t) mean_c(sq);   col <- b2t col + (1 - b2t) mean_r(sq)
+//     u = (g * rsqrt(row / mean_r(row))) * rsqrt(col)
+//   vectors:  v <- b2t v + (1 - b2t) sq;   u = g * rsqrt(v)
+//   u <- alpha * (u / max(RMS(u) / clip_threshold, 1))
+//   m <- b1 m + (1 - b1) u;  u <- m                                    (with beta1)
+//   w <- w (1 - wd alpha) - u                                          (the product only if wd)
+//
+// One op, gopt_adafactor, takes both layouts, one per call: Python groups a step's tensors by
+// their number of states, factored ns = 2 and vectors ns = 1 (each + 1 with beta1), and the
+// weight's rank must agree (infer_shape). Vectors are an ordinary common.h rule with a
+// reduction pass (as LAMB). Matrices have states that are not weight-shaped and need sums along
+// rows and columns before the per-tensor RMS, so they have their own driver (below), built
+// from common.h's pieces (attributes, gradient loading and preprocessing, float16 masters).
+//
+// attrs: epsilon1, epsilon2, clip_threshold, momentum (0/1: beta1 given), beta1,
+//        scale_parameter (0/1).
+// scalars: lr rho_t, b2t, wd, 1 - wd lr rho_t (the decay factor without scale_parameter).
+//          Python computes them in double precision as the reference does.
+//
+// Precision: every element-wise operation is the reference's float32 operation in its order.
+// The reductions differ: the means (MXNet: float32 Kahan sums, nearly always the correctly
+// rounded sum) are double sums rounded to float32 and divided as MXNet divides; the norms
+// behind RMS(w) and RMS(u) (MXNet's nd.norm: a float32 scaled sum of squares in sequence) are
+// double sums. The norms are the difference that matters: nd.norm's float32 error grows with
+// the tensor (measured 2e-7 relative at 1025 elements, 1.5e-5 at 147456) and carries into
+// alpha and the clip divisor, so into every element's step: over 25 steps the fused weights
+// differ from the reference's by up to 7.6e-7 of the tensor's largest magnitude, the momentum
+// by up to 1.1e-5 (tests/test_fused.py, NORM_SCALED). The means agree to an ulp.
+#include "common.h"
+
+namespace gluon_opt {
+
+// What both layouts share: the hyperparameters, the per-tensor step size, decay factor and
+// clip divisor from the sums of squares, and the last steps of every element.
+struct AdafactorParams {
+  float eps1, eps2, clip, b1, c1;
+  bool momentum, scale;
+  explicit AdafactorParams(const Attrs& a) {
+    const double beta1 = attr_double(a, "beta1", 0.0);
+    eps1 = static_cast<float>(attr_double(a, "epsilon1", 1e-30));
+    eps2 = static_cast<float>(attr_double(a, "epsilon2", 1e-3));
+    clip = static_cast<float>(attr_double(a, "clip_threshold", 1.0));
+    b1 = static_cast<float>(beta1);
+    c1 = static_cast<float>(1.0 - beta1);
+    momentum = attr_int(a, "momentum", 0) != 0;
+    scale = attr_int(a, "scale_parameter", 1) != 0;
+  }
+
+  // ex = {alpha, decay, clip divisor} of a tensor of n elements from its scalars and the sums
+  // of w^2 and u^2. RMS(x) = nd.norm(x) / sqrt(n), the scalar rounded to float32 as MXNet's
+  // scalar ops do.
+  void derive(const double* sc, double sum_w2, double sum_u2, int64_t n, float* ex) const {
+    const float root_n = static_cast<float>(std::sqrt(static_cast<double>(n)));
+    float alpha = static_cast<float>(sc[0]), decay = static_cast<float>(sc[3]);
+    if (scale) {  // alpha is then a float32 NDArray: alpha * max(RMS(w), eps2), 1 - wd * alpha
+      const float rms_w = sum_to_norm(sum_w2) / root_n;
+      alpha = alpha * (rms_w > eps2 ? rms_w : eps2);
+      decay = 1.0f - alpha * static_cast<float>(sc[2]);
+    }
+    const float ratio = (sum_to_norm(sum_u2) / root_n) / clip;
+    ex[0] = alpha;
+    ex[1] = decay;
+    ex[2] = ratio > 1.0f ? ratio : 1.0f;
+  }
+
+  // From the unclipped update u of element i to its new weight (and momentum m[i]).
+  template <bool kMomentum, bool kDecay>
+  static inline float apply(float u, float w, float* m, int64_t i, float alpha, float decay,
+                            float d, float b1, float c1) {
+    u = alpha * (u / d);
+    if constexpr (kMomentum) {
+      u = b1 * m[i] + c1 * u;
+      m[i] = u;
+    }
+    if constexpr (kDecay) w = w * decay;
+    return w - u;
+  }
+
+  template <class F>
+  void with_options(const double* sc, F&& f) const {
+    with_flag(momentum, [&](auto M) { with_flag(sc[2] != 0, [&](auto D) { f(M, D); }); });
+  }
+};
+
+// Vectors: full second moment, a common.h rule. Pass 1 updates v and sums w^2 and u^2; pass 2
+// recomputes u from the updated v (the same operations, so the same values) and writes w.
+// states: v (, m).
+struct AdafactorVectorRule : RuleBase {
+  static constexpr int kScalars = 4;
+  static constexpr int kReduce = 2;
+  static constexpr int kDerived = 3;
+  AdafactorParams p;
+  explicit AdafactorVectorRule(const Attrs& a) : p(a) {}
+  bool supports(const Layout& l) const { return l.ns == 1 + p.momentum; }
+
+  void reduce(const Tile& t, double* acc) const {
+    const float b2 = static_cast<float>(t.sc[1]), c2 = static_cast<float>(1.0 - t.sc[1]);
+    const float e1 = p.eps1;
+    const float* __restrict w = t.w_in;
+    const float* __restrict g = t.g;
+    float* __restrict v = t.s[0];
+    const int64_t n = t.n;
+    double sw = 0, su = 0;
+    with_flag(p.scale, [&](auto S) {
+#pragma omp simd reduction(+ : sw, su)
+      for (int64_t i = 0; i < n; ++i) {
+        const float gi = g[i];
+        const float vi = b2 * v[i] + c2 * (gi * gi + e1);
+        v[i] = vi;
+        const float u = gi * (1.0f / std::sqrt(vi));
+        su += static_cast<double>(u) * u;
+        if constexpr (S.value) sw += static_cast<double>(w[i]) * w[i];
+      }
+    });
+    acc[0] += sw;
+    acc[1] += su;
+  }
+
+  void finish(const Tensors& tensor, const double* sc, const double* sums, float* ex) const {
+    p.derive(sc, sums[0], sums[1], tensor.size, ex);
+  }
+
+  void operator()(const Tile& t) const {
+    const float alpha = t.ex[0], decay = t.ex[1], d = t.ex[2], b1 = p.b1, c1 = p.c1;
+    const float* w_in = t.w_in;
+    float* w_out = t.w_out;
+    const float* __restrict g = t.g;
+    const float* __restrict v = t.s[0];
+    float* __restrict m = t.s[1];
+    const int64_t n = t.n;
+    p.with_options(t.sc, [&](auto M, auto D) {
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) {
+        const float u = g[i] * (1.0f / std::sqrt(v[i]));
+        w_out[i] = AdafactorParams::apply<M.value, D.value>(u, w_in[i], m, i, alpha, decay, d,
+                                                            b1, c1);
+      }
+    });
+  }
+};
+
+// ---- matrices: the factored driver ----------------------------------------------------------
+
+// One factored tensor viewed as B matrices of R x C, i.e. B R rows ("q" = b R + r) of C.
+struct Factored {
+  float* w;
+  const void* g;
+  void* out;
+  float* row;  // B x R
+  float* col;  // B x C
+  float* m;    // weight-shaped, or null
+  int64_t B, R, C, size;
+  const double* sc;
+  float* row_mean;  // B: the mean of each matrix's updated row state (the row if R = 1)
+  float ex[3];      // alpha, decay, clip divisor (AdafactorParams::derive)
+};
+
+// A work item: rows [q0, q1) of one tensor, either whole matrices (part < 0: the column sums
+// are complete within the block) or a chunk of one large matrix (its column sums are partial
+// and go to parts[part .. part + C), added up in chunk order afterwards).
+struct RowBlock {
+  int t;
+  int64_t q0, q1, part;
+};
+
+// A large matrix cut into chunks (the chunks' partial column sums lie one after the other).
+struct SplitMatrix {
+  int t;
+  int64_t b, part, chunks;
+};
+
+// Chunks per large matrix at most: enough work items for the cores, while the partial column
+// sums (chunks x C doubles) stay small.
+constexpr int64_t kMaxChunks = 64;
+
+// Calls f(q, rows, c0, cols) for tiles covering rows [q0, q1) of p: several whole rows when a
+// row fits in a tile, else one row cut into tiles. A tile's elements are contiguous, from
+// q C + c0.
+template <class F>
+inline void for_each_tile(const Factored& p, int64_t q0, int64_t q1, F&& f) {
+  if (p.C <= kTile) {
+    const int64_t rows = kTile / p.C;
+    for (int64_t q = q0; q < q1; q += rows) f(q, std::min(rows, q1 - q), int64_t{0}, p.C);
+  } else {
+    for (int64_t q = q0; q < q1; ++q)
+      for (int64_t c = 0; c < p.C; c += kTile) f(q, int64_t{1}, c, std::min(kTile, p.C - c));
+  }
+}
+
+// f(n) with n a compile-time constant for rows of 3 elements (3 x 3 convolution kernels, a
+// large share of a CNN's weights: their per-row loops then unroll), else the run-time n.
+template <class F>
+inline void with_row_length(int64_t n, F&& f) {
+  if (n == 3) f(std::integral_constant<int64_t, 3>{}); else f(n);
+}
+
+// The mean of n float32 values as nd.mean: the sum rounded to float32, divided in float32.
+inline float mean_of(double sum, int64_t n) {
+  return static_cast<float>(sum) / static_cast<float>(n);
+}
+
+struct FactoredDriver {
+  const AdafactorParams par;
+  const GradPrep prep;
+  const bool mp, direct;
+  std::vector<Factored> tensors;
+  std::vector<RowBlock> blocks;
+  std::vector<SplitMatrix> splits;
+  std::vector<double> parts;       // partial column sums of the split matrices
+  std::vector<double> block_sums;  // per block: sum w^2 (pass 1), then sum u^2 (pass 2)
+  std::vector<float> row_means;
+  int threads;
+
+  FactoredDriver(const Attrs& a, const Layout& l)
+      : par(a), prep(a), mp(l.mp != 0), direct(l.mp == 0 && !prep.active()) {}
+
+  const float* grad(const Factored& p, int64_t i0, int64_t n, float* gbuf) const {
+    return load_grad(p.g, i0, n, mp, direct, prep, gbuf);
+  }
+
+  void plan(const Layout& l, const std::vector<MXTensor>& in, std::vector<MXTensor>* out,
+            const std::vector<double>& sc) {
+    tensors.resize(l.n);
+    int64_t total = 0, nmat = 0;
+    for (int t = 0; t < l.n; ++t) {
+      const int base = t * l.per_tensor();
+      const std::vector<int64_t>& shape = in[base].shape;
+      Factored& p = tensors[t];
+      p.w = static_cast<float*>(in[base].data_ptr);
+      p.g = in[base + 1].data_ptr;
+      p.out = (*out)[t].data_ptr;
+      p.row = static_cast<float*>(in[base + 2].data_ptr);
+      p.col = static_cast<float*>(in[base + 3].data_ptr);
+      p.m = par.momentum ? static_cast<float*>(in[base + 4].data_ptr) : nullptr;
+      p.R = shape[shape.size() - 2];
+      p.C = shape[shape.size() - 1];
+      p.size = in[base].size();
+      p.B = p.R * p.C > 0 ? p.size / (p.R * p.C) : 0;
+      p.sc = sc.data() + t * 4;
+      total += p.size;
+      if (p.R > 1) nmat += p.B;
+    }
+    row_means.resize(std::max<int64_t>(nmat, 1));
+    int64_t mat0 = 0, nparts = 0;
+    for (int t = 0; t < l.n; ++t) {
+      Factored& p = tensors[t];
+      if (p.R == 1) {  // the mean of one row is the row itself (mean_of(x, 1) == x)
+        p.row_mean = p.row;
+      } else {
+        p.row_mean = row_means.data() + mat0;
+        mat0 += p.B;
+      }
+      const int64_t mat = p.R * p.C;
+      if (mat == 0) continue;  // nothing to update (an empty tensor)
+      if (mat <= kBlock) {
+        const int64_t per = kBlock / mat;
+        for (int64_t b = 0; b < p.B; b += per)
+          blocks.push_back({t, b * p.R, std::min(p.B, b + per) * p.R, -1});
+      } else {
+        const int64_t chunks = std::min({p.R, kMaxChunks, (mat + kBlock - 1) / kBlock});
+        for (int64_t b = 0; b < p.B; ++b) {
+          splits.push_back({t, b, nparts, chunks});
+          for (int64_t k = 0; k < chunks; ++k, nparts += p.C)
+            blocks.push_back({t, b * p.R + k * p.R / chunks, b * p.R + (k + 1) * p.R / chunks,
+                              nparts});
+        }
+      }
+    }
+    parts.assign(nparts, 0.0);
+    block_sums.assign(blocks.size(), 0.0);
+    threads = total >= kParallelMin ? omp_get_max_threads() : 1;
+  }
+
+  // Per-thread tile buffers: the preprocessed gradient, the row sums (pass 1), the factors and
+  // the update (passes 2 and 3).
+  struct Scratch {
+    alignas(64) float g[kTile];
+    alignas(64) double rs[kTile];
+    alignas(64) float rf[kTile];
+    alignas(64) float cf[kTile];
+    alignas(64) float u[kTile];
+  };
+
+  // Pass 1: row and column sums of sq, the row states, and for whole matrices the column
+  // states and row means too (split matrices finish in finish_splits); sum of w^2 per block.
+  void sums_and_states(int64_t k, std::vector<double>* colbuf, Scratch* sp) {
+    const RowBlock& blk = blocks[k];
+    const Factored& p = tensors[blk.t];
+    const int64_t R = p.R, C = p.C, b_first = blk.q0 / R;
+    const float b2 = static_cast<float>(p.sc[1]), c2 = static_cast<float>(1.0 - p.sc[1]);
+    const float e1 = par.eps1;
+    const bool ones_only = R == 1 && C == 1;  // 1 x 1 matrices (1 x 1 convolutions): see ones()
+    double* cols;  // the column sums of matrix b_first onwards (one matrix for a chunk)
+    if (ones_only) {
+      cols = nullptr;
+    } else if (blk.part < 0) {
+      colbuf->assign((blk.q1 - blk.q0) / R * C, 0.0);
+      cols = colbuf->data();
+    } else {
+      cols = parts.data() + blk.part;
+    }
+    double sw = 0, carry = 0;  // carry: the earlier tiles' sum of a row longer than a tile
+    for_each_tile(p, blk.q0, blk.q1, [&](int64_t q, int64_t rows, int64_t c0, int64_t n) {
+      const int64_t i0 = q * C + c0;
+      const float* g = grad(p, i0, rows * n, sp->g);
+      if (par.scale) {
+        const float* __restrict w = p.w + i0;
+        const int64_t m = rows * n;
+#pragma omp simd reduction(+ : sw)
+        for (int64_t i = 0; i < m; ++i) sw += static_cast<double>(w[i]) * w[i];
+      }
+      if (ones_only) {
+        ones(p, q, rows, g, b2, c2, e1);
+        return;
+      }
+      double* __restrict row_sums = sp->rs;
+      with_row_length(n, [&](auto len) {
+        int64_t b = q / R, rr = q - b * R;  // matrix and row within it of row q + r
+        for (int64_t r = 0; r < rows; ++r) {
+          const float* __restrict gr = g + r * len;
+          double* __restrict cs = cols + (b - b_first) * C + c0;
+          double rs = 0;
+#pragma omp simd reduction(+ : rs)
+          for (int64_t c = 0; c < len; ++c) {
+            const float sq = gr[c] * gr[c] + e1;
+            rs += sq;
+            cs[c] += sq;
+          }
+          row_sums[r] = rs;
+          if (++rr == R) {
+            rr = 0;
+            ++b;
+          }
+        }
+      });
+      row_sums[0] += carry;
+      if (c0 + n < C) {  // a long row goes on in the next tile
+        carry = row_sums[0];
+        return;
+      }
+      carry = 0;
+      float* __restrict row = p.row + q;
+#pragma omp simd
+      for (int64_t r = 0; r < rows; ++r)
+        row[r] = b2 * row[r] + c2 * mean_of(row_sums[r], C);
+    });
+    block_sums[k] = sw;
+    if (blk.part < 0 && !ones_only) finish_matrices(p, b_first, blk.q1 / R, cols);
+  }
+
+  // Pass 1 and finish_matrices for n 1 x 1 matrices from q on: every sum and mean is of one
+  // element (the same operations, written element-wise so that they vectorise).
+  static void ones(const Factored& p, int64_t q, int64_t n, const float* __restrict g, float b2,
+                   float c2, float e1) {
+    float* __restrict row = p.row + q;
+    float* __restrict col = p.col + q;
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) {  // (the row means are the rows: row_mean aliases row)
+      const float sq = mean_of(g[i] * g[i] + e1, 1);
+      row[i] = b2 * row[i] + c2 * sq;
+      col[i] = b2 * col[i] + c2 * sq;
+    }
+  }
+
+  // The column states and row means of matrices [b0, b1), once all their rows are summed
+  // (col_sums: their (b1 - b0) C column sums). One loop over all their columns, so that many
+  // small matrices (3 x 3 and 1 x 1 kernels) do not pay a loop each.
+  void finish_matrices(const Factored& p, int64_t b0, int64_t b1, const double* col_sums) const {
+    const float b2 = static_cast<float>(p.sc[1]), c2 = static_cast<float>(1.0 - p.sc[1]);
+    float* __restrict col = p.col + b0 * p.C;
+    const int64_t ncol = (b1 - b0) * p.C;
+#pragma omp simd
+    for (int64_t i = 0; i < ncol; ++i)
+      col[i] = b2 * col[i] + c2 * mean_of(col_sums[i], p.R);
+    for (int64_t b = b0; b < b1 && p.R > 1; ++b) {
+      const float* __restrict row = p.row + b * p.R;
+      double s = 0;
+      for (int64_t r = 0; r < p.R; ++r) s += row[r];
+      p.row_mean[b] = mean_of(s, p.R);
+    }
+  }
+
+  // Split matrices: add the chunks' partial column sums in order, then finish the matrix.
+  void finish_splits() {
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1)
+    for (int64_t k = 0; k < static_cast<int64_t>(splits.size()); ++k) {
+      const SplitMatrix& s = splits[k];
+      const Factored& p = tensors[s.t];
+      double* sums = parts.data() + s.part;
+      for (int64_t j = 1; j < s.chunks; ++j) {
+        const double* more = sums + j * p.C;
+        for (int64_t c = 0; c < p.C; ++c) sums[c] += more[c];
+      }
+      finish_matrices(p, s.b, s.b + 1, sums);
+    }
+  }
+
+  // The unclipped update of one tile into u: u = (g * rsqrt(row / row_mean)) * rsqrt(col).
+  // The square roots and divisions run in loops over the whole tile (the rows' factors, then
+  // the elements' column factors), so they vectorise even when rows are 1 or 3 elements long;
+  // only gathering each row's row mean and column states loops per row.
+  void tile_update(const Factored& p, int64_t q, int64_t rows, int64_t c0, int64_t n,
+                   const float* __restrict g, Scratch* sp) const {
+    float* __restrict rf = sp->rf;
+    float* __restrict cf = sp->cf;
+    float* __restrict u = sp->u;
+    if (p.R == 1 && p.C == 1) {  // 1 x 1 matrices: row q + r is matrix q + r
+      std::memcpy(rf, p.row_mean + q, rows * sizeof(float));
+      std::memcpy(cf, p.col + q, rows * sizeof(float));
+    } else {  // gather each row's row mean and column states
+      with_row_length(n, [&](auto len) {
+        int64_t b = q / p.R, rr = q - b * p.R;
+        for (int64_t r = 0; r < rows; ++r) {
+          rf[r] = p.row_mean[b];
+          const float* __restrict col = p.col + b * p.C + c0;
+          for (int64_t c = 0; c < len; ++c) cf[r * len + c] = col[c];
+          if (++rr == p.R) {
+            rr = 0;
+            ++b;
+          }
+        }
+      });
+    }
+    const float* __restrict row = p.row + q;
+#pragma omp simd
+    for (int64_t r = 0; r < rows; ++r) rf[r] = 1.0f / std::sqrt(row[r] / rf[r]);
+    const int64_t m = rows * n;
+#pragma omp simd
+    for (int64_t i = 0; i < m; ++i) cf[i] = 1.0f / std::sqrt(cf[i]);
+    if (n == 1) {
+#pragma omp simd
+      for (int64_t i = 0; i < m; ++i) u[i] = (g[i] * rf[i]) * cf[i];
+    } else {
+      with_row_length(n, [&](auto len) {
+        for (int64_t r = 0; r < rows; ++r) {
+          const float f = rf[r];
+          const int64_t j = r * len;
+#pragma omp simd
+          for (int64_t c = 0; c < len; ++c) u[j + c] = (g[j + c] * f) * cf[j + c];
+        }
+      });
+    }
+  }
+
+  // Pass 2: sum of u^2 per block.
+  void update_norm(int64_t k, Scratch* sp) {
+    const RowBlock& blk = blocks[k];
+    const Factored& p = tensors[blk.t];
+    double su = 0;
+    for_each_tile(p, blk.q0, blk.q1, [&](int64_t q, int64_t rows, int64_t c0, int64_t n) {
+      const int64_t m = rows * n;
+      tile_update(p, q, rows, c0, n, grad(p, q * p.C + c0, m, sp->g), sp);
+      const float* __restrict u = sp->u;
+      double s = 0;
+#pragma omp simd reduction(+ : s)
+      for (int64_t i = 0; i < m; ++i) s += static_cast<double>(u[i]) * u[i];
+      su += s;
+    });
+    block_sums[k] = su;
+  }
+
+  // Pass 3: clip, scale, momentum, decay; the float16 weights from the masters.
+  void apply(int64_t k, Scratch* sp) const {
+    const RowBlock& blk = blocks[k];
+    const Factored& p = tensors[blk.t];
+    const float alpha = p.ex[0], decay = p.ex[1], d = p.ex[2], b1 = par.b1, c1 = par.c1;
+    par.with_options(p.sc, [&](auto M, auto D) {
+      for_each_tile(p, blk.q0, blk.q1, [&](int64_t q, int64_t rows, int64_t c0, int64_t n) {
+        const int64_t i0 = q * p.C + c0, m = rows * n;
+        tile_update(p, q, rows, c0, n, grad(p, i0, m, sp->g), sp);
+        const float* __restrict u = sp->u;
+        const float* w_in = p.w + i0;
+        float* w = (mp ? p.w : static_cast<float*>(p.out)) + i0;
+        float* __restrict mom = p.m ? p.m + i0 : nullptr;
+#pragma omp simd
+        for (int64_t i = 0; i < m; ++i)
+          w[i] = AdafactorParams::apply<M.value, D.value>(u[i], w_in[i], mom, i, alpha, decay, d,
+                                                          b1, c1);
+        if (mp) float_to_half(p.w + i0, static_cast<uint16_t*>(p.out) + i0, m);
+      });
+    });
+  }
+
+  // Per tensor: the sums of the blocks, in block order (deterministic for any thread count).
+  std::vector<double> tensor_sums() const {
+    std::vector<double> s(tensors.size(), 0.0);
+    for (size_t k = 0; k < blocks.size(); ++k) s[blocks[k].t] += block_sums[k];
+    return s;
+  }
+
+  void run() {
+    const int64_t nblocks = static_cast<int64_t>(blocks.size());
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+      std::vector<double> colbuf;
+      Scratch scratch;
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t k = 0; k < nblocks; ++k) sums_and_states(k, &colbuf, &scratch);
+    }
+    finish_splits();
+    const std::vector<double> sum_w2 = tensor_sums();
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+      Scratch scratch;
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t k = 0; k < nblocks; ++k) update_norm(k, &scratch);
+    }
+    const std::vector<double> sum_u2 = tensor_sums();
+    for (size_t t = 0; t < tensors.size(); ++t)
+      par.derive(tensors[t].sc, sum_w2[t], sum_u2[t], tensors[t].size, tensors[t].ex);
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+      Scratch scratch;
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t k = 0; k < nblocks; ++k) apply(k, &scratch);
+    }
+  }
+};
+
+MXReturnValue adafactor_forward(const Attrs& a, std::vector<MXTensor>* inputs,
+                                std::vector<MXTensor>* outputs, const OpResource& res) {
+  const Layout l = layout(a);
+  const int nm = attr_int(a, "momentum", 0) != 0;
+  if (l.ns == 1 + nm) return forward<AdafactorVectorRule>(a, inputs, outputs, res);
+  const std::vector<double> sc = attr_doubles(a, "sc");
+  if (l.ns != 2 + nm || static_cast<int64_t>(sc.size()) != 4 * static_cast<int64_t>(l.n)) {
+    MX_ERROR_MSG << "gopt_adafactor: bad number of states or scalars";
+    return mxnet::ext::MX_FAIL;
+  }
+  FactoredDriver driver(a, l);
+  driver.plan(l, *inputs, outputs, sc);
+  driver.run();
+  return mxnet::ext::MX_SUCCESS;
+}
+
+// Each tensor's states: (v (, m)) of its shape when the call holds vectors; (row, col (, m))
+// of shapes shape[:-1], shape[:-2] + shape[-1:] (, shape) when it holds tensors of ndim >= 2.
+MXReturnValue adafactor_infer_shape(const Attrs& a, std::vector<std::vector<unsigned>>* in,
+                                    std::vector<std::vector<unsigned>>* out) {
+  const Layout l = layout(a);
+  const int nm = attr_int(a, "momentum", 0) != 0;
+  const bool factored = l.ns == 2 + nm;
+  if (!factored && l.ns != 1 + nm) {
+    MX_ERROR_MSG << "gopt_adafactor: expected " << 1 + nm << " or " << 2 + nm
+                 << " states per tensor, got " << l.ns;
+    return mxnet::ext::MX_FAIL;
+  }
+  for (int i = 0; i < l.n; ++i) {
+    const int base = i * l.per_tensor();
+    const std::vector<unsigned> w = (*in)[base];
+    if (factored != (w.size() >= 2)) {
+      MX_ERROR_MSG << "gopt_adafactor: tensor " << i << " of rank " << w.size() << " in a call"
+                   << " of " << (factored ? "factored" : "vector") << " states";
+      return mxnet::ext::MX_FAIL;
+    }
+    std::vector<std::vector<unsigned>> expect = {w};  // the gradient
+    if (factored) {
+      expect.emplace_back(w.begin(), w.end() - 1);
+      expect.push_back(std::vector<unsigned>(w.begin(), w.end() - 2));
+      expect.back().push_back(w.back());
+    } else {
+      expect.push_back(w);
+    }
+    if (nm) expect.push_back(w);
+    for (size_t k = 0; k < expect.size(); ++k) {
+      if ((*in)[base + 1 + k] != expect[k]) {
+        MX_ERROR_MSG << "gopt_adafactor: tensor " << i << " input " << 1 + k
+                     << " has the wrong shape";
+        return mxnet::ext::MX_FAIL;
+      }
+    }
+    (*out)[i] = w;
+  }
+  return mxnet::ext::MX_SUCCESS;
+}
+
+}  // namespace gluon_opt
+
+REGISTER_OP(gopt_adafactor)
+    .setParseAttrs(gluon_opt::parse_attrs)
+    .setInferType(gluon_opt::infer_type)
+    .setInferShape(gluon_opt::adafactor_infer_shape)
+    .setMutateInputs(gluon_opt::mutate_inputs)
+    .setForward(gluon_opt::adafactor_forward, "cpu");
