@@ -57,6 +57,21 @@ constexpr int64_t kBlock = 32 * 1024;    // elements per OpenMP work item
 constexpr int64_t kParallelMin = 64 * 1024;  // below this many elements, one thread is faster
 constexpr int kMaxStates = 4;
 
+// Threads for one op call. MXNet runs operators on its engine's worker threads, whose OpenMP
+// default team is one thread (MXNet's own operators pass their thread count explicitly), so
+// omp_get_max_threads() there runs every kernel on one core: measured, fused Adam on ResNet-50
+// shapes took 34.7 ms against 27.7 ms for torch's two-thread fused Adam. Like MXNet's own
+// operators: OMP_NUM_THREADS when it is set, else every processor.
+inline int max_threads() {
+  static const int n = [] {
+    const char* env = std::getenv("OMP_NUM_THREADS");
+    int v = env ? std::atoi(env) : 0;
+    if (v <= 0) v = omp_get_num_procs();
+    return v > 0 ? v : 1;
+  }();
+  return n;
+}
+
 inline double attr_double(const Attrs& a, const char* key, double fallback) {
   auto it = a.find(key);
   return it == a.end() ? fallback : std::strtod(it->second.c_str(), nullptr);
@@ -341,7 +356,7 @@ MXReturnValue forward(const Attrs& a, std::vector<MXTensor>* inputs,
       blocks.push_back({t, b, std::min(p.size, b + kBlock)});
   }
   const int64_t nblocks = static_cast<int64_t>(blocks.size());
-  const int threads = total >= kParallelMin ? omp_get_max_threads() : 1;
+  const int threads = total >= kParallelMin ? max_threads() : 1;
   const bool mp = l.mp != 0, direct = !mp && !prep.active();
 
   // One tile of tensor ``p`` at ``i0``: the gradient converted and preprocessed into ``gbuf``

@@ -273,7 +273,7 @@ struct FactoredDriver {
     }
     parts.assign(nparts, 0.0);
     block_sums.assign(blocks.size(), 0.0);
-    threads = total >= kParallelMin ? omp_get_max_threads() : 1;
+    threads = total >= kParallelMin ? max_threads() : 1;
   }
 
   // Per-thread tile buffers: the preprocessed gradient, the row sums (pass 1), the factors and

@@ -66,7 +66,7 @@ MXReturnValue copy_forward(const Attrs&, std::vector<MXTensor>* inputs,
   char* d = static_cast<char*>(dst.data_ptr);
   const int64_t chunk = 1 << 20;
   const int64_t nchunks = (bytes + chunk - 1) / chunk;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(max_threads())
   for (int64_t c = 0; c < nchunks; ++c) {
     const int64_t b = c * chunk;
     copy_block(s + b, d + b, std::min(chunk, bytes - b));

@@ -80,7 +80,7 @@ MXReturnValue sync_forward(const Attrs& a, std::vector<MXTensor>* inputs,
       jobs.push_back({fast, slow, out, b, std::min(size, b + kBlock)});
   }
   const int64_t njobs = static_cast<int64_t>(jobs.size());
-  const int threads = total >= kParallelMin ? omp_get_max_threads() : 1;
+  const int threads = total >= kParallelMin ? max_threads() : 1;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1)
   for (int64_t j = 0; j < njobs; ++j) {
     const Job job = jobs[j];
