@@ -48,8 +48,12 @@ ALGORITHMS = {
     'rmsprop': (dict(learning_rate=1e-3), 'rmsprop', 'RMSprop', 5 * 4),
     'adadelta': (dict(learning_rate=1.0), 'adadelta', 'Adadelta', 7 * 4),
     'lion': (dict(learning_rate=1e-4), None, None, 5 * 4),
-    'lamb': (dict(learning_rate=1e-3), 'lamb', None, 7 * 4),
-    'lars': (dict(learning_rate=0.01, momentum=0.9), 'lars', None, 5 * 4),
+    # LAMB and LARS scale each tensor's step by a ratio of norms, known only once the whole
+    # tensor has been read, so any implementation passes twice over tensors larger than the
+    # caches. LAMB: read w, g, m, v and write m, v (norms of w and of the update), then read
+    # w, m, v and write w; LARS: read w, g (their norms), then read w, g, mom, write w, mom.
+    'lamb': (dict(learning_rate=1e-3), 'lamb', None, 10 * 4),
+    'lars': (dict(learning_rate=0.01, momentum=0.9), 'lars', None, 7 * 4),
     'schedulefree_adamw': (dict(learning_rate=1e-3), None, None, 7 * 4),
     # Muon: the elementwise traffic of the matrices (read w, g, B; write w, B); Newton-Schulz's
     # matrix products come on top and are not counted (the vectors are AdamW's 7 * 4)
@@ -57,10 +61,12 @@ ALGORITHMS = {
     # Lookahead(Adam): Adam's bytes, plus the sync (read w, slow; write w, slow) every k = 5th
     'lookahead': (dict(optimizer='gluon_opt.adam', learning_rate=1e-3, k=5), None, None,
                   7 * 4 + 4 * 4 / 5),
-    # factored tensors: w, g in, w out; the row and column states (n + m numbers per n x m
-    # matrix) are not counted, though for ResNet-50's 3 x 3 kernels they are 2/3 of the weight.
-    # No torch column: torch.optim.Adafactor's conventions differ (see gluon_opt.adafactor).
-    'adafactor': (dict(learning_rate=1.0), None, None, 3 * 4),
+    # Adafactor's step size needs RMS(w) and its clipping RMS(u), u from the row and column
+    # means: three passes at least over tensors larger than the caches (read w, g: the means
+    # and RMS(w); read g: RMS(u); read w, g, write w). The row and column states (n + m numbers
+    # per n x m matrix) are not counted, though for ResNet-50's 3 x 3 kernels they are 2/3 of
+    # the weight. No torch column: torch.optim.Adafactor's conventions differ.
+    'adafactor': (dict(learning_rate=1.0), None, None, 6 * 4),
 }
 #: the default ``--optimizers`` (``--optimizers all`` times every entry above)
 DEFAULT_OPTIMIZERS = ('sgd', 'adam', 'adamw')
