@@ -33,6 +33,8 @@
 // by up to 1.1e-5 (tests/test_fused.py, NORM_SCALED). The means agree to an ulp.
 #include "common.h"
 
+#include <limits>
+
 namespace gluon_opt {
 
 // What both layouts share: the hyperparameters, the per-tensor step size, decay factor and
@@ -178,13 +180,19 @@ struct SplitMatrix {
 // sums (chunks x C doubles) stay small.
 constexpr int64_t kMaxChunks = 64;
 
+// Small matrices (R > 1, R C <= kSmallMatrix: 3 x 3, 5 x 5, 7 x 7 convolution kernels) run
+// whole matrices per tile (small_sums, small_update): every loop goes over the tile's batch of
+// matrices, with no per-matrix work items, buffers or reductions.
+constexpr int64_t kSmallMatrix = 64;
+inline bool is_small(const Factored& p) { return p.R > 1 && p.R * p.C <= kSmallMatrix; }
+
 // Calls f(q, rows, c0, cols) for tiles covering rows [q0, q1) of p: several whole rows when a
-// row fits in a tile, else one row cut into tiles. A tile's elements are contiguous, from
-// q C + c0.
+// row fits in a tile (whole matrices for small ones), else one row cut into tiles. A tile's
+// elements are contiguous, from q C + c0.
 template <class F>
 inline void for_each_tile(const Factored& p, int64_t q0, int64_t q1, F&& f) {
   if (p.C <= kTile) {
-    const int64_t rows = kTile / p.C;
+    const int64_t rows = is_small(p) ? kTile / (p.R * p.C) * p.R : kTile / p.C;
     for (int64_t q = q0; q < q1; q += rows) f(q, std::min(rows, q1 - q), int64_t{0}, p.C);
   } else {
     for (int64_t q = q0; q < q1; ++q)
@@ -197,6 +205,16 @@ inline void for_each_tile(const Factored& p, int64_t q0, int64_t q1, F&& f) {
 template <class F>
 inline void with_row_length(int64_t n, F&& f) {
   if (n == 3) f(std::integral_constant<int64_t, 3>{}); else f(n);
+}
+
+// f(R, C) with compile-time 3, 3 for 3 x 3 matrices (their loops over a matrix then unroll),
+// else the run-time R, C.
+template <class F>
+inline void with_matrix_shape(int64_t R, int64_t C, F&& f) {
+  if (R == 3 && C == 3)
+    f(std::integral_constant<int64_t, 3>{}, std::integral_constant<int64_t, 3>{});
+  else
+    f(R, C);
 }
 
 // The mean of n float32 values as nd.mean: the sum rounded to float32, divided in float32.
@@ -284,6 +302,8 @@ struct FactoredDriver {
     alignas(64) float rf[kTile];
     alignas(64) float cf[kTile];
     alignas(64) float u[kTile];
+    alignas(64) float sq[kTile];   // small matrices: g^2 + eps1
+    alignas(64) double cs[kTile];  // small matrices: the column sums
   };
 
   // Pass 1: row and column sums of sq, the row states, and for whole matrices the column
@@ -295,8 +315,9 @@ struct FactoredDriver {
     const float b2 = static_cast<float>(p.sc[1]), c2 = static_cast<float>(1.0 - p.sc[1]);
     const float e1 = par.eps1;
     const bool ones_only = R == 1 && C == 1;  // 1 x 1 matrices (1 x 1 convolutions): see ones()
+    const bool small = is_small(p);           // whole matrices per tile: see small_sums()
     double* cols;  // the column sums of matrix b_first onwards (one matrix for a chunk)
-    if (ones_only) {
+    if (ones_only || small) {
       cols = nullptr;
     } else if (blk.part < 0) {
       colbuf->assign((blk.q1 - blk.q0) / R * C, 0.0);
@@ -316,6 +337,10 @@ struct FactoredDriver {
       }
       if (ones_only) {
         ones(p, q, rows, g, b2, c2, e1);
+        return;
+      }
+      if (small) {
+        small_sums(p, q / R, rows / R, g, b2, c2, e1, sp);
         return;
       }
       double* __restrict row_sums = sp->rs;
@@ -350,7 +375,74 @@ struct FactoredDriver {
         row[r] = b2 * row[r] + c2 * mean_of(row_sums[r], C);
     });
     block_sums[k] = sw;
-    if (blk.part < 0 && !ones_only) finish_matrices(p, b_first, blk.q1 / R, cols);
+    if (blk.part < 0 && !ones_only && !small) finish_matrices(p, b_first, blk.q1 / R, cols);
+  }
+
+  // Pass 1 and finish_matrices for the nb small matrices from b0 on (one tile; g: their
+  // elements): the same sums in the same order as the general path (each row's in column
+  // order, each column's in row order, in double), as loops over the whole batch.
+  static void small_sums(const Factored& p, int64_t b0, int64_t nb, const float* __restrict g,
+                         float b2, float c2, float e1, Scratch* sp) {
+    with_matrix_shape(p.R, p.C, [&](auto R, auto C) {
+      const int64_t m = nb * R * C, nr = nb * R, nc = nb * C;
+      float* __restrict sq = sp->sq;
+      double* __restrict rs = sp->rs;
+      double* __restrict cs = sp->cs;
+#pragma omp simd
+      for (int64_t i = 0; i < m; ++i) sq[i] = g[i] * g[i] + e1;
+      for (int64_t q = 0; q < nr; ++q) {  // row sums: row q is sq[q C, q C + C)
+        double s = 0;
+        for (int64_t c = 0; c < C; ++c) s += sq[q * C + c];
+        rs[q] = s;
+      }
+      for (int64_t b = 0; b < nb; ++b) {  // column sums: column c of matrix b
+        const float* __restrict x = sq + b * R * C;
+        for (int64_t c = 0; c < C; ++c) {
+          double s = 0;
+          for (int64_t r = 0; r < R; ++r) s += x[r * C + c];
+          cs[b * C + c] = s;
+        }
+      }
+      float* __restrict row = p.row + b0 * R;
+      float* __restrict col = p.col + b0 * C;
+#pragma omp simd
+      for (int64_t q = 0; q < nr; ++q) row[q] = b2 * row[q] + c2 * mean_of(rs[q], C);
+#pragma omp simd
+      for (int64_t j = 0; j < nc; ++j) col[j] = b2 * col[j] + c2 * mean_of(cs[j], R);
+      for (int64_t b = 0; b < nb; ++b) {  // the means of the updated rows
+        double s = 0;
+        for (int64_t r = 0; r < R; ++r) s += row[b * R + r];
+        p.row_mean[b0 + b] = mean_of(s, R);
+      }
+    });
+  }
+
+  // tile_update for the nb small matrices from b0 on: the factors once per row and per column
+  // (not per element), then u = (g * row factor) * column factor over the batch.
+  static void small_update(const Factored& p, int64_t b0, int64_t nb, const float* __restrict g,
+                           Scratch* sp) {
+    with_matrix_shape(p.R, p.C, [&](auto R, auto C) {
+      const int64_t nr = nb * R, nc = nb * C;
+      float* __restrict rf = sp->rf;
+      float* __restrict cf = sp->cf;
+      float* __restrict u = sp->u;
+      const float* __restrict row = p.row + b0 * R;
+      const float* __restrict col = p.col + b0 * C;
+      const float* __restrict rm = p.row_mean + b0;
+      for (int64_t b = 0; b < nb; ++b)
+        for (int64_t r = 0; r < R; ++r) rf[b * R + r] = row[b * R + r] / rm[b];
+#pragma omp simd
+      for (int64_t q = 0; q < nr; ++q) rf[q] = 1.0f / std::sqrt(rf[q]);
+#pragma omp simd
+      for (int64_t j = 0; j < nc; ++j) cf[j] = 1.0f / std::sqrt(col[j]);
+      for (int64_t b = 0; b < nb; ++b) {
+        const float* __restrict gb = g + b * R * C;
+        float* __restrict ub = u + b * R * C;
+        for (int64_t r = 0; r < R; ++r)
+          for (int64_t c = 0; c < C; ++c)
+            ub[r * C + c] = (gb[r * C + c] * rf[b * R + r]) * cf[b * C + c];
+      }
+    });
   }
 
   // Pass 1 and finish_matrices for n 1 x 1 matrices from q on: every sum and mean is of one
@@ -387,6 +479,7 @@ struct FactoredDriver {
 
   // Split matrices: add the chunks' partial column sums in order, then finish the matrix.
   void finish_splits() {
+    if (splits.empty()) return;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1)
     for (int64_t k = 0; k < static_cast<int64_t>(splits.size()); ++k) {
       const SplitMatrix& s = splits[k];
@@ -409,10 +502,15 @@ struct FactoredDriver {
     float* __restrict rf = sp->rf;
     float* __restrict cf = sp->cf;
     float* __restrict u = sp->u;
+    if (is_small(p)) {  // whole matrices (for_each_tile)
+      small_update(p, q / p.R, rows / p.R, g, sp);
+      return;
+    }
     if (p.R == 1 && p.C == 1) {  // 1 x 1 matrices: row q + r is matrix q + r
-      std::memcpy(rf, p.row_mean + q, rows * sizeof(float));
-      std::memcpy(cf, p.col + q, rows * sizeof(float));
-    } else {  // gather each row's row mean and column states
+      ones_update(p, q, rows, g, u);
+      return;
+    }
+    {  // gather each row's row mean and column states
       with_row_length(n, [&](auto len) {
         int64_t b = q / p.R, rr = q - b * p.R;
         for (int64_t r = 0; r < rows; ++r) {
@@ -444,6 +542,24 @@ struct FactoredDriver {
           for (int64_t c = 0; c < len; ++c) u[j + c] = (g[j + c] * f) * cf[j + c];
         }
       });
+    }
+  }
+
+  // tile_update for the n 1 x 1 matrices from q on. A row's mean is the row itself (row_mean
+  // aliases row), so row / row_mean is x / x: exactly 1 for a finite nonzero x, whose factor
+  // 1 / sqrt(1) is 1 and g * 1 is g, else NaN (0 / 0, inf / inf, NaN). The select gives those
+  // values without the division and square root; the column factor is computed as ever.
+  static void ones_update(const Factored& p, int64_t q, int64_t n, const float* __restrict g,
+                          float* __restrict u) {
+    const float* __restrict row = p.row + q;
+    const float* __restrict col = p.col + q;
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    const float big = std::numeric_limits<float>::max();
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) {
+      const float x = row[i];
+      const float gf = (x != 0.0f && std::fabs(x) <= big) ? g[i] : nan;  // g * (row factor)
+      u[i] = gf * (1.0f / std::sqrt(col[i]));
     }
   }
 
