@@ -186,6 +186,11 @@ constexpr int64_t kMaxChunks = 64;
 constexpr int64_t kSmallMatrix = 64;
 inline bool is_small(const Factored& p) { return p.R > 1 && p.R * p.C <= kSmallMatrix; }
 
+// Whether pass 1 finishes every state a tile's update needs within the tile (small and 1 x 1
+// matrices: their tiles hold whole matrices). Pass 1 then also sums u^2 of the tile while it is
+// in cache, and pass 2 skips the tensor.
+inline bool tiles_final(const Factored& p) { return is_small(p) || (p.R == 1 && p.C == 1); }
+
 // Calls f(q, rows, c0, cols) for tiles covering rows [q0, q1) of p: several whole rows when a
 // row fits in a tile (whole matrices for small ones), else one row cut into tiles. A tile's
 // elements are contiguous, from q C + c0.
@@ -230,7 +235,8 @@ struct FactoredDriver {
   std::vector<RowBlock> blocks;
   std::vector<SplitMatrix> splits;
   std::vector<double> parts;       // partial column sums of the split matrices
-  std::vector<double> block_sums;  // per block: sum w^2 (pass 1), then sum u^2 (pass 2)
+  std::vector<double> block_w2;  // per block: sum w^2 (pass 1)
+  std::vector<double> block_u2;  // per block: sum u^2 (pass 1 for tiles_final, else pass 2)
   std::vector<float> row_means;
   int threads;
 
@@ -290,7 +296,8 @@ struct FactoredDriver {
       }
     }
     parts.assign(nparts, 0.0);
-    block_sums.assign(blocks.size(), 0.0);
+    block_w2.assign(blocks.size(), 0.0);
+    block_u2.assign(blocks.size(), 0.0);
     threads = total >= kParallelMin ? max_threads() : 1;
   }
 
@@ -307,7 +314,8 @@ struct FactoredDriver {
   };
 
   // Pass 1: row and column sums of sq, the row states, and for whole matrices the column
-  // states and row means too (split matrices finish in finish_splits); sum of w^2 per block.
+  // states and row means too (split matrices finish in finish_splits); sum of w^2 per block,
+  // and of u^2 too where tiles_final (small and 1 x 1 matrices: pass 2 then skips them).
   void sums_and_states(int64_t k, std::vector<double>* colbuf, Scratch* sp) {
     const RowBlock& blk = blocks[k];
     const Factored& p = tensors[blk.t];
@@ -325,7 +333,7 @@ struct FactoredDriver {
     } else {
       cols = parts.data() + blk.part;
     }
-    double sw = 0, carry = 0;  // carry: the earlier tiles' sum of a row longer than a tile
+    double sw = 0, su = 0, carry = 0;  // carry: the earlier tiles' sum of a row longer than a tile
     for_each_tile(p, blk.q0, blk.q1, [&](int64_t q, int64_t rows, int64_t c0, int64_t n) {
       const int64_t i0 = q * C + c0;
       const float* g = grad(p, i0, rows * n, sp->g);
@@ -335,12 +343,12 @@ struct FactoredDriver {
 #pragma omp simd reduction(+ : sw)
         for (int64_t i = 0; i < m; ++i) sw += static_cast<double>(w[i]) * w[i];
       }
-      if (ones_only) {
-        ones(p, q, rows, g, b2, c2, e1);
-        return;
-      }
-      if (small) {
-        small_sums(p, q / R, rows / R, g, b2, c2, e1, sp);
+      if (ones_only || small) {  // the tile's states are then final: its sum of u^2 too
+        if (ones_only)
+          ones(p, q, rows, g, b2, c2, e1);
+        else
+          small_sums(p, q / R, rows / R, g, b2, c2, e1, sp);
+        su += tile_norm(p, q, rows, c0, n, g, sp);
         return;
       }
       double* __restrict row_sums = sp->rs;
@@ -374,7 +382,8 @@ struct FactoredDriver {
       for (int64_t r = 0; r < rows; ++r)
         row[r] = b2 * row[r] + c2 * mean_of(row_sums[r], C);
     });
-    block_sums[k] = sw;
+    block_w2[k] = sw;
+    block_u2[k] = su;
     if (blk.part < 0 && !ones_only && !small) finish_matrices(p, b_first, blk.q1 / R, cols);
   }
 
@@ -563,21 +572,28 @@ struct FactoredDriver {
     }
   }
 
-  // Pass 2: sum of u^2 per block.
+  // The sum of u^2 of one tile (g: its gradient).
+  double tile_norm(const Factored& p, int64_t q, int64_t rows, int64_t c0, int64_t n,
+                   const float* g, Scratch* sp) const {
+    const int64_t m = rows * n;
+    tile_update(p, q, rows, c0, n, g, sp);
+    const float* __restrict u = sp->u;
+    double s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int64_t i = 0; i < m; ++i) s += static_cast<double>(u[i]) * u[i];
+    return s;
+  }
+
+  // Pass 2: sum of u^2 per block (done in pass 1 where tiles_final).
   void update_norm(int64_t k, Scratch* sp) {
     const RowBlock& blk = blocks[k];
     const Factored& p = tensors[blk.t];
+    if (tiles_final(p)) return;
     double su = 0;
     for_each_tile(p, blk.q0, blk.q1, [&](int64_t q, int64_t rows, int64_t c0, int64_t n) {
-      const int64_t m = rows * n;
-      tile_update(p, q, rows, c0, n, grad(p, q * p.C + c0, m, sp->g), sp);
-      const float* __restrict u = sp->u;
-      double s = 0;
-#pragma omp simd reduction(+ : s)
-      for (int64_t i = 0; i < m; ++i) s += static_cast<double>(u[i]) * u[i];
-      su += s;
+      su += tile_norm(p, q, rows, c0, n, grad(p, q * p.C + c0, rows * n, sp->g), sp);
     });
-    block_sums[k] = su;
+    block_u2[k] = su;
   }
 
   // Pass 3: clip, scale, momentum, decay; the float16 weights from the masters.
@@ -603,7 +619,7 @@ struct FactoredDriver {
   }
 
   // Per tensor: the sums of the blocks, in block order (deterministic for any thread count).
-  std::vector<double> tensor_sums() const {
+  std::vector<double> tensor_sums(const std::vector<double>& block_sums) const {
     std::vector<double> s(tensors.size(), 0.0);
     for (size_t k = 0; k < blocks.size(); ++k) s[blocks[k].t] += block_sums[k];
     return s;
@@ -619,14 +635,14 @@ struct FactoredDriver {
       for (int64_t k = 0; k < nblocks; ++k) sums_and_states(k, &colbuf, &scratch);
     }
     finish_splits();
-    const std::vector<double> sum_w2 = tensor_sums();
+    const std::vector<double> sum_w2 = tensor_sums(block_w2);
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
       Scratch scratch;
 #pragma omp for schedule(dynamic, 1)
       for (int64_t k = 0; k < nblocks; ++k) update_norm(k, &scratch);
     }
-    const std::vector<double> sum_u2 = tensor_sums();
+    const std::vector<double> sum_u2 = tensor_sums(block_u2);
     for (size_t t = 0; t < tensors.size(); ++t)
       par.derive(tensors[t].sc, sum_w2[t], sum_u2[t], tensors[t].size, tensors[t].ex);
 #pragma omp parallel num_threads(threads) if (threads > 1)
