@@ -33,6 +33,8 @@
 // by up to 1.1e-5 (tests/test_fused.py, NORM_SCALED). The means agree to an ulp.
 #include "common.h"
 
+#include <limits>
+
 namespace gluon_opt {
 
 // What both layouts share: the hyperparameters, the per-tensor step size, decay factor and
@@ -178,13 +180,24 @@ struct SplitMatrix {
 // sums (chunks x C doubles) stay small.
 constexpr int64_t kMaxChunks = 64;
 
+// Small matrices (R > 1, R C <= kSmallMatrix: 3 x 3, 5 x 5, 7 x 7 convolution kernels) run
+// whole matrices per tile (small_sums, small_update): every loop goes over the tile's batch of
+// matrices, with no per-matrix work items, buffers or reductions.
+constexpr int64_t kSmallMatrix = 64;
+inline bool is_small(const Factored& p) { return p.R > 1 && p.R * p.C <= kSmallMatrix; }
+
+// Whether pass 1 finishes every state a tile's update needs within the tile (small and 1 x 1
+// matrices: their tiles hold whole matrices). Pass 1 then also sums u^2 of the tile while it is
+// in cache, and pass 2 skips the tensor.
+inline bool tiles_final(const Factored& p) { return is_small(p) || (p.R == 1 && p.C == 1); }
+
 // Calls f(q, rows, c0, cols) for tiles covering rows [q0, q1) of p: several whole rows when a
-// row fits in a tile, else one row cut into tiles. A tile's elements are contiguous, from
-// q C + c0.
+// row fits in a tile (whole matrices for small ones), else one row cut into tiles. A tile's
+// elements are contiguous, from q C + c0.
 template <class F>
 inline void for_each_tile(const Factored& p, int64_t q0, int64_t q1, F&& f) {
   if (p.C <= kTile) {
-    const int64_t rows = kTile / p.C;
+    const int64_t rows = is_small(p) ? kTile / (p.R * p.C) * p.R : kTile / p.C;
     for (int64_t q = q0; q < q1; q += rows) f(q, std::min(rows, q1 - q), int64_t{0}, p.C);
   } else {
     for (int64_t q = q0; q < q1; ++q)
@@ -197,6 +210,16 @@ inline void for_each_tile(const Factored& p, int64_t q0, int64_t q1, F&& f) {
 template <class F>
 inline void with_row_length(int64_t n, F&& f) {
   if (n == 3) f(std::integral_constant<int64_t, 3>{}); else f(n);
+}
+
+// f(R, C) with compile-time 3, 3 for 3 x 3 matrices (their loops over a matrix then unroll),
+// else the run-time R, C.
+template <class F>
+inline void with_matrix_shape(int64_t R, int64_t C, F&& f) {
+  if (R == 3 && C == 3)
+    f(std::integral_constant<int64_t, 3>{}, std::integral_constant<int64_t, 3>{});
+  else
+    f(R, C);
 }
 
 // The mean of n float32 values as nd.mean: the sum rounded to float32, divided in float32.
@@ -212,7 +235,8 @@ struct FactoredDriver {
   std::vector<RowBlock> blocks;
   std::vector<SplitMatrix> splits;
   std::vector<double> parts;       // partial column sums of the split matrices
-  std::vector<double> block_sums;  // per block: sum w^2 (pass 1), then sum u^2 (pass 2)
+  std::vector<double> block_w2;  // per block: sum w^2 (pass 1)
+  std::vector<double> block_u2;  // per block: sum u^2 (pass 1 for tiles_final, else pass 2)
   std::vector<float> row_means;
   int threads;
 
@@ -272,7 +296,8 @@ struct FactoredDriver {
       }
     }
     parts.assign(nparts, 0.0);
-    block_sums.assign(blocks.size(), 0.0);
+    block_w2.assign(blocks.size(), 0.0);
+    block_u2.assign(blocks.size(), 0.0);
     threads = total >= kParallelMin ? max_threads() : 1;
   }
 
@@ -284,10 +309,13 @@ struct FactoredDriver {
     alignas(64) float rf[kTile];
     alignas(64) float cf[kTile];
     alignas(64) float u[kTile];
+    alignas(64) float sq[kTile];   // small matrices: g^2 + eps1
+    alignas(64) double cs[kTile];  // small matrices: the column sums
   };
 
   // Pass 1: row and column sums of sq, the row states, and for whole matrices the column
-  // states and row means too (split matrices finish in finish_splits); sum of w^2 per block.
+  // states and row means too (split matrices finish in finish_splits); sum of w^2 per block,
+  // and of u^2 too where tiles_final (small and 1 x 1 matrices: pass 2 then skips them).
   void sums_and_states(int64_t k, std::vector<double>* colbuf, Scratch* sp) {
     const RowBlock& blk = blocks[k];
     const Factored& p = tensors[blk.t];
@@ -295,8 +323,9 @@ struct FactoredDriver {
     const float b2 = static_cast<float>(p.sc[1]), c2 = static_cast<float>(1.0 - p.sc[1]);
     const float e1 = par.eps1;
     const bool ones_only = R == 1 && C == 1;  // 1 x 1 matrices (1 x 1 convolutions): see ones()
+    const bool small = is_small(p);           // whole matrices per tile: see small_sums()
     double* cols;  // the column sums of matrix b_first onwards (one matrix for a chunk)
-    if (ones_only) {
+    if (ones_only || small) {
       cols = nullptr;
     } else if (blk.part < 0) {
       colbuf->assign((blk.q1 - blk.q0) / R * C, 0.0);
@@ -304,7 +333,7 @@ struct FactoredDriver {
     } else {
       cols = parts.data() + blk.part;
     }
-    double sw = 0, carry = 0;  // carry: the earlier tiles' sum of a row longer than a tile
+    double sw = 0, su = 0, carry = 0;  // carry: the earlier tiles' sum of a row longer than a tile
     for_each_tile(p, blk.q0, blk.q1, [&](int64_t q, int64_t rows, int64_t c0, int64_t n) {
       const int64_t i0 = q * C + c0;
       const float* g = grad(p, i0, rows * n, sp->g);
@@ -314,8 +343,12 @@ struct FactoredDriver {
 #pragma omp simd reduction(+ : sw)
         for (int64_t i = 0; i < m; ++i) sw += static_cast<double>(w[i]) * w[i];
       }
-      if (ones_only) {
-        ones(p, q, rows, g, b2, c2, e1);
+      if (ones_only || small) {  // the tile's states are then final: its sum of u^2 too
+        if (ones_only)
+          ones(p, q, rows, g, b2, c2, e1);
+        else
+          small_sums(p, q / R, rows / R, g, b2, c2, e1, sp);
+        su += tile_norm(p, q, rows, c0, n, g, sp);
         return;
       }
       double* __restrict row_sums = sp->rs;
@@ -349,8 +382,76 @@ struct FactoredDriver {
       for (int64_t r = 0; r < rows; ++r)
         row[r] = b2 * row[r] + c2 * mean_of(row_sums[r], C);
     });
-    block_sums[k] = sw;
-    if (blk.part < 0 && !ones_only) finish_matrices(p, b_first, blk.q1 / R, cols);
+    block_w2[k] = sw;
+    block_u2[k] = su;
+    if (blk.part < 0 && !ones_only && !small) finish_matrices(p, b_first, blk.q1 / R, cols);
+  }
+
+  // Pass 1 and finish_matrices for the nb small matrices from b0 on (one tile; g: their
+  // elements): the same sums in the same order as the general path (each row's in column
+  // order, each column's in row order, in double), as loops over the whole batch.
+  static void small_sums(const Factored& p, int64_t b0, int64_t nb, const float* __restrict g,
+                         float b2, float c2, float e1, Scratch* sp) {
+    with_matrix_shape(p.R, p.C, [&](auto R, auto C) {
+      const int64_t m = nb * R * C, nr = nb * R, nc = nb * C;
+      float* __restrict sq = sp->sq;
+      double* __restrict rs = sp->rs;
+      double* __restrict cs = sp->cs;
+#pragma omp simd
+      for (int64_t i = 0; i < m; ++i) sq[i] = g[i] * g[i] + e1;
+      for (int64_t q = 0; q < nr; ++q) {  // row sums: row q is sq[q C, q C + C)
+        double s = 0;
+        for (int64_t c = 0; c < C; ++c) s += sq[q * C + c];
+        rs[q] = s;
+      }
+      for (int64_t b = 0; b < nb; ++b) {  // column sums: column c of matrix b
+        const float* __restrict x = sq + b * R * C;
+        for (int64_t c = 0; c < C; ++c) {
+          double s = 0;
+          for (int64_t r = 0; r < R; ++r) s += x[r * C + c];
+          cs[b * C + c] = s;
+        }
+      }
+      float* __restrict row = p.row + b0 * R;
+      float* __restrict col = p.col + b0 * C;
+#pragma omp simd
+      for (int64_t q = 0; q < nr; ++q) row[q] = b2 * row[q] + c2 * mean_of(rs[q], C);
+#pragma omp simd
+      for (int64_t j = 0; j < nc; ++j) col[j] = b2 * col[j] + c2 * mean_of(cs[j], R);
+      for (int64_t b = 0; b < nb; ++b) {  // the means of the updated rows
+        double s = 0;
+        for (int64_t r = 0; r < R; ++r) s += row[b * R + r];
+        p.row_mean[b0 + b] = mean_of(s, R);
+      }
+    });
+  }
+
+  // tile_update for the nb small matrices from b0 on: the factors once per row and per column
+  // (not per element), then u = (g * row factor) * column factor over the batch.
+  static void small_update(const Factored& p, int64_t b0, int64_t nb, const float* __restrict g,
+                           Scratch* sp) {
+    with_matrix_shape(p.R, p.C, [&](auto R, auto C) {
+      const int64_t nr = nb * R, nc = nb * C;
+      float* __restrict rf = sp->rf;
+      float* __restrict cf = sp->cf;
+      float* __restrict u = sp->u;
+      const float* __restrict row = p.row + b0 * R;
+      const float* __restrict col = p.col + b0 * C;
+      const float* __restrict rm = p.row_mean + b0;
+      for (int64_t b = 0; b < nb; ++b)
+        for (int64_t r = 0; r < R; ++r) rf[b * R + r] = row[b * R + r] / rm[b];
+#pragma omp simd
+      for (int64_t q = 0; q < nr; ++q) rf[q] = 1.0f / std::sqrt(rf[q]);
+#pragma omp simd
+      for (int64_t j = 0; j < nc; ++j) cf[j] = 1.0f / std::sqrt(col[j]);
+      for (int64_t b = 0; b < nb; ++b) {
+        const float* __restrict gb = g + b * R * C;
+        float* __restrict ub = u + b * R * C;
+        for (int64_t r = 0; r < R; ++r)
+          for (int64_t c = 0; c < C; ++c)
+            ub[r * C + c] = (gb[r * C + c] * rf[b * R + r]) * cf[b * C + c];
+      }
+    });
   }
 
   // Pass 1 and finish_matrices for n 1 x 1 matrices from q on: every sum and mean is of one
@@ -387,6 +488,7 @@ struct FactoredDriver {
 
   // Split matrices: add the chunks' partial column sums in order, then finish the matrix.
   void finish_splits() {
+    if (splits.empty()) return;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1)
     for (int64_t k = 0; k < static_cast<int64_t>(splits.size()); ++k) {
       const SplitMatrix& s = splits[k];
@@ -409,10 +511,15 @@ struct FactoredDriver {
     float* __restrict rf = sp->rf;
     float* __restrict cf = sp->cf;
     float* __restrict u = sp->u;
+    if (is_small(p)) {  // whole matrices (for_each_tile)
+      small_update(p, q / p.R, rows / p.R, g, sp);
+      return;
+    }
     if (p.R == 1 && p.C == 1) {  // 1 x 1 matrices: row q + r is matrix q + r
-      std::memcpy(rf, p.row_mean + q, rows * sizeof(float));
-      std::memcpy(cf, p.col + q, rows * sizeof(float));
-    } else {  // gather each row's row mean and column states
+      ones_update(p, q, rows, g, u);
+      return;
+    }
+    {  // gather each row's row mean and column states
       with_row_length(n, [&](auto len) {
         int64_t b = q / p.R, rr = q - b * p.R;
         for (int64_t r = 0; r < rows; ++r) {
@@ -447,21 +554,46 @@ struct FactoredDriver {
     }
   }
 
-  // Pass 2: sum of u^2 per block.
+  // tile_update for the n 1 x 1 matrices from q on. A row's mean is the row itself (row_mean
+  // aliases row), so row / row_mean is x / x: exactly 1 for a finite nonzero x, whose factor
+  // 1 / sqrt(1) is 1 and g * 1 is g, else NaN (0 / 0, inf / inf, NaN). The select gives those
+  // values without the division and square root; the column factor is computed as ever.
+  static void ones_update(const Factored& p, int64_t q, int64_t n, const float* __restrict g,
+                          float* __restrict u) {
+    const float* __restrict row = p.row + q;
+    const float* __restrict col = p.col + q;
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    const float big = std::numeric_limits<float>::max();
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) {
+      const float x = row[i];
+      const float gf = (x != 0.0f && std::fabs(x) <= big) ? g[i] : nan;  // g * (row factor)
+      u[i] = gf * (1.0f / std::sqrt(col[i]));
+    }
+  }
+
+  // The sum of u^2 of one tile (g: its gradient).
+  double tile_norm(const Factored& p, int64_t q, int64_t rows, int64_t c0, int64_t n,
+                   const float* g, Scratch* sp) const {
+    const int64_t m = rows * n;
+    tile_update(p, q, rows, c0, n, g, sp);
+    const float* __restrict u = sp->u;
+    double s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int64_t i = 0; i < m; ++i) s += static_cast<double>(u[i]) * u[i];
+    return s;
+  }
+
+  // Pass 2: sum of u^2 per block (done in pass 1 where tiles_final).
   void update_norm(int64_t k, Scratch* sp) {
     const RowBlock& blk = blocks[k];
     const Factored& p = tensors[blk.t];
+    if (tiles_final(p)) return;
     double su = 0;
     for_each_tile(p, blk.q0, blk.q1, [&](int64_t q, int64_t rows, int64_t c0, int64_t n) {
-      const int64_t m = rows * n;
-      tile_update(p, q, rows, c0, n, grad(p, q * p.C + c0, m, sp->g), sp);
-      const float* __restrict u = sp->u;
-      double s = 0;
-#pragma omp simd reduction(+ : s)
-      for (int64_t i = 0; i < m; ++i) s += static_cast<double>(u[i]) * u[i];
-      su += s;
+      su += tile_norm(p, q, rows, c0, n, grad(p, q * p.C + c0, rows * n, sp->g), sp);
     });
-    block_sums[k] = su;
+    block_u2[k] = su;
   }
 
   // Pass 3: clip, scale, momentum, decay; the float16 weights from the masters.
@@ -487,7 +619,7 @@ struct FactoredDriver {
   }
 
   // Per tensor: the sums of the blocks, in block order (deterministic for any thread count).
-  std::vector<double> tensor_sums() const {
+  std::vector<double> tensor_sums(const std::vector<double>& block_sums) const {
     std::vector<double> s(tensors.size(), 0.0);
     for (size_t k = 0; k < blocks.size(); ++k) s[blocks[k].t] += block_sums[k];
     return s;
@@ -503,14 +635,14 @@ struct FactoredDriver {
       for (int64_t k = 0; k < nblocks; ++k) sums_and_states(k, &colbuf, &scratch);
     }
     finish_splits();
-    const std::vector<double> sum_w2 = tensor_sums();
+    const std::vector<double> sum_w2 = tensor_sums(block_w2);
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
       Scratch scratch;
 #pragma omp for schedule(dynamic, 1)
       for (int64_t k = 0; k < nblocks; ++k) update_norm(k, &scratch);
     }
-    const std::vector<double> sum_u2 = tensor_sums();
+    const std::vector<double> sum_u2 = tensor_sums(block_u2);
     for (size_t t = 0; t < tensors.size(); ++t)
       par.derive(tensors[t].sc, sum_w2[t], sum_u2[t], tensors[t].size, tensors[t].ex);
 #pragma omp parallel num_threads(threads) if (threads > 1)
