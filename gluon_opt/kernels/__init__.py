@@ -265,6 +265,12 @@ def _arrays(item):
     return (item.weight, item.grad, item.master) + tuple(item.state)
 
 
+def _same_arrays(cached, arrays):
+    """True when ``arrays`` are the very objects remembered in ``cached`` (Trainer and Updater
+    pass the same ones every step; a cache holding them keeps their ids unique)."""
+    return len(cached) == len(arrays) and all(a is b for a, b in zip(cached, arrays))
+
+
 class _Call(object):
     """One call of a multi-tensor op over ``n`` tensors, preparable once and replayable.
 
@@ -329,7 +335,7 @@ class _Plan(object):
         self.arrays, self.rest, self.calls = arrays, rest, calls
 
 
-def _make_plan(spec, items):
+def _make_plan(spec, items, arrays):
     """Group the fusable items by ``(master weights?, number of states)`` (the op's layout is
     uniform per call) in chunks of ``MAX_TENSORS_PER_CALL``; positions of the others in
     ``rest``. Reading an NDArray's dtype or context is a C call per array, so this runs only
@@ -352,7 +358,6 @@ def _make_plan(spec, items):
                 inputs.extend(item.state)
                 outputs.append(item.weight)
             calls.append((chunk, _Call(spec.op, inputs, outputs, ns=ns, mp=int(mp))))
-    arrays = [a for item in items for a in _arrays(item)]
     return _Plan(arrays, rest, calls)
 
 
@@ -361,22 +366,14 @@ def _plan(optimizer, spec, items):
     # with several contexts one optimizer updates each context's copies of the same indices:
     # the first weight's id tells them apart (the plan holds it, so the id stays unique)
     key = (spec.op, id(items[0].weight)) + tuple(item.index for item in items)
+    arrays = [a for item in items for a in _arrays(item)]
     plan = cache.get(key)
-    if plan is not None:
-        arrays = plan.arrays
-        k = 0
-        for item in items:  # the same arrays as when the plan was made?
-            for a in _arrays(item):
-                if arrays[k] is not a:
-                    plan = None
-                    break
-                k += 1
-            if plan is None:
-                break
+    if plan is not None and not _same_arrays(plan.arrays, arrays):
+        plan = None
     if plan is None:
         if len(cache) >= _MAX_PLANS:  # weights replaced again and again: drop the old arrays
             cache.clear()
-        plan = cache[key] = _make_plan(spec, items)
+        plan = cache[key] = _make_plan(spec, items, arrays)
     return plan
 
 
@@ -402,8 +399,7 @@ def fusable(optimizer, item):
     cache = optimizer.__dict__.setdefault('_fusable_items', {})
     arrays = _arrays(item)
     hit = cache.get(item.index)
-    if hit is not None and len(hit[0]) == len(arrays) and all(
-            a is b for a, b in zip(hit[0], arrays)):
+    if hit is not None and _same_arrays(hit[0], arrays):
         return hit[1]
     answer = _fusable(item)
     cache[item.index] = (arrays, answer)
