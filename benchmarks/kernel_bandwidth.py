@@ -20,11 +20,11 @@ import mxnet as mx
 
 import gluon_opt  # noqa: F401  (registers the optimizers)
 from gluon_opt import kernels
-from gluon_opt.bench import ALGORITHMS
+from gluon_opt.bench import ALGORITHMS, algorithm_bytes
 
-# The bytes each algorithm must move per element, and its hyperparameters, are gluon-opt
-# bench's (gluon_opt.bench.ALGORITHMS). Muon is left out: on one vector it is AdamW.
-CASES = {name: (spec[0], spec[3]) for name, spec in ALGORITHMS.items() if name != 'muon'}
+# The bytes each algorithm must move, and its hyperparameters, are gluon-opt bench's
+# (gluon_opt.bench.ALGORITHMS, algorithm_bytes). Muon is left out: on one vector it is AdamW.
+CASES = {name: spec[0] for name, spec in ALGORITHMS.items() if name != 'muon'}
 
 
 def main():
@@ -39,11 +39,11 @@ def main():
     src = mx.nd.array(rng.randn(n).astype(np.float32))
     dst = mx.nd.zeros((n,))
     copy = kernels.op('gopt_copy')
-    runners = [('copy', 8, lambda: copy(src, out=dst))]
+    runners = [('copy', 8 * n, lambda: copy(src, out=dst))]
     for name in args.optimizers.split(','):
         if name not in CASES:
             parser.error('unknown optimizer %r; choose among %s' % (name, ', '.join(CASES)))
-        hp, nbytes = CASES[name]
+        hp, nbytes = CASES[name], algorithm_bytes(name, [(n,)])
         opt = mx.optimizer.create('gluon_opt.' + name, use_fused=True, **hp)
         w = mx.nd.array(rng.uniform(-1, 1, n).astype(np.float32))
         g = mx.nd.array(rng.uniform(-1, 1, n).astype(np.float32))
@@ -64,7 +64,7 @@ def main():
     copy_bw = 8 * n / best['copy']
     print('%d float32 elements, min of %d calls' % (n, args.repeat))
     for name, nbytes, _ in runners:
-        bw = nbytes * n / best[name]
+        bw = nbytes / best[name]
         print('%-10s %8.2f ms  %6.2f GB/s  %5.0f%% of copy'
               % (name, best[name] * 1e3, bw / 1e9, 100 * bw / copy_bw))
 

@@ -34,8 +34,25 @@ __all__ = ['add_arguments', 'run', 'main', 'step_times', 'operator_counts', 'IMP
 
 SETS = ('mlp', 'resnet50', 'small500', 'e2e')
 
+def _adafactor_bytes(shape):
+    """Adafactor's bytes for one tensor of ``shape``: every array once (read w, g and the
+    states, write w and the states; the states at their size: a row and a column state for
+    tensors of ndim >= 2, as large as the weight each for 1 x 1 convolution kernels, a third
+    of it each for 3 x 3 ones; v for vectors), plus a second read of w and g: the step size
+    needs RMS(w) and the clipping RMS(u), each known only after a full read (as LAMB's norms).
+    A lower bound for tensors larger than the caches: u comes from the final row and column
+    means, so a large matrix's g is read a third time (RMS(u), then the update)."""
+    n = int(np.prod(shape))
+    if len(shape) >= 2:
+        states = int(np.prod(shape[:-1])) + int(np.prod(shape[:-2])) * shape[-1]
+    else:
+        states = n
+    return 4 * (3 * n + 2 * states) + 4 * 2 * n
+
+
 # name -> (hyperparameters, MXNet built-in name or None, torch class name or None, bytes per
-# element the rule must move in float32: read w, g, states; write w, states)
+# element the rule must move in float32: read w, g, states; write w, states; or a function
+# of a tensor's shape giving its bytes, where the states' sizes depend on the shape)
 ALGORITHMS = {
     'sgd': (dict(learning_rate=0.01, momentum=0.9), 'sgd', 'SGD', 5 * 4),
     'adam': (dict(learning_rate=1e-3), 'adam', 'Adam', 7 * 4),
@@ -61,13 +78,22 @@ ALGORITHMS = {
     # Lookahead(Adam): Adam's bytes, plus the sync (read w, slow; write w, slow) every k = 5th
     'lookahead': (dict(optimizer='gluon_opt.adam', learning_rate=1e-3, k=5), None, None,
                   7 * 4 + 4 * 4 / 5),
-    # Adafactor's step size needs RMS(w) and its clipping RMS(u), u from the row and column
-    # means: three passes at least over tensors larger than the caches (read w, g: the means
-    # and RMS(w); read g: RMS(u); read w, g, write w). The row and column states (n + m numbers
-    # per n x m matrix) are not counted, though for ResNet-50's 3 x 3 kernels they are 2/3 of
-    # the weight. No torch column: torch.optim.Adafactor's conventions differ.
-    'adafactor': (dict(learning_rate=1.0), None, None, 6 * 4),
+    # Adafactor: bytes per tensor, from its shape (_adafactor_bytes). No torch column:
+    # torch.optim.Adafactor's conventions differ.
+    'adafactor': (dict(learning_rate=1.0), None, None, _adafactor_bytes),
 }
+
+
+def algorithm_bytes(name, shapes):
+    """The bytes optimizer ``name`` must move in one step over tensors of ``shapes``: its
+    ``ALGORITHMS`` entry's bytes per element times the elements, or its function of the shape
+    summed over the tensors."""
+    per = ALGORITHMS[name][3]
+    if callable(per):
+        return sum(per(tuple(s)) for s in shapes)
+    return per * sum(int(np.prod(s)) for s in shapes)
+
+
 #: the default ``--optimizers`` (``--optimizers all`` times every entry above)
 DEFAULT_OPTIMIZERS = ('sgd', 'adam', 'adamw')
 
@@ -369,8 +395,8 @@ def benchmark(args):
         numel = sum(int(np.prod(s)) for s in shapes)
         print('\n%s: %d tensors, %.2fM parameters' % (set_name, len(shapes), numel / 1e6))
         for name in names:
-            hp, builtin, torch_cls, bpe = ALGORITHMS[name]
-            nbytes = bpe * numel
+            hp, builtin, torch_cls, _ = ALGORITHMS[name]
+            nbytes = algorithm_bytes(name, shapes)
             impls = []
             if fused_ok:
                 impls.append(('fused', 'gluon_opt.' + name, dict(hp, use_fused=True)))

@@ -25,9 +25,11 @@ SHAPES = [(3,), (1025,), (40000,), (257, 130)]
 # Optimizers whose state layout depends on the shape get more. Adafactor factors tensors of
 # ndim >= 2 over their last two axes: a convolution-like 4-D weight (many 3 x 3 matrices, several
 # whole matrices per work item; the call then runs on several threads), a 3-D stack of matrices,
-# 1 x 1 matrices (1 x 1 convolutions, updated element-wise) and one-row matrices; (257, 130)
-# above is cut into chunks whose column sums are added afterwards.
-EXTRA_SHAPES = {'adafactor': [(256, 64, 3, 3), (4, 300, 70), (2, 3, 1, 1), (5, 1, 7)]}
+# 1 x 1 matrices (1 x 1 convolutions, updated element-wise), one-row matrices and 13 matrices of
+# 3 x 3 (the AVX2 path takes 3 x 3 matrices by eight: 8 there, 5 in the general small-matrix
+# code); (257, 130) above is cut into chunks whose column sums are added afterwards.
+EXTRA_SHAPES = {'adafactor': [(256, 64, 3, 3), (4, 300, 70), (2, 3, 1, 1), (5, 1, 7),
+                              (13, 3, 3)]}
 
 # Gradients are rescaled and clipped so the kernels' gradient preprocessing is exercised too.
 COMMON = {'rescale_grad': 0.5, 'clip_gradient': 0.8}
@@ -179,6 +181,22 @@ def test_fused_matches_reference(loaded, name, hp, dtype, multi):
     assert len(ref_s) == len(fus_s)
     for r, f in zip(ref_s, fus_s):  # masters (float16 case) and every state, all float32
         assert_close(f, r, name, F32)
+
+
+@pytest.mark.parametrize('dtype', ['float32', 'float16'])
+@pytest.mark.parametrize('saved', ['0', '70000'])
+def test_adafactor_recomputing_the_update_matches_reference(loaded, monkeypatch, saved, dtype):
+    """The Adafactor kernel keeps the update of small and 1 x 1 matrices from its first pass
+    for its last (at most GLUON_OPT_ADAFACTOR_SAVED floats per group of tensors), else computes
+    it anew there: with no room at all, and with room for some tensors but not the largest."""
+    monkeypatch.setenv('GLUON_OPT_ADAFACTOR_SAVED', saved)
+    hp = dict(beta1=0.9, wd=0.01)
+    ref_w, ref_s = reference('adafactor', hp, dtype)
+    fus_w, fus_s = run('adafactor', hp, True, dtype, True)
+    for r, f in zip(ref_w, fus_w):
+        assert_close(f, r, 'adafactor', F16 if dtype == 'float16' else F32)
+    for r, f in zip(ref_s, fus_s):
+        assert_close(f, r, 'adafactor', F32)
 
 
 @pytest.mark.parametrize('dtype', ['float32', 'float16'])

@@ -35,6 +35,10 @@
 
 #include <limits>
 
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
 namespace gluon_opt {
 
 // What both layouts share: the hyperparameters, the per-tensor step size, decay factor and
@@ -160,6 +164,9 @@ struct Factored {
   const double* sc;
   float* row_mean;  // B: the mean of each matrix's updated row state (the row if R = 1)
   float ex[3];      // alpha, decay, clip divisor (AdafactorParams::derive)
+  float* col_factor;  // B x C: rsqrt(col) once the column states are final (not tiles_final)
+  float* u_saved;   // tiles_final tensors: their unclipped update from pass 1 (or null)
+  int64_t u_offset; // its offset in the group's buffer (make_groups)
 };
 
 // A work item: rows [q0, q1) of one tensor, either whole matrices (part < 0: the column sums
@@ -176,6 +183,29 @@ struct SplitMatrix {
   int64_t b, part, chunks;
 };
 
+// Tensors [t0, t1), their blocks [k0, k1) and split matrices [s0, s1), whose three passes run
+// one after the other before the next group's: a group's arrays (at most kGroupBytes, or one
+// larger tensor) are still in the last-level cache when passes 2 and 3 read them again, so
+// those passes cost little memory traffic.
+//
+// Pass 1 also keeps the unclipped update of the group's tiles_final tensors (small and 1 x 1
+// matrices, whose updates are final in pass 1) in a buffer of `saved` floats, which pass 3
+// reads back (still in cache) instead of computing it again from the gradient and states.
+struct Group {
+  int t0, t1;
+  int64_t k0, k1, s0, s1;
+  int64_t saved;
+};
+// The saved updates of one group at most (floats: 64 MiB); past it, pass 3 computes them anew
+// from the gradient and the states. GLUON_OPT_ADAFACTOR_SAVED (floats) sets another bound: the
+// tests set 0 to run that path too.
+constexpr int64_t kMaxSaved = 16 << 20;
+inline int64_t max_saved() {
+  const char* env = std::getenv("GLUON_OPT_ADAFACTOR_SAVED");
+  return env ? std::atoll(env) : kMaxSaved;
+}
+constexpr int64_t kGroupBytes = 4 << 20;
+
 // Chunks per large matrix at most: enough work items for the cores, while the partial column
 // sums (chunks x C doubles) stay small.
 constexpr int64_t kMaxChunks = 64;
@@ -191,13 +221,19 @@ inline bool is_small(const Factored& p) { return p.R > 1 && p.R * p.C <= kSmallM
 // in cache, and pass 2 skips the tensor.
 inline bool tiles_final(const Factored& p) { return is_small(p) || (p.R == 1 && p.C == 1); }
 
+// Small matrices per tile: a multiple of 8 (the AVX2 3 x 3 functions' batch) where it can.
+inline int64_t small_per_tile(const Factored& p) {
+  const int64_t per = kTile / (p.R * p.C);
+  return per >= 8 ? per - per % 8 : per;
+}
+
 // Calls f(q, rows, c0, cols) for tiles covering rows [q0, q1) of p: several whole rows when a
 // row fits in a tile (whole matrices for small ones), else one row cut into tiles. A tile's
 // elements are contiguous, from q C + c0.
 template <class F>
 inline void for_each_tile(const Factored& p, int64_t q0, int64_t q1, F&& f) {
   if (p.C <= kTile) {
-    const int64_t rows = is_small(p) ? kTile / (p.R * p.C) * p.R : kTile / p.C;
+    const int64_t rows = is_small(p) ? small_per_tile(p) * p.R : kTile / p.C;
     for (int64_t q = q0; q < q1; q += rows) f(q, std::min(rows, q1 - q), int64_t{0}, p.C);
   } else {
     for (int64_t q = q0; q < q1; ++q)
@@ -227,6 +263,83 @@ inline float mean_of(double sum, int64_t n) {
   return static_cast<float>(sum) / static_cast<float>(n);
 }
 
+// The sum of x[i]^2 in double.
+inline double sum_squares(const float* __restrict x, int64_t n) {
+  double s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int64_t i = 0; i < n; ++i) s += static_cast<double>(x[i]) * x[i];
+  return s;
+}
+
+#if defined(__AVX2__)
+// ---- 3 x 3 matrices with AVX2: eight matrices (72 floats) at a time -------------------------
+//
+// ResNet-style 3 x 3 convolution kernels are about half of a CNN's weights. Their rows and
+// columns are 3 elements long, which no compiler vectorises (the loops above run them one
+// matrix at a time); these functions do the same operations, in the same order, on 8 lanes:
+// load3 splits 24 consecutive floats into their three residues mod 3, store3 joins them again.
+
+// x_c[l] = p[3 l + c] for 24 floats from p (x from a, b, c = p[0, 8), p[8, 16), p[16, 24)).
+inline void split3(__m256 a, __m256 b, __m256 c, __m256* x0, __m256* x1, __m256* x2) {
+  const __m256 t0 = _mm256_blend_ps(_mm256_blend_ps(a, b, 0x92), c, 0x24);
+  const __m256 t1 = _mm256_blend_ps(_mm256_blend_ps(a, b, 0x24), c, 0x49);
+  const __m256 t2 = _mm256_blend_ps(_mm256_blend_ps(a, b, 0x49), c, 0x92);
+  *x0 = _mm256_permutevar8x32_ps(t0, _mm256_setr_epi32(0, 3, 6, 1, 4, 7, 2, 5));
+  *x1 = _mm256_permutevar8x32_ps(t1, _mm256_setr_epi32(1, 4, 7, 2, 5, 0, 3, 6));
+  *x2 = _mm256_permutevar8x32_ps(t2, _mm256_setr_epi32(2, 5, 0, 3, 6, 1, 4, 7));
+}
+
+// The inverse of split3: a, b, c such that p[3 l + c] = x_c[l].
+inline void join3(__m256 x0, __m256 x1, __m256 x2, __m256* a, __m256* b, __m256* c) {
+  const __m256 t0 = _mm256_permutevar8x32_ps(x0, _mm256_setr_epi32(0, 3, 6, 1, 4, 7, 2, 5));
+  const __m256 t1 = _mm256_permutevar8x32_ps(x1, _mm256_setr_epi32(5, 0, 3, 6, 1, 4, 7, 2));
+  const __m256 t2 = _mm256_permutevar8x32_ps(x2, _mm256_setr_epi32(2, 5, 0, 3, 6, 1, 4, 7));
+  *a = _mm256_blend_ps(_mm256_blend_ps(t0, t1, 0x92), t2, 0x24);
+  *b = _mm256_blend_ps(_mm256_blend_ps(t0, t1, 0x24), t2, 0x49);
+  *c = _mm256_blend_ps(_mm256_blend_ps(t0, t1, 0x49), t2, 0x92);
+}
+
+inline void load3(const float* p, __m256 x[3]) {
+  split3(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8), _mm256_loadu_ps(p + 16), &x[0], &x[1],
+         &x[2]);
+}
+
+inline void store3(float* p, const __m256 x[3]) {
+  __m256 a, b, c;
+  join3(x[0], x[1], x[2], &a, &b, &c);
+  _mm256_storeu_ps(p, a);
+  _mm256_storeu_ps(p + 8, b);
+  _mm256_storeu_ps(p + 16, c);
+}
+
+// mean_of(((double) x + y) + z, 3) per lane: the sum in double, rounded to float, / 3.
+inline __m256 mean3(__m256 x, __m256 y, __m256 z) {
+  const auto half = [](__m128 a, __m128 b, __m128 c) {
+    return _mm256_cvtpd_ps(_mm256_add_pd(_mm256_add_pd(_mm256_cvtps_pd(a), _mm256_cvtps_pd(b)),
+                                         _mm256_cvtps_pd(c)));
+  };
+  const __m128 lo = half(_mm256_castps256_ps128(x), _mm256_castps256_ps128(y),
+                         _mm256_castps256_ps128(z));
+  const __m128 hi = half(_mm256_extractf128_ps(x, 1), _mm256_extractf128_ps(y, 1),
+                         _mm256_extractf128_ps(z, 1));
+  return _mm256_div_ps(_mm256_set_m128(hi, lo), _mm256_set1_ps(3.0f));
+}
+
+// s + x^2 per lane in double (4 lanes of s per half of x).
+inline void add_squares(__m256 x, __m256d* s) {
+  const __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(x));
+  const __m256d hi = _mm256_cvtps_pd(_mm256_extractf128_ps(x, 1));
+  s[0] = _mm256_add_pd(s[0], _mm256_mul_pd(lo, lo));
+  s[1] = _mm256_add_pd(s[1], _mm256_mul_pd(hi, hi));
+}
+
+inline double horizontal_sum(const __m256d* s) {
+  alignas(32) double v[4];
+  _mm256_store_pd(v, _mm256_add_pd(s[0], s[1]));
+  return (v[0] + v[1]) + (v[2] + v[3]);
+}
+#endif
+
 struct FactoredDriver {
   const AdafactorParams par;
   const GradPrep prep;
@@ -238,6 +351,8 @@ struct FactoredDriver {
   std::vector<double> block_w2;  // per block: sum w^2 (pass 1)
   std::vector<double> block_u2;  // per block: sum u^2 (pass 1 for tiles_final, else pass 2)
   std::vector<float> row_means;
+  std::vector<float> col_factors;
+  std::vector<Group> groups;
   int threads;
 
   FactoredDriver(const Attrs& a, const Layout& l)
@@ -270,6 +385,14 @@ struct FactoredDriver {
       if (p.R > 1) nmat += p.B;
     }
     row_means.resize(std::max<int64_t>(nmat, 1));
+    int64_t ncf = 0;
+    for (const Factored& p : tensors) ncf += tiles_final(p) ? 0 : p.B * p.C;
+    col_factors.resize(std::max<int64_t>(ncf, 1));
+    ncf = 0;
+    for (Factored& p : tensors) {
+      p.col_factor = tiles_final(p) ? nullptr : col_factors.data() + ncf;
+      ncf += tiles_final(p) ? 0 : p.B * p.C;
+    }
     int64_t mat0 = 0, nparts = 0;
     for (int t = 0; t < l.n; ++t) {
       Factored& p = tensors[t];
@@ -296,9 +419,45 @@ struct FactoredDriver {
       }
     }
     parts.assign(nparts, 0.0);
+    make_groups(l.n, mp);
+    int64_t saved = 0;
+    for (const Group& grp : groups) saved = std::max(saved, grp.saved);
+    // A buffer kept by the calling thread between calls: its pages are not faulted in anew
+    // at every step (MXNet's engine threads each call the op from one thread at a time).
+    static thread_local std::vector<float> buffer;
+    if (static_cast<int64_t>(buffer.size()) < saved) buffer.resize(saved);
+    for (Factored& p : tensors) p.u_saved = p.u_offset >= 0 ? buffer.data() + p.u_offset : nullptr;
     block_w2.assign(blocks.size(), 0.0);
     block_u2.assign(blocks.size(), 0.0);
     threads = total >= kParallelMin ? max_threads() : 1;
+  }
+
+  // Consecutive tensors in groups of at most kGroupBytes of arrays (a larger tensor alone).
+  void make_groups(int n, bool half) {
+    const int64_t saved_max = max_saved();
+    groups.clear();
+    int64_t k = 0, s = 0, bytes = 0;
+    for (int t = 0; t < n; ++t) {
+      const Factored& p = tensors[t];
+      const int64_t b = p.size * (half ? 2 * 2 + 4 : 4 * 2) + (p.m ? p.size * 4 : 0) +
+                        p.B * (p.R + p.C) * 4;
+      if (groups.empty() || bytes + b > kGroupBytes) {
+        groups.push_back({t, t, k, k, s, s, 0});
+        bytes = 0;
+      }
+      Group& grp = groups.back();
+      grp.t1 = t + 1;
+      tensors[t].u_offset = -1;
+      if (tiles_final(p) && grp.saved + p.size <= saved_max) {
+        tensors[t].u_offset = grp.saved;
+        grp.saved += p.size;
+      }
+      while (k < static_cast<int64_t>(blocks.size()) && blocks[k].t == t) ++k;
+      while (s < static_cast<int64_t>(splits.size()) && splits[s].t == t) ++s;
+      grp.k1 = k;
+      grp.s1 = s;
+      bytes += b;
+    }
   }
 
   // Per-thread tile buffers: the preprocessed gradient, the row sums (pass 1), the factors and
@@ -343,12 +502,15 @@ struct FactoredDriver {
 #pragma omp simd reduction(+ : sw)
         for (int64_t i = 0; i < m; ++i) sw += static_cast<double>(w[i]) * w[i];
       }
-      if (ones_only || small) {  // the tile's states are then final: its sum of u^2 too
-        if (ones_only)
-          ones(p, q, rows, g, b2, c2, e1);
-        else
-          small_sums(p, q / R, rows / R, g, b2, c2, e1, sp);
-        su += tile_norm(p, q, rows, c0, n, g, sp);
+      // the tile's states are then final: its sum of u^2 too
+      float* u = p.u_saved ? p.u_saved + i0 : sp->u;
+      if (ones_only) {
+        ones(p, q, rows, g, b2, c2, e1);
+        su += tile_norm(p, q, rows, c0, n, g, sp, u);
+        return;
+      }
+      if (small) {
+        su += small_pass1(p, q / R, rows / R, g, b2, c2, e1, sp, u);
         return;
       }
       double* __restrict row_sums = sp->rs;
@@ -429,12 +591,11 @@ struct FactoredDriver {
   // tile_update for the nb small matrices from b0 on: the factors once per row and per column
   // (not per element), then u = (g * row factor) * column factor over the batch.
   static void small_update(const Factored& p, int64_t b0, int64_t nb, const float* __restrict g,
-                           Scratch* sp) {
+                           Scratch* sp, float* __restrict u) {
     with_matrix_shape(p.R, p.C, [&](auto R, auto C) {
       const int64_t nr = nb * R, nc = nb * C;
       float* __restrict rf = sp->rf;
       float* __restrict cf = sp->cf;
-      float* __restrict u = sp->u;
       const float* __restrict row = p.row + b0 * R;
       const float* __restrict col = p.col + b0 * C;
       const float* __restrict rm = p.row_mean + b0;
@@ -453,6 +614,114 @@ struct FactoredDriver {
       }
     });
   }
+
+  // Pass 1 of the nb small matrices from b0 on, one tile (g: their elements): small_sums, then
+  // the sum of their u^2 (returned); 3 x 3 matrices by eight with AVX2 (sums33).
+  static double small_pass1(const Factored& p, int64_t b0, int64_t nb, const float* g, float b2,
+                            float c2, float e1, Scratch* sp, float* u) {
+    int64_t done = 0;
+    double su = 0;
+#if defined(__AVX2__)
+    if (p.R == 3 && p.C == 3) {
+      done = nb - nb % 8;
+      su = sums33(p, b0, done / 8, g, b2, c2, e1, u);
+    }
+#endif
+    if (done < nb) {
+      const int64_t m = (nb - done) * p.R * p.C;
+      const float* rest = g + done * p.R * p.C;
+      small_sums(p, b0 + done, nb - done, rest, b2, c2, e1, sp);
+      small_update(p, b0 + done, nb - done, rest, sp, u + done * p.R * p.C);
+      su += sum_squares(u + done * p.R * p.C, m);
+    }
+    return su;
+  }
+
+  // small_update of one tile into u; 3 x 3 matrices by eight with AVX2 (update33).
+  static void small_tile_update(const Factored& p, int64_t b0, int64_t nb, const float* g,
+                                Scratch* sp, float* u) {
+    int64_t done = 0;
+#if defined(__AVX2__)
+    if (p.R == 3 && p.C == 3) {
+      done = nb - nb % 8;
+      update33(p, b0, done / 8, g, u);
+    }
+#endif
+    if (done < nb)
+      small_update(p, b0 + done, nb - done, g + done * p.R * p.C, sp, u + done * p.R * p.C);
+  }
+
+#if defined(__AVX2__)
+  // The update of eight 3 x 3 matrices from their gradient d (d[j][c]: column c of their rows
+  // 8 j .. 8 j + 7), updated rows rn (rn[j]: rows 8 j .. 8 j + 7), row means rm (a lane per
+  // matrix) and column states cs (cs[c]: column c, a lane per matrix), as small_update:
+  // u = (g * (1 / sqrt(row / row mean))) * (1 / sqrt(col)).
+  static void u33(const __m256 d[3][3], const __m256 rn[3], __m256 rm, const __m256 cs[3],
+                  __m256 u[3][3]) {
+    const __m256 one = _mm256_set1_ps(1.0f);
+    __m256 rme[3], rf[3], cfe[3][3];
+    join3(rm, rm, rm, &rme[0], &rme[1], &rme[2]);  // each row's matrix's mean
+    for (int j = 0; j < 3; ++j)
+      rf[j] = _mm256_div_ps(one, _mm256_sqrt_ps(_mm256_div_ps(rn[j], rme[j])));
+    for (int c = 0; c < 3; ++c) {
+      const __m256 cf = _mm256_div_ps(one, _mm256_sqrt_ps(cs[c]));
+      join3(cf, cf, cf, &cfe[c][0], &cfe[c][1], &cfe[c][2]);  // each row's matrix's factor
+    }
+    for (int j = 0; j < 3; ++j)
+      for (int c = 0; c < 3; ++c) u[j][c] = _mm256_mul_ps(_mm256_mul_ps(d[j][c], rf[j]), cfe[c][j]);
+  }
+
+  // small_sums, the update (into uo) and the sum of its squares (returned) for the 8 n8 matrices
+  // of 3 x 3 from b0 on.
+  static double sums33(const Factored& p, int64_t b0, int64_t n8, const float* g, float b2,
+                       float c2, float e1, float* uo) {
+    const __m256 vb2 = _mm256_set1_ps(b2), vc2 = _mm256_set1_ps(c2), ve1 = _mm256_set1_ps(e1);
+    __m256d su[2] = {_mm256_setzero_pd(), _mm256_setzero_pd()};
+    for (int64_t i = 0; i < n8; ++i) {
+      const float* gp = g + 72 * i;
+      float* row = p.row + 3 * (b0 + 8 * i);
+      float* col = p.col + 3 * (b0 + 8 * i);
+      __m256 d[3][3], sq[3][3], rn[3], cs[3], e[3], f[3], u[3][3];
+      for (int j = 0; j < 3; ++j) {
+        load3(gp + 24 * j, d[j]);
+        for (int c = 0; c < 3; ++c) sq[j][c] = _mm256_add_ps(_mm256_mul_ps(d[j][c], d[j][c]), ve1);
+        rn[j] = _mm256_add_ps(_mm256_mul_ps(vb2, _mm256_loadu_ps(row + 8 * j)),
+                              _mm256_mul_ps(vc2, mean3(sq[j][0], sq[j][1], sq[j][2])));
+        _mm256_storeu_ps(row + 8 * j, rn[j]);
+      }
+      load3(col, cs);
+      for (int c = 0; c < 3; ++c) {  // e[r]: element (r, c) of each matrix
+        split3(sq[0][c], sq[1][c], sq[2][c], &e[0], &e[1], &e[2]);
+        cs[c] = _mm256_add_ps(_mm256_mul_ps(vb2, cs[c]), _mm256_mul_ps(vc2, mean3(e[0], e[1], e[2])));
+      }
+      store3(col, cs);
+      split3(rn[0], rn[1], rn[2], &f[0], &f[1], &f[2]);  // f[r]: row r of each matrix
+      const __m256 rm = mean3(f[0], f[1], f[2]);
+      _mm256_storeu_ps(p.row_mean + b0 + 8 * i, rm);
+      u33(d, rn, rm, cs, u);
+      for (int j = 0; j < 3; ++j) {
+        for (int c = 0; c < 3; ++c) add_squares(u[j][c], su);
+        store3(uo + 72 * i + 24 * j, u[j]);
+      }
+    }
+    return horizontal_sum(su);
+  }
+
+  // small_update for the 8 n8 matrices of 3 x 3 from b0 on, into u.
+  static void update33(const Factored& p, int64_t b0, int64_t n8, const float* g, float* u) {
+    for (int64_t i = 0; i < n8; ++i) {
+      const float* row = p.row + 3 * (b0 + 8 * i);
+      __m256 d[3][3], rn[3], cs[3], v[3][3];
+      for (int j = 0; j < 3; ++j) {
+        load3(g + 72 * i + 24 * j, d[j]);
+        rn[j] = _mm256_loadu_ps(row + 8 * j);
+      }
+      load3(p.col + 3 * (b0 + 8 * i), cs);
+      u33(d, rn, _mm256_loadu_ps(p.row_mean + b0 + 8 * i), cs, v);
+      for (int j = 0; j < 3; ++j) store3(u + 72 * i + 24 * j, v[j]);
+    }
+  }
+#endif
 
   // Pass 1 and finish_matrices for n 1 x 1 matrices from q on: every sum and mean is of one
   // element (the same operations, written element-wise so that they vectorise).
@@ -478,6 +747,11 @@ struct FactoredDriver {
 #pragma omp simd
     for (int64_t i = 0; i < ncol; ++i)
       col[i] = b2 * col[i] + c2 * mean_of(col_sums[i], p.R);
+    if (p.col_factor) {
+      float* __restrict cf = p.col_factor + b0 * p.C;
+#pragma omp simd
+      for (int64_t i = 0; i < ncol; ++i) cf[i] = 1.0f / std::sqrt(col[i]);
+    }
     for (int64_t b = b0; b < b1 && p.R > 1; ++b) {
       const float* __restrict row = p.row + b * p.R;
       double s = 0;
@@ -486,45 +760,39 @@ struct FactoredDriver {
     }
   }
 
-  // Split matrices: add the chunks' partial column sums in order, then finish the matrix.
-  void finish_splits() {
-    if (splits.empty()) return;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1)
-    for (int64_t k = 0; k < static_cast<int64_t>(splits.size()); ++k) {
-      const SplitMatrix& s = splits[k];
-      const Factored& p = tensors[s.t];
-      double* sums = parts.data() + s.part;
-      for (int64_t j = 1; j < s.chunks; ++j) {
-        const double* more = sums + j * p.C;
-        for (int64_t c = 0; c < p.C; ++c) sums[c] += more[c];
-      }
-      finish_matrices(p, s.b, s.b + 1, sums);
+  // A split matrix: add the chunks' partial column sums in order, then finish the matrix.
+  void finish_split(const SplitMatrix& s) {
+    const Factored& p = tensors[s.t];
+    double* sums = parts.data() + s.part;
+    for (int64_t j = 1; j < s.chunks; ++j) {
+      const double* more = sums + j * p.C;
+      for (int64_t c = 0; c < p.C; ++c) sums[c] += more[c];
     }
+    finish_matrices(p, s.b, s.b + 1, sums);
   }
 
-  // The unclipped update of one tile into u: u = (g * rsqrt(row / row_mean)) * rsqrt(col).
-  // The square roots and divisions run in loops over the whole tile (the rows' factors, then
-  // the elements' column factors), so they vectorise even when rows are 1 or 3 elements long;
-  // only gathering each row's row mean and column states loops per row.
+  // The unclipped update of one tile into u: u = (g * rsqrt(row / row_mean)) * rsqrt(col), the
+  // column factors rsqrt(col) from finish_matrices. The rows' square roots and divisions run in
+  // one loop over the tile's rows, so they vectorise even when rows are 1 or 3 elements long;
+  // only gathering each row's row mean and column factors loops per row.
   void tile_update(const Factored& p, int64_t q, int64_t rows, int64_t c0, int64_t n,
-                   const float* __restrict g, Scratch* sp) const {
+                   const float* __restrict g, Scratch* sp, float* __restrict u) const {
     float* __restrict rf = sp->rf;
     float* __restrict cf = sp->cf;
-    float* __restrict u = sp->u;
     if (is_small(p)) {  // whole matrices (for_each_tile)
-      small_update(p, q / p.R, rows / p.R, g, sp);
+      small_tile_update(p, q / p.R, rows / p.R, g, sp, u);
       return;
     }
     if (p.R == 1 && p.C == 1) {  // 1 x 1 matrices: row q + r is matrix q + r
       ones_update(p, q, rows, g, u);
       return;
     }
-    {  // gather each row's row mean and column states
+    {  // gather each row's row mean and column factors
       with_row_length(n, [&](auto len) {
         int64_t b = q / p.R, rr = q - b * p.R;
         for (int64_t r = 0; r < rows; ++r) {
           rf[r] = p.row_mean[b];
-          const float* __restrict col = p.col + b * p.C + c0;
+          const float* __restrict col = p.col_factor + b * p.C + c0;
           for (int64_t c = 0; c < len; ++c) cf[r * len + c] = col[c];
           if (++rr == p.R) {
             rr = 0;
@@ -537,8 +805,6 @@ struct FactoredDriver {
 #pragma omp simd
     for (int64_t r = 0; r < rows; ++r) rf[r] = 1.0f / std::sqrt(row[r] / rf[r]);
     const int64_t m = rows * n;
-#pragma omp simd
-    for (int64_t i = 0; i < m; ++i) cf[i] = 1.0f / std::sqrt(cf[i]);
     if (n == 1) {
 #pragma omp simd
       for (int64_t i = 0; i < m; ++i) u[i] = (g[i] * rf[i]) * cf[i];
@@ -572,16 +838,11 @@ struct FactoredDriver {
     }
   }
 
-  // The sum of u^2 of one tile (g: its gradient).
+  // The update of one tile into u (g: its gradient) and the sum of its squares.
   double tile_norm(const Factored& p, int64_t q, int64_t rows, int64_t c0, int64_t n,
-                   const float* g, Scratch* sp) const {
-    const int64_t m = rows * n;
-    tile_update(p, q, rows, c0, n, g, sp);
-    const float* __restrict u = sp->u;
-    double s = 0;
-#pragma omp simd reduction(+ : s)
-    for (int64_t i = 0; i < m; ++i) s += static_cast<double>(u[i]) * u[i];
-    return s;
+                   const float* g, Scratch* sp, float* u) const {
+    tile_update(p, q, rows, c0, n, g, sp, u);
+    return sum_squares(u, rows * n);
   }
 
   // Pass 2: sum of u^2 per block (done in pass 1 where tiles_final).
@@ -591,7 +852,7 @@ struct FactoredDriver {
     if (tiles_final(p)) return;
     double su = 0;
     for_each_tile(p, blk.q0, blk.q1, [&](int64_t q, int64_t rows, int64_t c0, int64_t n) {
-      su += tile_norm(p, q, rows, c0, n, grad(p, q * p.C + c0, rows * n, sp->g), sp);
+      su += tile_norm(p, q, rows, c0, n, grad(p, q * p.C + c0, rows * n, sp->g), sp, sp->u);
     });
     block_u2[k] = su;
   }
@@ -604,8 +865,8 @@ struct FactoredDriver {
     par.with_options(p.sc, [&](auto M, auto D) {
       for_each_tile(p, blk.q0, blk.q1, [&](int64_t q, int64_t rows, int64_t c0, int64_t n) {
         const int64_t i0 = q * p.C + c0, m = rows * n;
-        tile_update(p, q, rows, c0, n, grad(p, i0, m, sp->g), sp);
-        const float* __restrict u = sp->u;
+        const float* __restrict u = p.u_saved ? p.u_saved + i0 : sp->u;
+        if (!p.u_saved) tile_update(p, q, rows, c0, n, grad(p, i0, m, sp->g), sp, sp->u);
         const float* w_in = p.w + i0;
         float* w = (mp ? p.w : static_cast<float*>(p.out)) + i0;
         float* __restrict mom = p.m ? p.m + i0 : nullptr;
@@ -618,38 +879,40 @@ struct FactoredDriver {
     });
   }
 
-  // Per tensor: the sums of the blocks, in block order (deterministic for any thread count).
-  std::vector<double> tensor_sums(const std::vector<double>& block_sums) const {
-    std::vector<double> s(tensors.size(), 0.0);
-    for (size_t k = 0; k < blocks.size(); ++k) s[blocks[k].t] += block_sums[k];
-    return s;
+  // A group's tensors' sums of their blocks, in block order (deterministic for any thread
+  // count): sums[t] for the group's tensors t.
+  void tensor_sums(const Group& grp, const std::vector<double>& block_sums,
+                   std::vector<double>* sums) const {
+    for (int t = grp.t0; t < grp.t1; ++t) (*sums)[t] = 0.0;
+    for (int64_t k = grp.k0; k < grp.k1; ++k) (*sums)[blocks[k].t] += block_sums[k];
   }
 
+  // The three passes, group after group (see Group): one parallel region, each pass a
+  // work-shared loop over the group's blocks (its implicit barrier orders the passes).
   void run() {
-    const int64_t nblocks = static_cast<int64_t>(blocks.size());
+    std::vector<double> sum_w2(tensors.size()), sum_u2(tensors.size());
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
       std::vector<double> colbuf;
       Scratch scratch;
+      for (const Group& grp : groups) {
 #pragma omp for schedule(dynamic, 1)
-      for (int64_t k = 0; k < nblocks; ++k) sums_and_states(k, &colbuf, &scratch);
-    }
-    finish_splits();
-    const std::vector<double> sum_w2 = tensor_sums(block_w2);
-#pragma omp parallel num_threads(threads) if (threads > 1)
-    {
-      Scratch scratch;
+        for (int64_t k = grp.k0; k < grp.k1; ++k) sums_and_states(k, &colbuf, &scratch);
 #pragma omp for schedule(dynamic, 1)
-      for (int64_t k = 0; k < nblocks; ++k) update_norm(k, &scratch);
-    }
-    const std::vector<double> sum_u2 = tensor_sums(block_u2);
-    for (size_t t = 0; t < tensors.size(); ++t)
-      par.derive(tensors[t].sc, sum_w2[t], sum_u2[t], tensors[t].size, tensors[t].ex);
-#pragma omp parallel num_threads(threads) if (threads > 1)
-    {
-      Scratch scratch;
+        for (int64_t k = grp.s0; k < grp.s1; ++k) finish_split(splits[k]);
+#pragma omp single
+        tensor_sums(grp, block_w2, &sum_w2);
 #pragma omp for schedule(dynamic, 1)
-      for (int64_t k = 0; k < nblocks; ++k) apply(k, &scratch);
+        for (int64_t k = grp.k0; k < grp.k1; ++k) update_norm(k, &scratch);
+#pragma omp single
+        {
+          tensor_sums(grp, block_u2, &sum_u2);
+          for (int t = grp.t0; t < grp.t1; ++t)
+            par.derive(tensors[t].sc, sum_w2[t], sum_u2[t], tensors[t].size, tensors[t].ex);
+        }
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t k = grp.k0; k < grp.k1; ++k) apply(k, &scratch);
+      }
     }
   }
 };
