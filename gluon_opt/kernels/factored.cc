@@ -28,7 +28,8 @@
 // last-level cache. 3 x 3 matrices, whose 3-element rows and columns no compiler vectorises,
 // have an AVX2 path (sums33, update33) doing the same operations on eight matrices at a time.
 // Measured on ResNet-50's shapes (2 cores, gluon-opt bench): 70.8 ms per step before these,
-// 48.6 after.
+// 48.6-60.9 after (five runs). The saved updates live in two buffers per calling thread, kept
+// between calls (for ResNet-50, 2 x 9.4 MB: its largest 3 x 3 tensor).
 //
 // attrs: epsilon1, epsilon2, clip_threshold, momentum (0/1: beta1 given), beta1,
 //        scale_parameter (0/1).
