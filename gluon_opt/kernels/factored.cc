@@ -524,12 +524,7 @@ struct FactoredDriver {
     for_each_tile(p, blk.q0, blk.q1, [&](int64_t q, int64_t rows, int64_t c0, int64_t n) {
       const int64_t i0 = q * C + c0;
       const float* g = grad(p, i0, rows * n, sp->g);
-      if (par.scale) {
-        const float* __restrict w = p.w + i0;
-        const int64_t m = rows * n;
-#pragma omp simd reduction(+ : sw)
-        for (int64_t i = 0; i < m; ++i) sw += static_cast<double>(w[i]) * w[i];
-      }
+      if (par.scale) sw += sum_squares(p.w + i0, rows * n);
       // the tile's states are then final: its sum of u^2 too
       float* u = p.u_saved ? p.u_saved + i0 : sp->u;
       if (ones_only) {
@@ -712,7 +707,8 @@ struct FactoredDriver {
       __m256 d[3][3], sq[3][3], rn[3], cs[3], e[3], f[3], u[3][3];
       for (int j = 0; j < 3; ++j) {
         load3(gp + 24 * j, d[j]);
-        for (int c = 0; c < 3; ++c) sq[j][c] = _mm256_add_ps(_mm256_mul_ps(d[j][c], d[j][c]), ve1);
+        for (int c = 0; c < 3; ++c)
+          sq[j][c] = _mm256_add_ps(_mm256_mul_ps(d[j][c], d[j][c]), ve1);
         rn[j] = _mm256_add_ps(_mm256_mul_ps(vb2, _mm256_loadu_ps(row + 8 * j)),
                               _mm256_mul_ps(vc2, mean3(sq[j][0], sq[j][1], sq[j][2])));
         _mm256_storeu_ps(row + 8 * j, rn[j]);
@@ -720,7 +716,8 @@ struct FactoredDriver {
       load3(col, cs);
       for (int c = 0; c < 3; ++c) {  // e[r]: element (r, c) of each matrix
         split3(sq[0][c], sq[1][c], sq[2][c], &e[0], &e[1], &e[2]);
-        cs[c] = _mm256_add_ps(_mm256_mul_ps(vb2, cs[c]), _mm256_mul_ps(vc2, mean3(e[0], e[1], e[2])));
+        cs[c] = _mm256_add_ps(_mm256_mul_ps(vb2, cs[c]),
+                              _mm256_mul_ps(vc2, mean3(e[0], e[1], e[2])));
       }
       store3(col, cs);
       split3(rn[0], rn[1], rn[2], &f[0], &f[1], &f[2]);  // f[r]: row r of each matrix
