@@ -56,3 +56,25 @@ def test_make_closure_and_optimizer_state_bytes():
     lbfgs.step(5, closure)
     assert closure.calls == 1 + lbfgs.last_evals
     assert training.optimizer_state_bytes(lbfgs) > 0
+
+
+def test_bench_times_the_copy_beside_each_optimizer(tmp_path, capsys):
+    """Every row's of_copy is its bandwidth over the copy timed in its own round-robin, and the
+    CSV carries that copy; an unknown set is one line and exit status 2."""
+    import argparse
+    import csv
+    args = bench.add_arguments(argparse.ArgumentParser()).parse_args(
+        ['--sets', 'mlp', '--optimizers', 'sgd', '--quick', '--budget', '0.01', '--no-torch',
+         '--out', str(tmp_path)])
+    rows = bench.benchmark(args)
+    assert {r['impl'] for r in rows} >= {'reference', 'mxnet'}
+    for r in rows:
+        assert r['copy_GB/s'] > 0
+        assert r['of_copy'] == pytest.approx(r['GB/s'] / r['copy_GB/s'])
+    with open(tmp_path / 'bench.csv') as f:
+        lines = [line for line in f if not line.startswith('#')]
+    saved = list(csv.DictReader(lines))
+    assert len(saved) == len(rows) and all(float(r['copy_GB/s']) > 0 for r in saved)
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main(['--sets', 'nope'])
+    assert exit_info.value.code == 2 and 'unknown set' in capsys.readouterr().err

@@ -425,3 +425,60 @@ def test_broken_compiler_warns_once_and_uses_reference(tmp_path):
     proc = subprocess.run([sys.executable, '-c', BROKEN], env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, universal_newlines=True, timeout=120)
     assert proc.returncode == 0 and 'OK' in proc.stdout, proc.stdout
+
+
+# ---- the CUDA side's plumbing (its kernels are tested on a GPU machine by tests/gpu) ----------
+
+def test_cuda_kernels_are_opt_in(monkeypatch):
+    from gluon_opt.kernels import build
+    monkeypatch.delenv('GLUON_OPT_CUDA', raising=False)
+    assert build.cuda_compiler() is None
+    monkeypatch.setenv('GLUON_OPT_CUDA', 'auto')  # this MXNet wheel has no CUDA: CPU only
+    assert build.cuda_compiler() is None
+    monkeypatch.setenv('GLUON_OPT_CUDA', '1')
+    with pytest.raises(kernels.KernelBuildError, match='built without CUDA'):
+        build.cuda_compiler()
+    monkeypatch.setenv('GLUON_OPT_CUDA', 'yes please')
+    with pytest.raises(kernels.KernelBuildError, match='must be 0, 1 or auto'):
+        build.cuda_compiler()
+
+
+def test_cuda_build_compiles_the_rule_sources_with_nvcc(tmp_path):
+    from gluon_opt.kernels import build
+    rules = {os.path.basename(p) for p in build.cuda_sources()}
+    assert {'adam.cc', 'sgd.cc', 'layerwise.cc', 'orthogonal.cc'} <= rules
+    assert not rules & {'factored.cc', 'library.cc', 'wrappers.cc'}  # no rule ops: CPU only
+    compiles, link = build.compile_commands('g++', '/opt/cuda/bin/nvcc', '/inc', '/mx/lib_api.cc',
+                                            str(tmp_path), str(tmp_path / 'lib.so'))
+    by_source = {cmd[cmd.index('-c') + 1]: cmd for cmd, _ in compiles}
+    for src, cmd in by_source.items():
+        name = os.path.basename(src)
+        if name in rules or name == 'lib_api.cc':
+            assert cmd[0] == '/opt/cuda/bin/nvcc' and '-fmad=false' in cmd and '-x' in cmd
+            assert '--use_fast_math' not in cmd
+        else:
+            assert cmd[0] == 'g++' and '-ffp-contract=off' in cmd
+    assert link[0] == '/opt/cuda/bin/nvcc' and '-shared' in link
+    compiles, link = build.compile_commands('g++', None, '/inc', '/mx/lib_api.cc',
+                                            str(tmp_path), str(tmp_path / 'lib.so'))
+    assert all(cmd[0] == 'g++' for cmd, _ in compiles) and link[0] == 'g++'
+
+
+def _fake_item(device, dtype=np.float32):
+    from types import SimpleNamespace as NS
+    weight = NS(stype='default', context=NS(device_type=device), dtype=dtype)
+    return NS(weight=weight, grad=NS(dtype=dtype), master=None,
+              state=[NS(dtype=np.float32)], index=0)
+
+
+def test_gpu_items_take_kernels_only_where_built(monkeypatch):
+    assert kernels._fusable(_fake_item('cpu'))
+    assert not kernels._fusable(_fake_item('gpu'))
+    assert kernels._fusable(_fake_item('gpu'), gpu=True)
+    assert not kernels._fusable(_fake_item('cpu_pinned'), gpu=True)
+    monkeypatch.setattr(kernels, 'cuda_enabled', lambda: False)
+    assert not kernels._gpu_op('gopt_adam')
+    monkeypatch.setattr(kernels, 'cuda_enabled', lambda: True)
+    assert kernels._gpu_op('gopt_adam') and kernels._gpu_op('gopt_muon_apply')
+    assert not kernels._gpu_op('gopt_adafactor')  # its factored passes are CPU-only
+    assert not kernels._gpu_op('gopt_lookahead_sync')

@@ -28,8 +28,10 @@ pieces in their own ``_fused_update(items)`` (returning the items it could not t
 ``call`` and the helper ops of ``HELPER_OPS``.
 
 Taken by the kernels: dense float32 weights with float32 states, and float16 weights with
-float32 master weights and states (``multi_precision``), on CPU. Anything else (float16 without
-master weights, other contexts) falls back to the reference per item.
+float32 master weights and states (``multi_precision``), on CPU; on GPU too for the ops of
+``GPU_OPS`` where the library was built with its CUDA kernels (a CUDA build of MXNet and nvcc,
+see ``build.py``). Anything else (float16 without master weights, other contexts, Adafactor and
+Lookahead's synchronisation on a GPU) falls back to the reference per item.
 """
 import math
 import os
@@ -37,11 +39,11 @@ import warnings
 
 import numpy as np
 
-from .build import KernelBuildError, load as _load_library
+from .build import KernelBuildError, cuda_enabled, load as _load_library
 
 __all__ = ['available', 'require', 'fused_update', 'has_fused_path', 'fusable', 'call',
            'grad_attrs', 'FusedOp', 'OPS', 'COMPOSITE', 'HELPER_OPS', 'KernelBuildError',
-           'KernelBuildWarning', 'MAX_TENSORS_PER_CALL']
+           'KernelBuildWarning', 'MAX_TENSORS_PER_CALL', 'GPU_OPS', 'cuda_enabled']
 
 #: tensors per kernel call at most (MXNet's Updater hands us up to ``aggregate_num`` at once)
 MAX_TENSORS_PER_CALL = 256
@@ -200,6 +202,12 @@ COMPOSITE = {
 #: ops of the library that are not an optimizer's whole rule
 HELPER_OPS = ('gopt_copy', 'gopt_muon_momentum', 'gopt_muon_apply', 'gopt_lookahead_sync')
 
+#: the ops with a CUDA driver in a CUDA build: every rule op (``GLUON_OPT_REGISTER_RULE``);
+#: Adafactor's factored passes, Lookahead's synchronisation and the copy are CPU-only
+#: (``tests/gpu`` checks this set against the library's registrations)
+GPU_OPS = frozenset(spec.op for spec in OPS.values() if spec.op != 'gopt_adafactor') | {
+    'gopt_muon_momentum', 'gopt_muon_apply'}
+
 _state = {'error': None, 'warned': False, 'ops': None}
 
 
@@ -248,9 +256,14 @@ def op(name):
     return _state['ops'][name]
 
 
-def _fusable(item):
+def _fusable(item, gpu=False):
+    """Whether the kernels take ``item``; on a GPU context only where ``gpu`` (the op has a CUDA
+    driver in the loaded library)."""
     w = item.weight
-    if w.stype != 'default' or w.context.device_type != 'cpu':
+    if w.stype != 'default':
+        return False
+    device = w.context.device_type
+    if device != 'cpu' and not (gpu and device == 'gpu'):
         return False
     if item.master is not None:
         return (w.dtype == np.float16 and item.master.dtype == np.float32
@@ -341,8 +354,9 @@ def _make_plan(spec, items, arrays):
     ``rest``. Reading an NDArray's dtype or context is a C call per array, so this runs only
     when the arrays change, not every step."""
     rest, groups = [], {}
+    gpu = _gpu_op(spec.op)
     for pos, item in enumerate(items):
-        if not _fusable(item):
+        if not _fusable(item, gpu):
             rest.append(pos)
         else:
             groups.setdefault((item.master is not None, len(item.state)), []).append(pos)
@@ -392,17 +406,24 @@ def _format_scalars(optimizer, spec, items, positions, memo):
     return ','.join(parts)
 
 
-def fusable(optimizer, item):
-    """True where the kernels take ``item`` (dense float32 on CPU, or float16 with float32
-    master weights). Reading dtypes and contexts is a C call per array, so the answer is
-    remembered per parameter index while the item carries the same arrays."""
+def _gpu_op(op_name):
+    """True where ``op_name`` runs on GPU contexts: it has a CUDA driver, and it was built."""
+    return op_name in GPU_OPS and cuda_enabled()
+
+
+def fusable(optimizer, item, op_name=None):
+    """True where the kernels take ``item`` (dense float32, or float16 with float32 master
+    weights; on CPU, or on GPU where ``op_name`` has a CUDA kernel). Reading dtypes and
+    contexts is a C call per array, so the answer is remembered per parameter index while the
+    item carries the same arrays."""
     cache = optimizer.__dict__.setdefault('_fusable_items', {})
     arrays = _arrays(item)
-    hit = cache.get(item.index)
+    key = (item.index, op_name)
+    hit = cache.get(key)
     if hit is not None and _same_arrays(hit[0], arrays):
         return hit[1]
-    answer = _fusable(item)
-    cache[item.index] = (arrays, answer)
+    answer = _fusable(item, op_name is not None and _gpu_op(op_name))
+    cache[key] = (arrays, answer)
     return answer
 
 

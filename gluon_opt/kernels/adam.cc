@@ -26,21 +26,21 @@ struct AdamRule : RuleBase {
   // The options are compile-time flags (with_flag), so the loop has no branches, no
   // conditional loads and vectorises: sqrt and both divisions run 8 lanes wide (the
   // divisions stay divisions, not reciprocal multiplies, to round as the reference does).
-  void operator()(const Tile& t) const {
+  GOPT_HD void operator()(const Tile& t) const {
     const float step = static_cast<float>(t.sc[0]), bc2 = static_cast<float>(t.sc[1]);
     const float wd = static_cast<float>(t.sc[2]), decay = static_cast<float>(t.sc[3]);
     const float b1 = beta1, c1 = one_minus_beta1, b2 = beta2, c2 = one_minus_beta2, e = eps;
     const float* w_in = t.w_in;
     float* w_out = t.w_out;
-    const float* __restrict g = t.g;
-    float* __restrict m = t.s[0];
-    float* __restrict v = t.s[1];
-    float* __restrict vmax = t.s[2];
+    const float* GOPT_RESTRICT g = t.g;
+    float* GOPT_RESTRICT m = t.s[0];
+    float* GOPT_RESTRICT v = t.s[1];
+    float* GOPT_RESTRICT vmax = t.s[2];
     const int64_t n = t.n;
     with_flag(t.sc[2] != 0, [&](auto C) {
       with_flag(t.sc[3] != 1.0, [&](auto D) {
         with_flag(vmax != nullptr, [&](auto A) {
-#pragma omp simd
+          GOPT_OMP(omp simd)
           for (int64_t i = 0; i < n; ++i) {
             float w0 = w_in[i];
             if constexpr (D.value) w0 = w0 * decay;
@@ -86,7 +86,7 @@ struct AdamFamilyBase : RuleBase {
     e = static_cast<float>(attr_double(a, "epsilon", 1e-8));
   }
   template <class F>
-  static void with_decay(const Tile& t, F&& f) {
+  GOPT_HD static void with_decay(const Tile& t, F&& f) {
     with_flag(t.sc[0] != 1.0, [&](auto D) { with_flag(t.sc[1] != 0, [&](auto C) { f(D, C); }); });
   }
 };
@@ -97,17 +97,17 @@ struct AdamaxRule : AdamFamilyBase {
   static constexpr int kScalars = 3;
   using AdamFamilyBase::AdamFamilyBase;
   bool supports(const Layout& l) const { return l.ns == 2; }
-  void operator()(const Tile& t) const {
+  GOPT_HD void operator()(const Tile& t) const {
     const float wd = static_cast<float>(t.sc[1]), step = static_cast<float>(t.sc[2]);
     const float b1_ = b1, c1_ = c1, b2_ = b2, e_ = e;
     const float* w_in = t.w_in;
     float* w_out = t.w_out;
-    const float* __restrict g = t.g;
-    float* __restrict m = t.s[0];
-    float* __restrict u = t.s[1];
+    const float* GOPT_RESTRICT g = t.g;
+    float* GOPT_RESTRICT m = t.s[0];
+    float* GOPT_RESTRICT u = t.s[1];
     const int64_t n = t.n;
     with_flag(t.sc[1] != 0, [&](auto C) {
-#pragma omp simd
+      GOPT_OMP(omp simd)
       for (int64_t i = 0; i < n; ++i) {
         const float w0 = w_in[i];
         float gi = g[i];
@@ -135,25 +135,25 @@ struct NAdamRule : AdamFamilyBase {
   static constexpr unsigned kScalarStates = 1u << 2;
   using AdamFamilyBase::AdamFamilyBase;
   bool supports(const Layout& l) const { return l.ns == 3; }
-  void finish(const Tensors& p, const double* sc, const double*, float* ex) const {
+  GOPT_HD void finish(const Tensors& p, const double* sc, const double*, float* ex) const {
     const float mu = static_cast<float>(sc[2]), mu_next = static_cast<float>(sc[5]);
     const float prod = p.s[2][0] * mu;
     p.s[2][0] = prod;
     ex[0] = static_cast<float>(sc[3]) / (1.0f - prod);
     ex[1] = static_cast<float>(sc[4]) / (1.0f - prod * mu_next);
   }
-  void operator()(const Tile& t) const {
+  GOPT_HD void operator()(const Tile& t) const {
     const float decay = static_cast<float>(t.sc[0]), wd = static_cast<float>(t.sc[1]);
     const float bc2 = static_cast<float>(t.sc[6]), gc = t.ex[0], mc = t.ex[1];
     const float b1_ = b1, c1_ = c1, b2_ = b2, c2_ = c2, e_ = e;
     const float* w_in = t.w_in;
     float* w_out = t.w_out;
-    const float* __restrict g = t.g;
-    float* __restrict m = t.s[0];
-    float* __restrict v = t.s[1];
+    const float* GOPT_RESTRICT g = t.g;
+    float* GOPT_RESTRICT m = t.s[0];
+    float* GOPT_RESTRICT v = t.s[1];
     const int64_t n = t.n;
     with_decay(t, [&](auto D, auto C) {
-#pragma omp simd
+      GOPT_OMP(omp simd)
       for (int64_t i = 0; i < n; ++i) {
         float w0 = w_in[i];
         if constexpr (D.value) w0 = w0 * decay;
@@ -176,19 +176,19 @@ struct RAdamRule : AdamFamilyBase {
   static constexpr int kScalars = 4;
   using AdamFamilyBase::AdamFamilyBase;
   bool supports(const Layout& l) const { return l.ns == 2; }
-  void operator()(const Tile& t) const {
+  GOPT_HD void operator()(const Tile& t) const {
     const float decay = static_cast<float>(t.sc[0]), wd = static_cast<float>(t.sc[1]);
     const float coef = static_cast<float>(t.sc[3]);
     const float b1_ = b1, c1_ = c1, b2_ = b2, c2_ = c2, e_ = e;
     const float* w_in = t.w_in;
     float* w_out = t.w_out;
-    const float* __restrict g = t.g;
-    float* __restrict m = t.s[0];
-    float* __restrict v = t.s[1];
+    const float* GOPT_RESTRICT g = t.g;
+    float* GOPT_RESTRICT m = t.s[0];
+    float* GOPT_RESTRICT v = t.s[1];
     const int64_t n = t.n;
     with_decay(t, [&](auto D, auto C) {
       with_flag(t.sc[2] != 0, [&](auto R) {
-#pragma omp simd
+        GOPT_OMP(omp simd)
         for (int64_t i = 0; i < n; ++i) {
           float w0 = w_in[i];
           if constexpr (D.value) w0 = w0 * decay;
@@ -216,20 +216,20 @@ struct AdaBeliefRule : AdamFamilyBase {
   static constexpr int kScalars = 4;
   using AdamFamilyBase::AdamFamilyBase;
   bool supports(const Layout& l) const { return l.ns == 2 || l.ns == 3; }
-  void operator()(const Tile& t) const {
+  GOPT_HD void operator()(const Tile& t) const {
     const float decay = static_cast<float>(t.sc[0]), wd = static_cast<float>(t.sc[1]);
     const float step = static_cast<float>(t.sc[2]), bc2 = static_cast<float>(t.sc[3]);
     const float b1_ = b1, c1_ = c1, b2_ = b2, c2_ = c2, e_ = e;
     const float* w_in = t.w_in;
     float* w_out = t.w_out;
-    const float* __restrict g = t.g;
-    float* __restrict m = t.s[0];
-    float* __restrict s = t.s[1];
-    float* __restrict smax = t.s[2];
+    const float* GOPT_RESTRICT g = t.g;
+    float* GOPT_RESTRICT m = t.s[0];
+    float* GOPT_RESTRICT s = t.s[1];
+    float* GOPT_RESTRICT smax = t.s[2];
     const int64_t n = t.n;
     with_decay(t, [&](auto D, auto C) {
       with_flag(smax != nullptr, [&](auto A) {
-#pragma omp simd
+        GOPT_OMP(omp simd)
         for (int64_t i = 0; i < n; ++i) {
           float w0 = w_in[i];
           if constexpr (D.value) w0 = w0 * decay;

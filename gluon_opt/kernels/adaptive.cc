@@ -20,16 +20,16 @@ struct AdaGradRule : RuleBase {
   explicit AdaGradRule(const Attrs& a)
       : eps(static_cast<float>(attr_double(a, "epsilon", 1e-10))) {}
   bool supports(const Layout& l) const { return l.ns == 1; }
-  void operator()(const Tile& t) const {
+  GOPT_HD void operator()(const Tile& t) const {
     const float clr = static_cast<float>(t.sc[0]), wd = static_cast<float>(t.sc[1]);
     const float e = eps;
     const float* w_in = t.w_in;
     float* w_out = t.w_out;
-    const float* __restrict g = t.g;
-    float* __restrict h = t.s[0];
+    const float* GOPT_RESTRICT g = t.g;
+    float* GOPT_RESTRICT h = t.s[0];
     const int64_t n = t.n;
     with_flag(t.sc[1] != 0, [&](auto C) {
-#pragma omp simd
+      GOPT_OMP(omp simd)
       for (int64_t i = 0; i < n; ++i) {
         const float w0 = w_in[i];
         float gi = g[i];
@@ -58,20 +58,20 @@ struct RMSpropRule : RuleBase {
   bool supports(const Layout& l) const {
     return l.ns == 1 + (centered ? 1 : 0) + (momentum > 0 ? 1 : 0);
   }
-  void operator()(const Tile& t) const {
+  GOPT_HD void operator()(const Tile& t) const {
     const float lr = static_cast<float>(t.sc[0]), wd = static_cast<float>(t.sc[1]);
     const float r = rho, c = one_minus_rho, e = eps, mom = momentum;
     const float* w_in = t.w_in;
     float* w_out = t.w_out;
-    const float* __restrict g = t.g;
-    float* __restrict v = t.s[0];
-    float* __restrict gbar = t.s[1];
-    float* __restrict buf = t.s[centered ? 2 : 1];
+    const float* GOPT_RESTRICT g = t.g;
+    float* GOPT_RESTRICT v = t.s[0];
+    float* GOPT_RESTRICT gbar = t.s[1];
+    float* GOPT_RESTRICT buf = t.s[centered ? 2 : 1];
     const int64_t n = t.n;
     with_flag(t.sc[1] != 0, [&](auto C) {
       with_flag(centered, [&](auto Z) {
         with_flag(momentum > 0, [&](auto M) {
-#pragma omp simd
+          GOPT_OMP(omp simd)
           for (int64_t i = 0; i < n; ++i) {
             const float w0 = w_in[i];
             float gi = g[i];
@@ -112,17 +112,17 @@ struct AdaDeltaRule : RuleBase {
     eps = static_cast<float>(attr_double(a, "epsilon", 1e-6));
   }
   bool supports(const Layout& l) const { return l.ns == 2; }
-  void operator()(const Tile& t) const {
+  GOPT_HD void operator()(const Tile& t) const {
     const float lr = static_cast<float>(t.sc[0]), wd = static_cast<float>(t.sc[1]);
     const float r = rho, c = one_minus_rho, e = eps;
     const float* w_in = t.w_in;
     float* w_out = t.w_out;
-    const float* __restrict g = t.g;
-    float* __restrict v = t.s[0];
-    float* __restrict u = t.s[1];
+    const float* GOPT_RESTRICT g = t.g;
+    float* GOPT_RESTRICT v = t.s[0];
+    float* GOPT_RESTRICT u = t.s[1];
     const int64_t n = t.n;
     with_flag(t.sc[1] != 0, [&](auto C) {
-#pragma omp simd
+      GOPT_OMP(omp simd)
       for (int64_t i = 0; i < n; ++i) {
         const float w0 = w_in[i];
         float gi = g[i];

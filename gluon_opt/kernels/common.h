@@ -1,4 +1,4 @@
-// Shared machinery of the gluon_opt fused optimizer kernels (CPU).
+// Shared machinery of the gluon_opt fused optimizer kernels (CPU; cuda.cuh is the GPU driver).
 //
 // Every optimizer op has the same multi-tensor calling convention, so that one op call can
 // update many tensors (small tensors then do not pay MXNet's per-op dispatch each):
@@ -44,6 +44,24 @@
 #endif
 
 #include "mxnet/lib_api.h"
+
+// The rules (Tile -> updated tile) are shared by the CPU driver below and the CUDA driver of
+// cuda.cuh: their functions are GOPT_HD (host and device under nvcc), their loops' OpenMP
+// pragmas are GOPT_OMP(...) and their no-alias promises GOPT_RESTRICT, both of which the device
+// pass drops (a device thread runs a one-element tile in registers: nothing to vectorise, and
+// no promise about memory to make).
+#if defined(__CUDACC__)
+#define GOPT_HD __host__ __device__
+#else
+#define GOPT_HD
+#endif
+#if defined(__CUDA_ARCH__)
+#define GOPT_OMP(x)
+#define GOPT_RESTRICT
+#else
+#define GOPT_OMP(x) _Pragma(#x)
+#define GOPT_RESTRICT __restrict
+#endif
 
 namespace gluon_opt {
 
@@ -231,6 +249,15 @@ struct GradPrep {
     do_clip = c >= 0;
   }
   bool active() const { return do_rescale || do_clip; }
+  // One element, the same operations as the tile loop below (the CUDA driver's form).
+  GOPT_HD float apply(float x) const {
+    if (do_rescale) x = x * rescale;
+    if (do_clip) {
+      const float hi = clip, lo = -clip;
+      x = x > hi ? hi : (x < lo ? lo : x);
+    }
+    return x;
+  }
   void operator()(float* __restrict g, int64_t n) const {
     if (do_rescale) {
       const float r = rescale;
@@ -305,23 +332,48 @@ struct RuleBase {
   static constexpr unsigned kScalarStates = 0;
   static constexpr bool kGradInUpdate = true;
   bool supports(const Layout&) const { return true; }
-  void reduce(const Tile&, double*) const {}
-  void finish(const Tensors&, const double*, const double*, float*) const {}
+  GOPT_HD void reduce(const Tile&, double*) const {}
+  GOPT_HD void finish(const Tensors&, const double*, const double*, float*) const {}
 };
 
 // ``f(std::true_type{})`` or ``f(std::false_type{})``: the rules turn run-time options into
 // compile-time ones with it, so the inner loops carry no branches and vectorise.
 template <class F>
-inline void with_flag(bool b, F&& f) {
+GOPT_HD inline void with_flag(bool b, F&& f) {
   if (b) f(std::true_type{}); else f(std::false_type{});
 }
 
-inline float sum_to_norm(double sumsq) { return static_cast<float>(std::sqrt(sumsq)); }
+GOPT_HD inline float sum_to_norm(double sumsq) { return static_cast<float>(std::sqrt(sumsq)); }
+
+// x^y in float32 as the CPU's powf rounds it (correctly rounded in glibc): on the device, CUDA's
+// powf may be 2 ulp off, so the power is taken in double there and rounded once.
+GOPT_HD inline float pow_f32(float x, float y) {
+#if defined(__CUDA_ARCH__)
+  return static_cast<float>(::pow(static_cast<double>(x), static_cast<double>(y)));
+#else
+  return std::pow(x, y);
+#endif
+}
 
 // Runs ``Rule`` over every tensor of the call: an optional reduction pass over all tensors
 // (OpenMP across blocks, per-block partial sums added in block order, so deterministic for
 // any thread count), ``finish`` per tensor, then the update pass. All in one op call: nothing
 // returns to the host in between.
+// The checks of a call both drivers make: one scalar list per tensor, a supported layout.
+template <class Rule>
+inline bool check_call(const Layout& l, const Rule& rule, const std::vector<double>& sc) {
+  if (static_cast<int64_t>(sc.size()) != static_cast<int64_t>(l.n) * Rule::kScalars) {
+    MX_ERROR_MSG << "gluon_opt kernel: expected " << l.n * Rule::kScalars
+                 << " per-tensor scalars, got " << sc.size();
+    return false;
+  }
+  if (!rule.supports(l)) {
+    MX_ERROR_MSG << "gluon_opt kernel: unsupported number of states " << l.ns;
+    return false;
+  }
+  return true;
+}
+
 template <class Rule>
 MXReturnValue forward(const Attrs& a, std::vector<MXTensor>* inputs,
                       std::vector<MXTensor>* outputs, const OpResource& res) {
@@ -329,15 +381,7 @@ MXReturnValue forward(const Attrs& a, std::vector<MXTensor>* inputs,
   const Rule rule(a);
   const GradPrep prep(a);
   const std::vector<double> sc = attr_doubles(a, "sc");
-  if (static_cast<int64_t>(sc.size()) != static_cast<int64_t>(l.n) * Rule::kScalars) {
-    MX_ERROR_MSG << "gluon_opt kernel: expected " << l.n * Rule::kScalars
-                 << " per-tensor scalars, got " << sc.size();
-    return mxnet::ext::MX_FAIL;
-  }
-  if (!rule.supports(l)) {
-    MX_ERROR_MSG << "gluon_opt kernel: unsupported number of states " << l.ns;
-    return mxnet::ext::MX_FAIL;
-  }
+  if (!check_call<Rule>(l, rule, sc)) return mxnet::ext::MX_FAIL;
   // The tensors' pointers, and the work list: (tensor, begin, end) blocks over all of them.
   std::vector<Tensors> tensors(l.n);
   std::vector<Block> blocks;
@@ -436,13 +480,22 @@ MXReturnValue infer_shape_rule(const Attrs& a, std::vector<std::vector<unsigned>
 
 }  // namespace gluon_opt
 
-// Registers one optimizer op with the shared convention above.
+#if defined(__CUDACC__)
+#include "cuda.cuh"
+#define GLUON_OPT_GPU_FORWARD(Rule) .setForward(gluon_opt::forward_gpu<Rule>, "gpu")
+#else
+#define GLUON_OPT_GPU_FORWARD(Rule)
+#endif
+
+// Registers one optimizer op with the shared convention above (and its CUDA driver when nvcc
+// compiles the file).
 #define GLUON_OPT_REGISTER_RULE(OpName, Rule)                     \
   REGISTER_OP(OpName)                                              \
       .setParseAttrs(gluon_opt::parse_attrs)                       \
       .setInferType(gluon_opt::infer_type)                         \
       .setInferShape(gluon_opt::infer_shape_rule<Rule>)            \
       .setMutateInputs(gluon_opt::mutate_inputs)                   \
-      .setForward(gluon_opt::forward<Rule>, "cpu")
+      .setForward(gluon_opt::forward<Rule>, "cpu")                 \
+      GLUON_OPT_GPU_FORWARD(Rule)
 
 #endif  // GLUON_OPT_KERNELS_COMMON_H_

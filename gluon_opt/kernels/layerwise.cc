@@ -11,7 +11,9 @@
 namespace gluon_opt {
 
 // ratio = num / den where both are > 0, else 1 (layerwise.py's _safe_ratio).
-inline float safe_ratio(float num, float den) { return (num > 0 && den > 0) ? num / den : 1.0f; }
+GOPT_HD inline float safe_ratio(float num, float den) {
+  return (num > 0 && den > 0) ? num / den : 1.0f;
+}
 
 // LAMB:  m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2
 //        r = (m / bc1) / (sqrt(v / bc2) + eps)   (bias_correction; else m / (sqrt(v) + eps))
@@ -45,8 +47,8 @@ struct LAMBRule : RuleBase {
 
   // r for element i of a tile from the (updated) moments; the reference's operation order.
   template <bool kBC, bool kWD>
-  static inline float direction(float mi, float vi, float wi, float bc1, float bc2, float e,
-                                float wd) {
+  GOPT_HD static inline float direction(float mi, float vi, float wi, float bc1, float bc2,
+                                        float e, float wd) {
     float r;
     if constexpr (kBC) {
       r = (mi / bc1) / (std::sqrt(vi / bc2) + e);
@@ -57,19 +59,19 @@ struct LAMBRule : RuleBase {
     return r;
   }
 
-  void reduce(const Tile& t, double* acc) const {
+  GOPT_HD void reduce(const Tile& t, double* acc) const {
     const float wd = static_cast<float>(t.sc[1]);
     const float bc1 = static_cast<float>(t.sc[2]), bc2 = static_cast<float>(t.sc[3]);
     const float b1_ = b1, c1_ = c1, b2_ = b2, c2_ = c2, e_ = e;
-    const float* __restrict w = t.w_in;
-    const float* __restrict g = t.g;
-    float* __restrict m = t.s[0];
-    float* __restrict v = t.s[1];
+    const float* GOPT_RESTRICT w = t.w_in;
+    const float* GOPT_RESTRICT g = t.g;
+    float* GOPT_RESTRICT m = t.s[0];
+    float* GOPT_RESTRICT v = t.s[1];
     const int64_t n = t.n;
     double sw = 0, sr = 0;
     with_flag(bias_correction, [&](auto B) {
       with_flag(t.sc[1] != 0, [&](auto W) {
-#pragma omp simd reduction(+ : sw, sr)
+        GOPT_OMP(omp simd reduction(+ : sw, sr))
         for (int64_t i = 0; i < n; ++i) {
           const float gi = g[i], wi = w[i];
           const float mi = b1_ * m[i] + c1_ * gi;
@@ -86,7 +88,7 @@ struct LAMBRule : RuleBase {
     acc[1] += sr;
   }
 
-  void finish(const Tensors&, const double* sc, const double* sums, float* ex) const {
+  GOPT_HD void finish(const Tensors&, const double* sc, const double* sums, float* ex) const {
     float wn = sum_to_norm(sums[0]);
     if (has_lo || has_hi) {  // nd.clip(wn, lo or 0, hi or inf)
       const float l = has_lo ? lo : 0.0f, h = has_hi ? hi : INFINITY;
@@ -95,18 +97,18 @@ struct LAMBRule : RuleBase {
     ex[0] = static_cast<float>(sc[0]) * safe_ratio(wn, sum_to_norm(sums[1]));  // lr * ratio
   }
 
-  void operator()(const Tile& t) const {
+  GOPT_HD void operator()(const Tile& t) const {
     const float wd = static_cast<float>(t.sc[1]);
     const float bc1 = static_cast<float>(t.sc[2]), bc2 = static_cast<float>(t.sc[3]);
     const float coef = t.ex[0], e_ = e;
     const float* w_in = t.w_in;
     float* w_out = t.w_out;
-    const float* __restrict m = t.s[0];
-    const float* __restrict v = t.s[1];
+    const float* GOPT_RESTRICT m = t.s[0];
+    const float* GOPT_RESTRICT v = t.s[1];
     const int64_t n = t.n;
     with_flag(bias_correction, [&](auto B) {
       with_flag(t.sc[1] != 0, [&](auto W) {
-#pragma omp simd
+        GOPT_OMP(omp simd)
         for (int64_t i = 0; i < n; ++i) {
           const float wi = w_in[i];
           w_out[i] = wi - coef * direction<B.value, W.value>(m[i], v[i], wi, bc1, bc2, e_, wd);
@@ -131,12 +133,12 @@ struct LARSRule : RuleBase {
         eps(static_cast<float>(attr_double(a, "epsilon", 0.0))) {}
   bool supports(const Layout& l) const { return l.ns == (momentum > 0 ? 1 : 0); }
 
-  void reduce(const Tile& t, double* acc) const {
-    const float* __restrict w = t.w_in;
-    const float* __restrict g = t.g;
+  GOPT_HD void reduce(const Tile& t, double* acc) const {
+    const float* GOPT_RESTRICT w = t.w_in;
+    const float* GOPT_RESTRICT g = t.g;
     const int64_t n = t.n;
     double sw = 0, sg = 0;
-#pragma omp simd reduction(+ : sw, sg)
+    GOPT_OMP(omp simd reduction(+ : sw, sg))
     for (int64_t i = 0; i < n; ++i) {
       sw += static_cast<double>(w[i]) * w[i];
       sg += static_cast<double>(g[i]) * g[i];
@@ -145,7 +147,7 @@ struct LARSRule : RuleBase {
     acc[1] += sg;
   }
 
-  void finish(const Tensors&, const double* sc, const double* sums, float* ex) const {
+  GOPT_HD void finish(const Tensors&, const double* sc, const double* sums, float* ex) const {
     const float wn = sum_to_norm(sums[0]), gn = sum_to_norm(sums[1]);
     const float wd = static_cast<float>(sc[1]);
     float local = safe_ratio(eta * wn, gn + wd * wn + eps);
@@ -153,16 +155,16 @@ struct LARSRule : RuleBase {
     ex[0] = static_cast<float>(sc[0]) * local;  // lr * local_lr
   }
 
-  void operator()(const Tile& t) const {
+  GOPT_HD void operator()(const Tile& t) const {
     const float wd = static_cast<float>(t.sc[1]), coef = t.ex[0], mom = momentum;
     const float* w_in = t.w_in;
     float* w_out = t.w_out;
-    const float* __restrict g = t.g;
-    float* __restrict b = t.s[0];
+    const float* GOPT_RESTRICT g = t.g;
+    float* GOPT_RESTRICT b = t.s[0];
     const int64_t n = t.n;
     with_flag(t.sc[1] != 0, [&](auto W) {
       with_flag(b != nullptr, [&](auto M) {
-#pragma omp simd
+        GOPT_OMP(omp simd)
         for (int64_t i = 0; i < n; ++i) {
           const float wi = w_in[i];
           float gi = g[i];

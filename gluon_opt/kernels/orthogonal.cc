@@ -21,14 +21,14 @@ struct MuonMomentumRule : RuleBase {
       : momentum(static_cast<float>(attr_double(a, "momentum", 0.95))),
         nesterov(attr_int(a, "nesterov", 1) != 0) {}
   bool supports(const Layout& l) const { return l.ns == 1 && l.mp == 0; }
-  void operator()(const Tile& t) const {
+  GOPT_HD void operator()(const Tile& t) const {
     const float mom = momentum;
     float* d = t.w_out;
-    const float* __restrict g = t.g;
-    float* __restrict b = t.s[0];
+    const float* GOPT_RESTRICT g = t.g;
+    float* GOPT_RESTRICT b = t.s[0];
     const int64_t n = t.n;
     with_flag(nesterov, [&](auto N) {
-#pragma omp simd
+      GOPT_OMP(omp simd)
       for (int64_t i = 0; i < n; ++i) {
         const float gi = g[i];
         const float bi = mom * b[i] + gi;
@@ -43,14 +43,14 @@ struct MuonApplyRule : RuleBase {
   static constexpr int kScalars = 2;
   explicit MuonApplyRule(const Attrs&) {}
   bool supports(const Layout& l) const { return l.ns == 0; }
-  void operator()(const Tile& t) const {
+  GOPT_HD void operator()(const Tile& t) const {
     const float decay = static_cast<float>(t.sc[0]), coef = static_cast<float>(t.sc[1]);
     const float* w_in = t.w_in;
     float* w_out = t.w_out;
-    const float* __restrict o = t.g;
+    const float* GOPT_RESTRICT o = t.g;
     const int64_t n = t.n;
     with_flag(t.sc[0] != 1.0, [&](auto D) {
-#pragma omp simd
+      GOPT_OMP(omp simd)
       for (int64_t i = 0; i < n; ++i) {
         float w0 = w_in[i];
         if constexpr (D.value) w0 = w0 * decay;

@@ -26,11 +26,11 @@ struct ScheduleFreeAdamWRule : RuleBase {
     power = static_cast<float>(attr_double(a, "weight_lr_power", 2.0));
   }
   bool supports(const Layout& l) const { return l.ns == 3; }
-  void finish(const Tensors& p, const double* sc, const double*, float* ex) const {
+  GOPT_HD void finish(const Tensors& p, const double* sc, const double*, float* ex) const {
     float* sums = p.s[2];
     const float lr = static_cast<float>(sc[0]);
     const float lr_max = sums[0] > lr ? sums[0] : lr;                       // nd.maximum
-    const float avg = static_cast<float>(sc[1]) * std::pow(lr_max, power);  // t^r lr_max^p
+    const float avg = static_cast<float>(sc[1]) * pow_f32(lr_max, power);  // t^r lr_max^p
     const float weight_sum = sums[1] + avg;
     sums[0] = lr_max;
     sums[1] = weight_sum;
@@ -39,18 +39,18 @@ struct ScheduleFreeAdamWRule : RuleBase {
     ex[0] = c;
     ex[1] = lr * ((b1 * (1.0f - c)) - 1.0f);
   }
-  void operator()(const Tile& t) const {
+  GOPT_HD void operator()(const Tile& t) const {
     const float lr = static_cast<float>(t.sc[0]), bc2 = static_cast<float>(t.sc[2]);
     const float wd = static_cast<float>(t.sc[3]), c = t.ex[0], coef = t.ex[1];
     const float b2_ = b2, c2_ = c2, e_ = e;
     const float* w_in = t.w_in;
     float* w_out = t.w_out;
-    const float* __restrict g = t.g;
-    float* __restrict z = t.s[0];
-    float* __restrict v = t.s[1];
+    const float* GOPT_RESTRICT g = t.g;
+    float* GOPT_RESTRICT z = t.s[0];
+    float* GOPT_RESTRICT v = t.s[1];
     const int64_t n = t.n;
     with_flag(t.sc[3] != 0, [&](auto W) {
-#pragma omp simd
+      GOPT_OMP(omp simd)
       for (int64_t i = 0; i < n; ++i) {
         const float y = w_in[i], gi = g[i], zi = z[i];
         const float vi = b2_ * v[i] + c2_ * (gi * gi);

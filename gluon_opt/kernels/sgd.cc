@@ -20,17 +20,17 @@ struct SGDRule : RuleBase {
         nesterov(attr_int(a, "nesterov", 0) != 0) {}
   bool supports(const Layout& l) const { return l.ns == 0 || l.ns == 1; }
 
-  void operator()(const Tile& t) const {
+  GOPT_HD void operator()(const Tile& t) const {
     const float lr = static_cast<float>(t.sc[0]), wd = static_cast<float>(t.sc[1]);
     const bool first = t.sc[2] != 0, coupled = t.sc[1] != 0;
     const float* w_in = t.w_in;
     float* w_out = t.w_out;
-    const float* __restrict g = t.g;
+    const float* GOPT_RESTRICT g = t.g;
     const int64_t n = t.n;
     const bool plain = t.s[0] == nullptr || momentum == 0.0f;
     with_flag(coupled, [&](auto C) {
       if (plain) {
-#pragma omp simd
+        GOPT_OMP(omp simd)
         for (int64_t i = 0; i < n; ++i) {
           float gi = g[i];
           if constexpr (C.value) gi = gi + wd * w_in[i];
@@ -38,11 +38,11 @@ struct SGDRule : RuleBase {
         }
         return;
       }
-      float* __restrict b = t.s[0];
+      float* GOPT_RESTRICT b = t.s[0];
       const float mom = momentum, keep_ = keep;
       with_flag(first, [&](auto F) {
         with_flag(nesterov, [&](auto N) {
-#pragma omp simd
+          GOPT_OMP(omp simd)
           for (int64_t i = 0; i < n; ++i) {
             float gi = g[i];
             if constexpr (C.value) gi = gi + wd * w_in[i];

@@ -267,7 +267,7 @@ class Muon(GluonOptOptimizer):
         for item in items:
             if len(item.state) != 1:
                 adamw.append(item)
-            elif kernels.fusable(self, item):
+            elif kernels.fusable(self, item, 'gopt_muon_momentum'):
                 matrices.append(item)
             else:
                 rest.append(item)
