@@ -6,9 +6,9 @@
 // A rule's code is shared, not rewritten: each GPU thread runs the rule's operator() (and
 // reduce) over a one-element Tile held in its registers (on_element), so every float32
 // operation is the CPU's, in the CPU's order.
-// nvcc builds with -fmad=false and IEEE division and square root, so the results are the CPU
-// kernels' bit for bit; the per-tensor sums of the two-pass rules (LAMB, LARS) are double sums
-// in another order, which can move a norm by an ulp.
+// nvcc builds with -fmad=false and IEEE division and square root, so the results should be
+// the CPU kernels' bit for bit (tests/gpu checks); the per-tensor sums of the two-pass rules
+// (LAMB, LARS) are double sums in another order, which can move a norm by an ulp.
 //
 // One op call, as on the CPU, updates many tensors: the host cuts them into chunks of kChunk
 // elements (a CUDA block each), copies the tensors' pointers, the chunks and the per-tensor
@@ -67,15 +67,17 @@ __device__ inline bool same_bits(float a, float b) {
 // Runs ``f`` (the rule's update or reduction) on element i of tensor p as a one-element Tile
 // whose arrays are this thread's registers: the weight (the float32 master with mp), the
 // gradient, the weight-shaped states; then stores back what changed (LAMB's second pass reads
-// its moments without changing them: they are not written again) and, with mp, the float16
-// weight. A small per-tensor state (kScalarStates) stays in memory: only finish() touches it.
+// its moments without changing them: they are not written again) and, in the update pass
+// (``update``), the weight and, with mp, its float16 copy. A small per-tensor state
+// (kScalarStates) stays in memory: only finish() touches it.
 // (The first version pointed the Tile into device memory and at a local gradient, with the
 // rules' __restrict promises in force: on an H100 the rules then read garbage gradients and the
 // driver stale weights, most likely nvcc reordering accesses under those promises. Registers,
 // and no __restrict on the device, leave it nothing to reorder. Not yet run on a GPU.)
 template <class Rule, class F>
 __device__ inline void on_element(const DevTensor& p, int64_t i, const GradPrep& prep, bool mp,
-                                  bool need_grad, const double* sc, const float* ex, F&& f) {
+                                  bool need_grad, bool update, const double* sc,
+                                  const float* ex, F&& f) {
   float w = p.w[i];
   const float w0 = w;
   float g = need_grad ? load_grad(p.g, i, mp, prep) : 0.0f;
@@ -104,6 +106,7 @@ __device__ inline void on_element(const DevTensor& p, int64_t i, const GradPrep&
   for (int k = 0; k < kMaxStates; ++k)
     if (p.s[k] != nullptr && !((Rule::kScalarStates >> k) & 1u) && !same_bits(s[k], s0[k]))
       p.s[k][i] = s[k];
+  if (!update) return;
   if (mp) {
     if (!same_bits(w, w0)) p.w[i] = w;
     static_cast<__half*>(p.out)[i] = __float2half_rn(w);
@@ -122,7 +125,7 @@ __global__ void __launch_bounds__(kThreads)
   double acc[K];
   for (int k = 0; k < K; ++k) acc[k] = 0.0;
   for (int64_t i = c.begin + threadIdx.x; i < c.end; i += kThreads)
-    on_element<Rule>(p, i, prep, mp, true, sc, nullptr,
+    on_element<Rule>(p, i, prep, mp, true, false, sc, nullptr,
                      [&](const Tile& t) { rule.reduce(t, acc); });
   // a fixed tree over the block's threads: the same sums on every run
   __shared__ double part[kThreads];
@@ -166,7 +169,7 @@ __global__ void __launch_bounds__(kThreads)
   const double* sc = plan.sc + static_cast<int64_t>(c.t) * Rule::kScalars;
   const float* ex = plan.derived + static_cast<int64_t>(c.t) * Rule::kDerived;
   for (int64_t i = c.begin + threadIdx.x; i < c.end; i += kThreads)
-    on_element<Rule>(p, i, prep, mp, Rule::kGradInUpdate, sc, ex,
+    on_element<Rule>(p, i, prep, mp, Rule::kGradInUpdate, true, sc, ex,
                      [&](const Tile& t) { rule(t); });
 }
 
