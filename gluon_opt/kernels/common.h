@@ -359,6 +359,20 @@ GOPT_HD inline float pow_f32(float x, float y) {
 // (OpenMP across blocks, per-block partial sums added in block order, so deterministic for
 // any thread count), ``finish`` per tensor, then the update pass. All in one op call: nothing
 // returns to the host in between.
+// Tensor t's arrays in a call's inputs and outputs (the calling convention above).
+inline Tensors tensor_arrays(const Layout& l, const std::vector<MXTensor>& inputs,
+                             const std::vector<MXTensor>& outputs, int t) {
+  const int base = t * l.per_tensor();
+  Tensors p;
+  p.w = static_cast<float*>(inputs[base].data_ptr);
+  p.g = inputs[base + 1].data_ptr;
+  p.out = outputs[t].data_ptr;
+  for (int s = 0; s < kMaxStates; ++s)
+    p.s[s] = s < l.ns ? static_cast<float*>(inputs[base + 2 + s].data_ptr) : nullptr;
+  p.size = inputs[base].size();
+  return p;
+}
+
 // The checks of a call both drivers make: one scalar list per tensor, a supported layout.
 template <class Rule>
 inline bool check_call(const Layout& l, const Rule& rule, const std::vector<double>& sc) {
@@ -387,14 +401,8 @@ MXReturnValue forward(const Attrs& a, std::vector<MXTensor>* inputs,
   std::vector<Block> blocks;
   int64_t total = 0;
   for (int t = 0; t < l.n; ++t) {
-    const int base = t * l.per_tensor();
     Tensors& p = tensors[t];
-    p.w = static_cast<float*>((*inputs)[base].data_ptr);
-    p.g = (*inputs)[base + 1].data_ptr;
-    p.out = (*outputs)[t].data_ptr;
-    for (int s = 0; s < kMaxStates; ++s)
-      p.s[s] = s < l.ns ? static_cast<float*>((*inputs)[base + 2 + s].data_ptr) : nullptr;
-    p.size = (*inputs)[base].size();
+    p = tensor_arrays(l, *inputs, *outputs, t);
     total += p.size;
     for (int64_t b = 0; b < p.size; b += kBlock)
       blocks.push_back({t, b, std::min(p.size, b + kBlock)});

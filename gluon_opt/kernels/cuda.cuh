@@ -30,12 +30,8 @@ namespace gpu {
 constexpr int kThreads = 256;
 constexpr int64_t kChunk = 16 * 1024;  // elements per CUDA block: 64 per thread
 
-struct DevTensor {
-  float* w;
-  const void* g;
-  void* out;
-  float* s[kMaxStates];
-  int64_t size;
+// A tensor's arrays and its chunks [first_chunk, first_chunk + chunks).
+struct DevTensor : Tensors {
   int first_chunk, chunks;
 };
 
@@ -151,13 +147,7 @@ __global__ void finish_kernel(const Rule rule, const int n, const Plan plan) {
   for (int k = 0; k < K; ++k) sums[k] = 0.0;
   for (int c = p.first_chunk; c < p.first_chunk + p.chunks; ++c)
     for (int k = 0; k < Rule::kReduce; ++k) sums[k] += plan.partial[c * Rule::kReduce + k];
-  Tensors tp;
-  tp.w = p.w;
-  tp.g = p.g;
-  tp.out = p.out;
-  for (int s = 0; s < kMaxStates; ++s) tp.s[s] = p.s[s];
-  tp.size = p.size;
-  rule.finish(tp, plan.sc + static_cast<int64_t>(t) * Rule::kScalars, sums,
+  rule.finish(p, plan.sc + static_cast<int64_t>(t) * Rule::kScalars, sums,
               plan.derived + static_cast<int64_t>(t) * Rule::kDerived);
 }
 
@@ -189,14 +179,8 @@ MXReturnValue forward_gpu(const Attrs& a, std::vector<MXTensor>* inputs,
   std::vector<gpu::DevTensor> tensors(l.n);
   std::vector<gpu::Chunk> chunks;
   for (int t = 0; t < l.n; ++t) {
-    const int base = t * l.per_tensor();
     gpu::DevTensor& p = tensors[t];
-    p.w = static_cast<float*>((*inputs)[base].data_ptr);
-    p.g = (*inputs)[base + 1].data_ptr;
-    p.out = (*outputs)[t].data_ptr;
-    for (int s = 0; s < kMaxStates; ++s)
-      p.s[s] = s < l.ns ? static_cast<float*>((*inputs)[base + 2 + s].data_ptr) : nullptr;
-    p.size = (*inputs)[base].size();
+    static_cast<Tensors&>(p) = tensor_arrays(l, *inputs, *outputs, t);
     p.first_chunk = static_cast<int>(chunks.size());
     for (int64_t b = 0; b < p.size; b += gpu::kChunk)
       chunks.push_back({t, b, std::min(p.size, b + gpu::kChunk)});
