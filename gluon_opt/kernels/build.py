@@ -175,12 +175,13 @@ def _nvcc_flags():
     return flags + os.environ.get(NVCC_FLAGS_ENV, '').split()
 
 
-def compile_commands(cxx, nvcc, include, lib_api_cc, workdir, target, extra_sources=()):
+def compile_commands(cxx, nvcc, include, lib_api_cc, workdir, target, extra_sources=(),
+                     extra_flags=()):
     """The compile commands (``[(command, object)]``) and the link command of the library:
     ``cxx`` compiles every source, except that with ``nvcc`` (a CUDA build) nvcc compiles the
     rule sources (``cuda_sources()``), MXNet's ``lib_api.cc`` and ``extra_sources`` as CUDA and
-    links. Needs no MXNet import (``tests/gpu`` builds its harness with it on a machine without
-    MXNet)."""
+    links; ``extra_flags`` go to every command. Needs no MXNet import (``tests/gpu`` builds its
+    harness with it, on a GPU machine without MXNet, or with CUDA emulated on the CPU)."""
     cuda = set(cuda_sources()) if nvcc else set()
     compiles = []
     for src in sources() + list(extra_sources) + [lib_api_cc]:
@@ -189,14 +190,14 @@ def compile_commands(cxx, nvcc, include, lib_api_cc, workdir, target, extra_sour
             cmd = [nvcc] + _nvcc_flags() + ['-x', 'cu']
         else:
             cmd = [cxx] + _flags()
-        compiles.append((cmd + ['-I', include, '-I', SOURCE_DIR, '-c', src, '-o', obj], obj))
+        compiles.append((cmd + list(extra_flags) + ['-I', include, '-I', SOURCE_DIR, '-c', src,
+                                                    '-o', obj], obj))
     objects = [obj for _, obj in compiles]
     if nvcc:
-        link = [nvcc, '-shared', '-Xcompiler', '-fopenmp,-fPIC'] + objects + ['-lgomp', '-o',
-                                                                            target]
+        link = [nvcc, '-shared', '-Xcompiler', '-fopenmp,-fPIC'] + objects + ['-lgomp']
     else:
-        link = [cxx] + _flags() + ['-shared'] + objects + ['-o', target]
-    return compiles, link
+        link = [cxx] + _flags() + ['-shared'] + objects
+    return compiles, link + list(extra_flags) + ['-o', target]
 
 
 def _nvcc_version(nvcc):
@@ -268,11 +269,12 @@ def _build(target, nvcc=None):
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def build_library(cxx, nvcc, include, lib_api_cc, workdir, target, extra_sources=()):
+def build_library(cxx, nvcc, include, lib_api_cc, workdir, target, extra_sources=(),
+                  extra_flags=()):
     """Run ``compile_commands``: the translation units in parallel (lib_api.cc alone takes
     seconds), then the link."""
     compiles, link = compile_commands(cxx, nvcc, include, lib_api_cc, workdir, target,
-                                      extra_sources)
+                                      extra_sources, extra_flags)
     procs = []
     for cmd, _ in compiles:
         try:

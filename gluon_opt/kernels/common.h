@@ -51,6 +51,7 @@
 // pass drops (a device thread runs a one-element tile in registers: nothing to vectorise, and
 // no promise about memory to make).
 #if defined(__CUDACC__)
+#include <cuda_runtime.h>  // (nvcc includes it anyway; tests/gpu/emulate needs it here)
 #define GOPT_HD __host__ __device__
 #else
 #define GOPT_HD

@@ -1,7 +1,8 @@
 // The CUDA driver of the rule ops: the same ops, attributes and rules as the CPU driver
 // (common.h's forward<Rule>), registered for "gpu" when nvcc compiles a rule file (build.py
 // does that with GLUON_OPT_CUDA=1, for a CUDA build of MXNet). Tested, without MXNet, by
-// tests/gpu against the CPU driver on a GPU machine.
+// tests/gpu against the CPU driver: on a GPU machine, and everywhere with the CUDA runtime
+// emulated on the CPU (tests/gpu/emulate: the logic, not nvcc's code).
 //
 // A rule's code is shared, not rewritten: each GPU thread runs the rule's operator() (and
 // reduce) over a one-element Tile held in its registers (on_element), so every float32
@@ -24,11 +25,22 @@
 
 #include <climits>
 
+// kernel<<<grid, block, 0, stream>>>, spelt so that tests/gpu/emulate can run the kernels on CPU
+// threads (it defines GOPT_LAUNCH first).
+#ifndef GOPT_LAUNCH
+#define GOPT_LAUNCH(kernel, grid, block, stream) kernel<<<(grid), (block), 0, (stream)>>>
+#endif
+
 namespace gluon_opt {
 namespace gpu {
 
-constexpr int kThreads = 256;
-constexpr int64_t kChunk = 16 * 1024;  // elements per CUDA block: 64 per thread
+// threads per block (tests/gpu/emulate takes fewer: its threads are the CPU's)
+#ifndef GOPT_CUDA_THREADS
+#define GOPT_CUDA_THREADS 256
+#endif
+constexpr int kThreads = GOPT_CUDA_THREADS;
+constexpr int kFinishThreads = kThreads < 128 ? kThreads : 128;
+constexpr int64_t kChunk = 16 * 1024;  // elements per CUDA block: 64 per thread of 256
 
 // A tensor's arrays and its chunks [first_chunk, first_chunk + chunks).
 struct DevTensor : Tensors {
@@ -221,12 +233,13 @@ MXReturnValue forward_gpu(const Attrs& a, std::vector<MXTensor>* inputs,
   if (err == cudaSuccess) {
     if constexpr (Rule::kReduce > 0) {
       if (nchunks > 0)
-        gpu::reduce_kernel<Rule><<<nchunks, gpu::kThreads, 0, stream>>>(rule, prep, mp, plan);
+        GOPT_LAUNCH(gpu::reduce_kernel<Rule>, nchunks, gpu::kThreads, stream)(rule, prep, mp, plan);
     }
     if constexpr (Rule::kReduce > 0 || Rule::kDerived > 0 || Rule::kScalarStates != 0)
-      gpu::finish_kernel<Rule><<<(l.n + 127) / 128, 128, 0, stream>>>(rule, l.n, plan);
+      GOPT_LAUNCH(gpu::finish_kernel<Rule>, (l.n + gpu::kFinishThreads - 1) / gpu::kFinishThreads,
+                  gpu::kFinishThreads, stream)(rule, l.n, plan);
     if (nchunks > 0)
-      gpu::update_kernel<Rule><<<nchunks, gpu::kThreads, 0, stream>>>(rule, prep, mp, plan);
+      GOPT_LAUNCH(gpu::update_kernel<Rule>, nchunks, gpu::kThreads, stream)(rule, prep, mp, plan);
     err = cudaGetLastError();
   }
   if (err != cudaSuccess) {

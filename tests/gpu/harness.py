@@ -1,4 +1,5 @@
-"""The kernel library with its CUDA driver, built and called without MXNet.
+"""The kernel library with its CUDA driver, built and called without MXNet (on a GPU, or with
+CUDA emulated on the CPU).
 
 MXNet's last GPU wheels cannot run on the GPUs this project is tested on (no code for Hopper),
 so the CUDA driver of the rule ops is tested through ``harness.cc``: a stand-in for MXNet's side
@@ -19,6 +20,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 BUILD_PY = os.path.join(ROOT, 'gluon_opt', 'kernels', 'build.py')
 HARNESS_CC = os.path.join(HERE, 'harness.cc')
+EMULATE_DIR = os.path.join(HERE, 'emulate')
 CASES = os.path.join(HERE, 'cases.json')
 MXNET_DIR_ENV = 'GLUON_OPT_MXNET_DIR'
 #: MXNet's dtype codes (lib_api.h's MXDType)
@@ -59,18 +61,25 @@ def _pointer(a):
 
 
 class Harness(object):
-    """The library built in ``workdir`` with nvcc; ``prepare``/``sync`` run its ops."""
+    """The library built in ``workdir`` with nvcc (or, ``emulate``, with the C++ compiler and
+    ``emulate/``'s CPU stand-in for the CUDA runtime); ``prepare``/``sync`` run its ops."""
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, emulate=False):
         build = build_module()
         nvcc, cxx, mxdir = build._find_nvcc(), build._compiler(), mxnet_dir()
-        if nvcc is None or cxx is None or mxdir is None:
+        if emulate:
+            # 8 threads per block: the emulated GPU's threads are the CPU's; -O1: a quicker build
+            nvcc, flags = None, ('-D__CUDACC__', '-DGOPT_CUDA_THREADS=8', '-O1', '-std=c++20',
+                                 '-pthread', '-I', EMULATE_DIR)
+        else:
+            flags = ()
+        if (nvcc is None and not emulate) or cxx is None or mxdir is None:
             raise RuntimeError('needs nvcc (%s), a C++ compiler (%s) and lib_api (%s)'
                                % (nvcc, cxx, mxdir))
         self.path = os.path.join(workdir, 'libgopt_harness.so')
         build.build_library(cxx, nvcc, os.path.join(mxdir, 'include'),
                             os.path.join(mxdir, 'src', 'lib_api.cc'), workdir, self.path,
-                            extra_sources=(HARNESS_CC,))
+                            extra_sources=(HARNESS_CC,), extra_flags=flags)
         lib = self.lib = ctypes.CDLL(self.path)
         lib.gopt_harness_has_forward.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
         lib.gopt_harness_error.restype = ctypes.c_char_p
@@ -134,12 +143,15 @@ def host_arrays(call, seed):
     return inputs, outputs
 
 
-def to_device(inputs, outputs):
-    """CuPy copies, aliases kept."""
-    import cupy as cp
-    dev_in = [cp.asarray(a) for a in inputs]
+def to_device(inputs, outputs, copy=None):
+    """Device copies (CuPy's, or ``copy``'s: NumPy copies for the emulated device), aliases
+    kept."""
+    if copy is None:
+        import cupy as cp
+        copy = cp.asarray
+    dev_in = [copy(a) for a in inputs]
     dev_out = []
     for a in outputs:
         same = [i for i, b in enumerate(inputs) if b is a]
-        dev_out.append(dev_in[same[0]] if same else cp.asarray(a))
+        dev_out.append(dev_in[same[0]] if same else copy(a))
     return dev_in, dev_out
