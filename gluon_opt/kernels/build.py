@@ -40,7 +40,7 @@ import tempfile
 import threading
 
 __all__ = ['KernelBuildError', 'library_path', 'load', 'sources', 'cuda_sources', 'cache_root',
-           'cuda_compiler', 'compile_commands', 'cuda_enabled']
+           'cuda_compiler', 'compile_commands', 'build_library', 'cuda_enabled']
 
 LIB_NAME = 'libgluon_opt_kernels.so'
 SOURCE_DIR = os.path.dirname(os.path.abspath(__file__))
