@@ -356,10 +356,6 @@ GOPT_HD inline float pow_f32(float x, float y) {
 #endif
 }
 
-// Runs ``Rule`` over every tensor of the call: an optional reduction pass over all tensors
-// (OpenMP across blocks, per-block partial sums added in block order, so deterministic for
-// any thread count), ``finish`` per tensor, then the update pass. All in one op call: nothing
-// returns to the host in between.
 // Tensor t's arrays in a call's inputs and outputs (the calling convention above).
 inline Tensors tensor_arrays(const Layout& l, const std::vector<MXTensor>& inputs,
                              const std::vector<MXTensor>& outputs, int t) {
@@ -389,6 +385,10 @@ inline bool check_call(const Layout& l, const Rule& rule, const std::vector<doub
   return true;
 }
 
+// Runs ``Rule`` over every tensor of the call: an optional reduction pass over all tensors
+// (OpenMP across blocks, per-block partial sums added in block order, so deterministic for
+// any thread count), ``finish`` per tensor, then the update pass. All in one op call: nothing
+// returns to the host in between.
 template <class Rule>
 MXReturnValue forward(const Attrs& a, std::vector<MXTensor>* inputs,
                       std::vector<MXTensor>* outputs, const OpResource& res) {

@@ -47,15 +47,10 @@ struct DevTensor : Tensors {
   int first_chunk, chunks;
 };
 
-struct Chunk {
-  int t;
-  int64_t begin, end;
-};
-
 // Device pointers into the call's workspace.
 struct Plan {
   const DevTensor* tensors;
-  const Chunk* chunks;
+  const Block* chunks;  // a chunk is the CPU driver's Block: (tensor, begin, end)
   const double* sc;
   double* partial;  // per chunk, Rule::kReduce sums
   float* derived;   // per tensor, Rule::kDerived values from finish()
@@ -127,7 +122,7 @@ template <class Rule>
 __global__ void __launch_bounds__(kThreads)
     reduce_kernel(const Rule rule, const GradPrep prep, const bool mp, const Plan plan) {
   constexpr int K = Rule::kReduce;
-  const Chunk c = plan.chunks[blockIdx.x];
+  const Block c = plan.chunks[blockIdx.x];
   const DevTensor p = plan.tensors[c.t];
   const double* sc = plan.sc + static_cast<int64_t>(c.t) * Rule::kScalars;
   double acc[K];
@@ -166,7 +161,7 @@ __global__ void finish_kernel(const Rule rule, const int n, const Plan plan) {
 template <class Rule>
 __global__ void __launch_bounds__(kThreads)
     update_kernel(const Rule rule, const GradPrep prep, const bool mp, const Plan plan) {
-  const Chunk c = plan.chunks[blockIdx.x];
+  const Block c = plan.chunks[blockIdx.x];
   const DevTensor p = plan.tensors[c.t];
   const double* sc = plan.sc + static_cast<int64_t>(c.t) * Rule::kScalars;
   const float* ex = plan.derived + static_cast<int64_t>(c.t) * Rule::kDerived;
@@ -189,7 +184,7 @@ MXReturnValue forward_gpu(const Attrs& a, std::vector<MXTensor>* inputs,
   if (!check_call<Rule>(l, rule, sc)) return mxnet::ext::MX_FAIL;
 
   std::vector<gpu::DevTensor> tensors(l.n);
-  std::vector<gpu::Chunk> chunks;
+  std::vector<Block> chunks;
   for (int t = 0; t < l.n; ++t) {
     gpu::DevTensor& p = tensors[t];
     static_cast<Tensors&>(p) = tensor_arrays(l, *inputs, *outputs, t);
@@ -202,7 +197,7 @@ MXReturnValue forward_gpu(const Attrs& a, std::vector<MXTensor>* inputs,
 
   // One workspace: [tensors | chunks | scalars] copied from the host, [partial | derived].
   const size_t off_chunks = gpu::align_up(tensors.size() * sizeof(gpu::DevTensor));
-  const size_t off_sc = off_chunks + gpu::align_up(chunks.size() * sizeof(gpu::Chunk));
+  const size_t off_sc = off_chunks + gpu::align_up(chunks.size() * sizeof(Block));
   const size_t host_bytes = off_sc + sc.size() * sizeof(double);
   const size_t off_partial = gpu::align_up(host_bytes);
   const size_t off_derived = off_partial + gpu::align_up(
@@ -214,7 +209,7 @@ MXReturnValue forward_gpu(const Attrs& a, std::vector<MXTensor>* inputs,
   }
   std::vector<char> host(host_bytes);
   std::memcpy(host.data(), tensors.data(), tensors.size() * sizeof(gpu::DevTensor));
-  std::memcpy(host.data() + off_chunks, chunks.data(), chunks.size() * sizeof(gpu::Chunk));
+  std::memcpy(host.data() + off_chunks, chunks.data(), chunks.size() * sizeof(Block));
   std::memcpy(host.data() + off_sc, sc.data(), sc.size() * sizeof(double));
   char* dev = static_cast<char*>(res.alloc_gpu(static_cast<int>(bytes)));
   if (dev == nullptr) {
@@ -225,7 +220,7 @@ MXReturnValue forward_gpu(const Attrs& a, std::vector<MXTensor>* inputs,
   // from pageable memory: returns once the bytes are staged, so ``host`` may go
   cudaError_t err = cudaMemcpyAsync(dev, host.data(), host_bytes, cudaMemcpyHostToDevice, stream);
   const gpu::Plan plan{reinterpret_cast<const gpu::DevTensor*>(dev),
-                       reinterpret_cast<const gpu::Chunk*>(dev + off_chunks),
+                       reinterpret_cast<const Block*>(dev + off_chunks),
                        reinterpret_cast<const double*>(dev + off_sc),
                        reinterpret_cast<double*>(dev + off_partial),
                        reinterpret_cast<float*>(dev + off_derived)};
