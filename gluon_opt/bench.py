@@ -161,25 +161,41 @@ def _timed(step, before=None, budget=0.6, min_iters=3, max_iters=50):
     return _interleaved([(before, step)], budget, min_iters, max_iters)[0]
 
 
-def _interleaved(runners, budget=0.6, min_iters=3, max_iters=50):
+#: timed calls a runner gets at least where the slowest runner of its round-robin allows it
+#: (see ``_interleaved``)
+MIN_SAMPLES = 15
+
+
+def _interleaved(runners, budget=0.6, min_iters=3, max_iters=50, min_samples=MIN_SAMPLES):
     """Median seconds per call of each ``(before, step)`` runner, timed round-robin so that
     load from other processes on the machine falls on all of them alike. Two warm-up calls
-    each (they create the optimizer states)."""
+    each (they create the optimizer states).
+
+    The number of rounds follows the budget, so one slow runner (a reference update on
+    ResNet-50 shapes takes seconds) leaves ``min_iters`` rounds. A runner faster than the
+    slowest is then called several times in a row per round, up to ``min_samples`` timed
+    calls in all and never longer per round than the slowest runner takes: a median of three
+    calls is at the mercy of this machine's swings (measured: Adafactor's ``of_copy`` moved
+    from 0.56 to 0.76 between three runs of the same command)."""
     def once(before, step):
         if before:
             before()
         t0 = time.perf_counter()
         step()
         return time.perf_counter() - t0
-    first = 0.0
+    firsts = []
     for before, step in runners:
         once(before, step)
-        first += once(before, step)
-    rounds = int(min(max_iters, max(min_iters, budget * len(runners) / max(first, 1e-6))))
+        firsts.append(once(before, step))
+    rounds = int(min(max_iters, max(min_iters, budget * len(runners) / max(sum(firsts), 1e-6))))
+    wanted = -(-min_samples // rounds)  # calls per round that make min_samples
+    slowest = max(firsts)
+    repeats = [max(1, min(wanted, int(slowest / max(first, 1e-9)))) for first in firsts]
     times = [[] for _ in runners]
     for _ in range(rounds):
         for k, (before, step) in enumerate(runners):
-            times[k].append(once(before, step))
+            for _ in range(repeats[k]):
+                times[k].append(once(before, step))
     return [statistics.median(t) for t in times]
 
 
