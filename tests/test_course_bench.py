@@ -80,23 +80,25 @@ def test_bench_times_the_copy_beside_each_optimizer(tmp_path, capsys):
     assert exit_info.value.code == 2 and 'unknown set' in capsys.readouterr().err
 
 
-def test_interleaved_gives_fast_runners_enough_samples_beside_a_slow_one():
+def test_interleaved_gives_fast_runners_enough_samples_beside_a_slow_one(monkeypatch):
     """Where a slow runner leaves few rounds, a fast one is called several times a round, up
-    to MIN_SAMPLES timed calls and never for longer per round than the slow one takes."""
-    import time
+    to MIN_SAMPLES timed calls and never for longer per round than the slow one takes (on a
+    fake clock that each step advances by its duration)."""
+    clock = [0.0]
+    monkeypatch.setattr(bench.time, 'perf_counter', lambda: clock[0])
     calls = {'slow': 0, 'fast': 0, 'mid': 0}
 
     def runner(name, seconds):
         def step():
             calls[name] += 1
-            time.sleep(seconds)
+            clock[0] += seconds
         return None, step
     secs = bench._interleaved([runner('slow', 0.025), runner('fast', 0.0005),
                                runner('mid', 0.01)], budget=0.001, min_iters=3)
     assert calls['slow'] == 2 + 3  # two warm-up calls, then min_iters rounds
     assert calls['fast'] == 2 + 3 * 5 and 3 * 5 >= bench.MIN_SAMPLES
     assert calls['mid'] == 2 + 3 * 2  # no longer per round than the slow runner: 2 calls
-    assert secs[0] > secs[2] > secs[1] > 0
+    assert secs == pytest.approx([0.025, 0.0005, 0.01])
     calls.update(slow=0, fast=0)
     bench._interleaved([runner('slow', 0.001), runner('fast', 0.0005)], budget=10,
                        min_iters=3, max_iters=20)
