@@ -13,8 +13,9 @@ out=${OUT_DIR:-/tmp/adafactor_harness}
 here=$(cd "$(dirname "$0")" && pwd)
 kernels=$(cd "$here/../../gluon_opt/kernels" && pwd)
 mx=$(python -c "import mxnet, os; print(os.path.dirname(mxnet.__file__))")
-flags="-std=c++17 -O3 -march=native -ffp-contract=off -fno-math-errno -fno-trapping-math -fopenmp"
-flags="$flags -fPIC -I $mx/include -I $kernels"
+# the kernel library's own flags (with GLUON_OPT_CXXFLAGS), so the versions compile as it does
+flags="$(python -c "from gluon_opt.kernels import build; print(' '.join(build._flags()))")"
+flags="$flags -I $mx/include -I $kernels"
 mkdir -p "$out"
 [ -f "$out/lib_api.o" ] || g++ $flags -c "$mx/src/lib_api.cc" -o "$out/lib_api.o"
 decls=""; ptrs=""; names=""; objs=""
