@@ -6,12 +6,15 @@
 Each notebook runs top to bottom in a fresh kernel, with the working directory ``course/``
 and the repository root on ``PYTHONPATH`` (so an uninstalled checkout works). Execution
 timestamps are not recorded, so re-running an unchanged notebook changes nothing but the
-figures' bytes (which nbval does not compare) and the widgets' random model ids.
+figures' bytes (which nbval does not compare) and the widgets' random model ids. The kernels
+run in the pinned numeric environment that nbval checks them in (``reproducible.pin``).
 """
 import glob
 import os
 import sys
 import time
+
+import reproducible
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -46,6 +49,7 @@ def main(argv=None):
     os.environ['PYTHONPATH'] = os.pathsep.join(
         [ROOT] + [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p])
     os.environ.setdefault('OMP_NUM_THREADS', '2')
+    reproducible.pin()
     paths = notebooks(argv)
     if not paths:
         print('no notebook matches %s' % ' '.join(argv))
