@@ -7,6 +7,10 @@
 #   python benchmarks/adafactor_harness/shapes.py /tmp/shapes   # ResNet-50's, by tensor kind
 #   /tmp/adafactor_harness/harness /tmp/shapes/3x3.txt 30        # median, q10 and min per version
 #
+# FLAGS_<name> adds compiler flags to one version, e.g. the same source with other flags:
+#   FLAGS_wide=-mprefer-vector-width=512 bash benchmarks/adafactor_harness/build.sh \
+#       base=gluon_opt/kernels/factored.cc wide=gluon_opt/kernels/factored.cc
+#
 # Run it from the repository root, in the project's virtual environment (for MXNet's lib_api).
 set -euo pipefail
 out=${OUT_DIR:-/tmp/adafactor_harness}
@@ -23,7 +27,8 @@ for spec in "$@"; do
   n=${spec%%=*}; f=$(cd "$(dirname "${spec#*=}")" && pwd)/$(basename "${spec#*=}")
   mkdir -p "$out/v_$n"
   sed "s/^REGISTER_OP(gopt_adafactor)/REGISTER_OP(gopt_adafactor_$n)/" "$f" > "$out/v_$n/factored.cc"
-  g++ $flags -Dgluon_opt=gopt_$n -c "$out/v_$n/factored.cc" -o "$out/v_$n/f.o" &
+  extra=$(eval echo "\${FLAGS_$n:-}")
+  g++ $flags $extra -Dgluon_opt=gopt_$n -c "$out/v_$n/factored.cc" -o "$out/v_$n/f.o" &
   decls="$decls DECL(gopt_$n)"; ptrs="$ptrs gopt_$n::adafactor_forward,"; names="$names \"$n\","
   objs="$objs $out/v_$n/f.o"
 done
