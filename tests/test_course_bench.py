@@ -103,3 +103,51 @@ def test_interleaved_gives_fast_runners_enough_samples_beside_a_slow_one(monkeyp
     bench._interleaved([runner('slow', 0.001), runner('fast', 0.0005)], budget=10,
                        min_iters=3, max_iters=20)
     assert calls == {'slow': 2 + 20, 'fast': 2 + 20, 'mid': calls['mid']}  # enough rounds
+
+
+def test_e2e_divides_by_the_sgd_loop_timed_beside_each_optimizer(monkeypatch):
+    """Each optimizer's vs_mxnet_sgd is against MXNet's SGD loop timed in its own round-robin
+    (the machine's speed drifts within a run), on a fake clock where the SGD loop gets slower
+    from one round-robin to the next."""
+    clock = [0.0]
+    monkeypatch.setattr(bench.time, 'perf_counter', lambda: clock[0])
+    made = []
+
+    def fake_runner(optimizer, hp, batches=10, batch_size=256):
+        if optimizer == 'sgd':  # MXNet's built-in: 0.1 s, 0.2 s, 0.3 s per loop
+            made.append(optimizer)
+            seconds = 0.1 * len(made)
+        else:  # fused loops twice as fast as the SGD loop beside them, reference as fast
+            seconds = 0.1 * (len(made) + 1) / (2 if hp['use_fused'] else 1)
+
+        def step():
+            clock[0] += seconds
+        return None, step
+    monkeypatch.setattr(bench, 'mlp_training_runner', fake_runner)
+    rows = bench._run_e2e(['adam', 'lion'], True, budget=0.01)
+    samples = bench.E2E_BATCHES * 256
+    got = {(r['optimizer'], r['impl']): r for r in rows}
+    assert got['sgd', 'mxnet']['samples/s'] == pytest.approx(samples / 0.1)
+    for name, sgd_seconds in (('adam', 0.2), ('lion', 0.3)):
+        assert got[name, 'fused']['sgd_samples/s'] == pytest.approx(samples / sgd_seconds)
+        assert got[name, 'fused']['vs_mxnet_sgd'] == pytest.approx(2.0)
+        assert got[name, 'reference']['vs_mxnet_sgd'] == pytest.approx(1.0)
+    assert bench._run_e2e(['adam'], False, budget=0.01)[1]['impl'] == 'reference'
+
+
+def test_chart_has_a_panel_for_the_e2e_set(tmp_path):
+    """bench.png: one panel per set, the e2e set's (samples/s relative to MXNet's SGD) too; a
+    run of only ``--sets e2e`` drew an empty chart."""
+    import struct
+    rows = [{'set': 'e2e', 'optimizer': 'sgd', 'impl': 'mxnet', 'samples/s': 6e4,
+             'vs_mxnet_sgd': 1.0},
+            {'set': 'e2e', 'optimizer': 'adam', 'impl': 'fused', 'samples/s': 6.6e4,
+             'vs_mxnet_sgd': 1.1},
+            {'set': 'mlp', 'optimizer': 'adam', 'impl': 'fused', 'ms': 0.5}]
+
+    def width(path):  # a PNG's width: IHDR, bytes 16-20
+        with open(path, 'rb') as f:
+            return struct.unpack('>I', f.read(24)[16:20])[0]
+    bench._plot(rows, str(tmp_path / 'both.png'))
+    bench._plot(rows[:2], str(tmp_path / 'e2e.png'))
+    assert width(tmp_path / 'both.png') == 2 * width(tmp_path / 'e2e.png') == 1000  # 5 in, 100 dpi
