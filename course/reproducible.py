@@ -12,13 +12,13 @@ the other (13 cells in 7 notebooks).
 ``pin(environ)`` caps every one of those libraries at AVX2, which every x86-64 CPU since 2013
 has, so the notebooks compute the same bits on any of them: numpy's AVX-512 dispatch off, oneDNN
 at most AVX2, OpenBLAS's Haswell kernels, our kernels compiled without AVX-512 (into their own
-cache directory: the flags are part of the library's hash). ``course/build.py`` (recording) calls
-it before the notebooks' kernels start, ``course/conftest.py`` (nbval) wraps each kernel's start
-in ``pinned()``, so that the rest of the test run (``tests/``, which must exercise the kernels
-as the machine compiles them) keeps its environment. On a CPU
-without AVX2 it changes nothing and the recorded numbers may differ in their last digits.
-A learner running a notebook by hand gets the machine's own numbers; the lessons do not depend
-on their last digits.
+cache directory: the flags are part of the library's hash). ``course/build.py`` (recording)
+calls it before the notebooks' kernels start; ``course/conftest.py`` (nbval) wraps each
+kernel's start in ``pinned()``, so that the rest of the test run (``tests/``, which must
+exercise the kernels as the machine compiles them) keeps its environment. On a CPU without AVX2
+it changes nothing, and the recorded numbers may differ in their last digits there. A learner
+running a notebook by hand gets the machine's own numbers: the same lessons, but in the cells
+at the edge of stability other details (see ``course/README.md``).
 """
 import contextlib
 import os

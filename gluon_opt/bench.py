@@ -480,7 +480,8 @@ def _run_e2e(names, fused_ok, budget):
     """Rows of samples per second of the course MLP's loop: MXNet's built-in SGD alone, then
     per optimizer its fused and reference loops round-robin with that SGD loop again, whose
     samples per second (``sgd_samples/s``) its ``vs_mxnet_sgd`` divides by (as ``of_copy`` by
-    the copy beside the steps: this machine's speed drifts within a run)."""
+    the copy beside the steps: this machine's speed drifts within a run). A loop is ten steps
+    with their forward and backward passes, so its round-robins get four times ``budget``."""
     print('\ne2e: course MLP training loop, batch 256')
     samples = E2E_BATCHES * 256
     sgd = ('sgd', {'learning_rate': 0.01})
