@@ -472,8 +472,9 @@ def _row(set_name, name, impl, sec, nbytes, bw, ntensors, numel):
             'copy_GB/s': bw}
 
 
-#: batches per timed call of the e2e loops (batch 256)
+#: batches per timed call of the e2e loops, and their size
 E2E_BATCHES = 10
+E2E_BATCH_SIZE = 256
 
 
 def _run_e2e(names, fused_ok, budget):
@@ -482,22 +483,22 @@ def _run_e2e(names, fused_ok, budget):
     samples per second (``sgd_samples/s``) its ``vs_mxnet_sgd`` divides by (as ``of_copy`` by
     the copy beside the steps: this machine's speed drifts within a run). A loop is ten steps
     with their forward and backward passes, so its round-robins get four times ``budget``."""
-    print('\ne2e: course MLP training loop, batch 256')
-    samples = E2E_BATCHES * 256
+    print('\ne2e: course MLP training loop, batch %d' % E2E_BATCH_SIZE)
+    samples = E2E_BATCHES * E2E_BATCH_SIZE
+
+    def runner(optimizer, hp):
+        return mlp_training_runner(optimizer, hp, E2E_BATCHES, E2E_BATCH_SIZE)
     sgd = ('sgd', {'learning_rate': 0.01})
-    base = samples / _interleaved([mlp_training_runner(*sgd, batches=E2E_BATCHES)],
-                                  4 * budget)[0]
+    base = samples / _interleaved([runner(*sgd)], 4 * budget)[0]
     rows = [{'set': 'e2e', 'optimizer': 'sgd', 'impl': 'mxnet', 'samples/s': base,
              'vs_mxnet_sgd': 1.0, 'sgd_samples/s': base}]
     for name in names:
         hp = ALGORITHMS[name][0]
         impls = [impl for impl, fused in (('fused', True), ('reference', False))
                  if fused_ok or not fused]
-        runners = [mlp_training_runner('gluon_opt.' + name,
-                                       dict(hp, use_fused=impl == 'fused'), E2E_BATCHES)
+        runners = [runner('gluon_opt.' + name, dict(hp, use_fused=impl == 'fused'))
                    for impl in impls]
-        secs = _interleaved(runners + [mlp_training_runner(*sgd, batches=E2E_BATCHES)],
-                            4 * budget)
+        secs = _interleaved(runners + [runner(*sgd)], 4 * budget)
         here = samples / secs.pop()
         for impl, sec in zip(impls, secs):
             rows.append({'set': 'e2e', 'optimizer': name, 'impl': impl,

@@ -125,7 +125,7 @@ def test_e2e_divides_by_the_sgd_loop_timed_beside_each_optimizer(monkeypatch):
         return None, step
     monkeypatch.setattr(bench, 'mlp_training_runner', fake_runner)
     rows = bench._run_e2e(['adam', 'lion'], True, budget=0.01)
-    samples = bench.E2E_BATCHES * 256
+    samples = bench.E2E_BATCHES * bench.E2E_BATCH_SIZE
     got = {(r['optimizer'], r['impl']): r for r in rows}
     assert got['sgd', 'mxnet']['samples/s'] == pytest.approx(samples / 0.1)
     for name, sgd_seconds in (('adam', 0.2), ('lion', 0.3)):
