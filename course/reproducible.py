@@ -33,32 +33,55 @@ def _numpy_features():
     return __cpu_features__, set(__cpu_dispatch__)
 
 
-def pin(environ=None, features=None, dispatched=None):
-    """Set the variables that cap numpy, oneDNN, OpenBLAS and our kernels at AVX2 in
-    ``environ`` (default ``os.environ``), for processes started afterwards. Values already set
-    are kept. Returns the variables set. ``features`` (name -> bool) and ``dispatched`` (names)
-    describe the CPU as numpy sees it (default: this machine's)."""
+#: the caps of each level: ``avx2`` is the course's recording environment; ``avx`` (AVX
+#: without AVX2 and FMA) is the "other instruction set" of an AVX2-only machine, so that CI there
+#: too runs the unit tests on a second set of roundings and summation orders
+LEVELS = {
+    'avx2': {'DNNL_MAX_CPU_ISA': 'AVX2', 'OPENBLAS_CORETYPE': 'Haswell',
+             'GLUON_OPT_CXXFLAGS': '-mno-avx512f', 'numpy': ()},
+    'avx': {'DNNL_MAX_CPU_ISA': 'AVX', 'OPENBLAS_CORETYPE': 'Sandybridge',
+            'GLUON_OPT_CXXFLAGS': '-mno-avx512f -mno-avx2 -mno-fma', 'numpy': ('FMA3', 'AVX2')},
+}
+
+
+def cap(level, environ=None, features=None, dispatched=None):
+    """Set the variables that cap numpy, oneDNN, OpenBLAS and our kernels at ``level`` (a key
+    of ``LEVELS``) in ``environ`` (default ``os.environ``), for processes started afterwards.
+    Values already set are kept. Returns the variables set. ``features`` (name -> bool) and
+    ``dispatched`` (names) describe the CPU as numpy sees it (default: this machine's). A CPU
+    without AVX2 and FMA is left alone (OpenBLAS's Haswell kernels would not run there)."""
     environ = os.environ if environ is None else environ
     if features is None:
         features, dispatched = _numpy_features()
     if not (features.get('AVX2') and features.get('FMA3')):
         return {}
-    pinned = {
-        'DNNL_MAX_CPU_ISA': 'AVX2',
-        'OPENBLAS_CORETYPE': 'Haswell',
-        'GLUON_OPT_CXXFLAGS': '-mno-avx512f',
-    }
+    caps = dict(LEVELS[level])
     # numpy warns at import about a feature the CPU lacks or does not dispatch: name only
-    # the AVX-512 targets this CPU has (none on an AVX2 machine)
-    avx512 = [f for f in NUMPY_AVX512 if f in dispatched and features.get(f)]
-    if avx512:
-        pinned['NPY_DISABLE_CPU_FEATURES'] = ' '.join(avx512)
+    # the targets this CPU has (no AVX-512 one on an AVX2 machine)
+    off = [f for f in caps.pop('numpy') + NUMPY_AVX512 if f in dispatched and features.get(f)]
+    if off:
+        caps['NPY_DISABLE_CPU_FEATURES'] = ' '.join(off)
     done = {}
-    for key, value in pinned.items():
+    for key, value in caps.items():
         if key not in environ:
             environ[key] = value
             done[key] = value
     return done
+
+
+def pin(environ=None, features=None, dispatched=None):
+    """``cap('avx2', ...)``: the environment the notebooks are recorded and checked in."""
+    return cap('avx2', environ, features, dispatched)
+
+
+def second_level(features=None):
+    """The cap that gives this machine a second instruction set: ``avx2`` on a CPU with
+    AVX-512, ``avx`` on one with AVX2 only, None on older ones."""
+    if features is None:
+        features, _ = _numpy_features()
+    if not (features.get('AVX2') and features.get('FMA3')):
+        return None
+    return 'avx2' if features.get('AVX512F') else 'avx'
 
 
 @contextlib.contextmanager
@@ -71,3 +94,31 @@ def pinned():
     finally:
         for key in done:
             os.environ.pop(key, None)
+
+
+def main(argv=None):
+    """``python course/reproducible.py [--level LEVEL|second] -- COMMAND ...``: run COMMAND
+    with the caps of LEVEL (``second``, the default: ``second_level()``), after printing them.
+    CI runs the unit tests this way once more, so that tolerances are checked against two
+    instruction sets on whatever machine it has."""
+    import argparse
+    import subprocess
+    import sys
+    parser = argparse.ArgumentParser(prog='reproducible.py')
+    parser.add_argument('--level', default='second', choices=sorted(LEVELS) + ['second'])
+    parser.add_argument('command', nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    command = args.command[1:] if args.command[:1] == ['--'] else args.command
+    if not command:
+        parser.error('no command to run (reproducible.py --level avx -- pytest ...)')
+    level = second_level() if args.level == 'second' else args.level
+    env = dict(os.environ)
+    done = cap(level, env) if level else {}
+    print('reproducible.py: %s: %s' % (level or 'no AVX2: no cap',
+                                        ', '.join('%s=%s' % kv for kv in sorted(done.items()))
+                                        or 'nothing set'), flush=True)
+    return subprocess.call(command, env=env)
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
