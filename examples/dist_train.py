@@ -91,7 +91,12 @@ def build_net(features, hidden, classes, ctx, seed, multipliers):
 
 
 def save_checkpoint(directory, step, net, trainer):
-    """Parameters, trainer states (optimizer included) and the step, written atomically."""
+    """Parameters, trainer states (optimizer included) and the step, written atomically.
+
+    ``gluon_opt.Trainer.save_states`` writes gluon_opt's states format (arrays in an npz, the
+    rest in JSON, a checksum), which ``--resume`` reads back without running any code from the
+    file and checks against the trainer (optimizer, hyperparameters, shapes); MXNet's own
+    ``gluon.Trainer.save_states`` would write a pickle."""
     os.makedirs(directory, exist_ok=True)
     tmp = os.path.join(directory, 'tmp')
     net.save_parameters(tmp + '.params')
@@ -111,8 +116,7 @@ def main(argv=None):
     if args.batch % workers:
         sys.exit('--batch %d is not divisible by the %d workers' % (args.batch, workers))
     if args.checkpoint_dir and distributed and args.update_on_kvstore != 0:
-        # the optimizer states live on the servers then, and Trainer.save_states raises
-        # "Cannot save states for distributed training"
+        # the optimizer states live on the servers then, out of Trainer.save_states' reach
         sys.exit('--checkpoint-dir with a dist kvstore needs --update-on-kvstore 0')
 
     ctx = [mx.cpu(i) for i in range(args.contexts)]
@@ -136,6 +140,8 @@ def main(argv=None):
                                 kvstore=kv, update_on_kvstore=None if args.update_on_kvstore is None
                                 else bool(args.update_on_kvstore))
     if start:
+        # checked against this trainer: a checkpoint of another optimizer, other
+        # hyperparameters or another --hidden stops here with one line naming the file
         trainer.load_states(os.path.join(args.checkpoint_dir, 'trainer.states'))
         print('rank %d: resumed from step %d' % (rank, start), flush=True)
 

@@ -28,9 +28,9 @@ from . import hvp  # noqa: E402
 def __getattr__(name):
     # gluon_opt.Trainer subclasses gluon.Trainer, and importing mxnet.gluon fails inside a
     # kvstore server's half-initialised mxnet (see above): it is imported on first use.
-    if name == 'Trainer':
-        from .trainer import Trainer
-        return Trainer
+    if name in ('Trainer', 'NonFiniteGradient', 'StatesFileError'):
+        from . import trainer
+        return getattr(trainer, name)
     raise AttributeError('module %r has no attribute %r' % (__name__, name))
 
 

@@ -1,7 +1,8 @@
 """Classroom assignments with nbgrader: release the student version, autograde submissions.
 
-    gluon-opt assignment release [--output release/] [--course-dir DIR]
-    gluon-opt assignment grade SUBMISSION... [--output grades/] [--student ID] [--timeout S]
+    gluon-opt assignment release [--output release/ [--overwrite]] [--course-dir DIR]
+    gluon-opt assignment grade SUBMISSION... [--output grades/ [--overwrite]] [--student ID]
+        [--timeout S]
     (or: python -m gluon_opt.assignment release|grade ...)
 
 Every exercise notebook of the course (``course/NNx_exercises_*.ipynb``, the instructor
@@ -17,6 +18,9 @@ keep)::
         submitted/<student>/<assignment>/<nb>.ipynb
         autograded/<student>/<assignment>/<nb>.ipynb   (nbgrader autograde)
         feedback/<student>/<assignment>/<nb>.html      (nbgrader generate_feedback)
+
+``--output`` is a new (or empty) folder; ``--overwrite`` replaces one only if gluon-opt wrote
+it (``gluon_opt.outputs``), and anything else is refused before any work.
 
 ``release`` copies ``release/`` to ``--output``: one folder per assignment, the notebooks with
 every solution region replaced by ``raise NotImplementedError()`` and hidden tests removed.
@@ -40,6 +44,8 @@ import re
 import shutil
 import sys
 import tempfile
+
+from .outputs import Output, OutputError
 
 __all__ = ['add_arguments', 'run', 'release', 'grade', 'exercise_notebooks', 'graded_cells',
            'write_course_config', 'AssignmentError', 'DEFAULT_TIMEOUT', 'SCORE_FIELDS']
@@ -170,20 +176,22 @@ def _prepare(course_dir, notebooks, timeout):
 # release
 
 def release(output='release', source_dir=DEFAULT_SOURCE, course_dir=None, assignments=None,
-            timeout=DEFAULT_TIMEOUT):
+            timeout=DEFAULT_TIMEOUT, overwrite=False):
     """Build the student version of every exercise notebook with nbgrader and copy it to
-    ``output/<assignment>/``. Returns ``{assignment: [student notebook paths]}``."""
+    ``output/<assignment>/``. Returns ``{assignment: [student notebook paths]}``.
+
+    ``output`` must be new or empty, or with ``overwrite`` a folder gluon-opt wrote
+    (``gluon_opt.outputs``; ``OutputError`` otherwise, before any work)."""
+    folder = Output(output, 'assignment release', overwrite=overwrite, option='--output')
     notebooks = _select(exercise_notebooks(source_dir), assignments)
     out = {}
     with _course_directory(course_dir) as cdir, _environment():
         _prepare(cdir, notebooks, timeout)
-        for assignment in notebooks:
-            src = os.path.join(cdir, 'release', assignment)
-            dst = os.path.join(output, assignment)
-            if os.path.isdir(dst):
-                shutil.rmtree(dst)
-            shutil.copytree(src, dst)
-            out[assignment] = sorted(glob.glob(os.path.join(dst, '*.ipynb')))
+        with folder.writing():
+            for assignment in notebooks:
+                dst = os.path.join(output, assignment)
+                shutil.copytree(os.path.join(cdir, 'release', assignment), dst)
+                out[assignment] = sorted(glob.glob(os.path.join(dst, '*.ipynb')))
     return out
 
 
@@ -392,10 +400,12 @@ def _grade_one(api, course_dir, student, assignment, source_path, submitted, out
 
 
 def grade(submissions, output='grades', student=None, source_dir=DEFAULT_SOURCE,
-          course_dir=None, timeout=DEFAULT_TIMEOUT, log=None):
+          course_dir=None, timeout=DEFAULT_TIMEOUT, log=None, overwrite=False):
     """Autograde ``submissions`` (notebook files or per-student folders) against the
     course's exercise notebooks; write ``output``/scores.csv and ``output``/feedback/.
-    Returns the score rows (dicts with ``SCORE_FIELDS``)."""
+    Returns the score rows (dicts with ``SCORE_FIELDS``). ``output`` must be new or empty,
+    or with ``overwrite`` a folder gluon-opt wrote (``OutputError`` otherwise)."""
+    folder = Output(output, 'assignment grade', overwrite=overwrite, option='--output')
     log = log or (lambda msg: None)
     notebooks = exercise_notebooks(source_dir)
     jobs, problems = collect_submissions(submissions, notebooks, student=student)
@@ -405,29 +415,30 @@ def grade(submissions, output='grades', student=None, source_dir=DEFAULT_SOURCE,
         rows.append(dict(student=sid, assignment='', exercise='', points=0.0, max_points=0.0,
                          status='unmatched', message='%s: %s' % (os.path.basename(path),
                                                                 message)))
-    os.makedirs(output, exist_ok=True)
-    needed = {a: notebooks[a] for a in notebooks if any(a == j[1] for j in jobs)}
-    if needed:
-        with _course_directory(course_dir) as cdir, _environment():
-            api = _prepare(cdir, needed, timeout)
-            for (sid, assignment), path in sorted(jobs.items()):
-                log('grading %s / %s (%s)' % (sid, assignment, path))
-                try:
-                    got = _grade_one(api, cdir, sid, assignment, needed[assignment], path,
-                                     output, timeout)
-                except Exception as err:  # noqa: BLE001 (one submission never stops the rest)
-                    reason = 'grading failed: %s: %s' % (type(err).__name__, _first_line(err))
-                    got = _zero_rows(sid, assignment, graded_cells(needed[assignment]),
-                                     'error', reason)
-                    _write_html(os.path.join(output, 'feedback', sid, assignment + '.html'),
-                                assignment, sid, got, reason)
-                rows.extend(got)
-    with open(os.path.join(output, 'scores.csv'), 'w', newline='', encoding='utf-8') as f:
-        writer = csv.DictWriter(f, fieldnames=SCORE_FIELDS)
-        writer.writeheader()
-        for r in rows:
-            writer.writerow(dict(r, points='%g' % r['points'],
-                                 max_points='%g' % r['max_points']))
+    with folder.writing():
+        needed = {a: notebooks[a] for a in notebooks if any(a == j[1] for j in jobs)}
+        if needed:
+            with _course_directory(course_dir) as cdir, _environment():
+                api = _prepare(cdir, needed, timeout)
+                for (sid, assignment), path in sorted(jobs.items()):
+                    log('grading %s / %s (%s)' % (sid, assignment, path))
+                    try:
+                        got = _grade_one(api, cdir, sid, assignment, needed[assignment], path,
+                                         output, timeout)
+                    except Exception as err:  # noqa: BLE001 (one never stops the rest)
+                        reason = 'grading failed: %s: %s' % (type(err).__name__,
+                                                             _first_line(err))
+                        got = _zero_rows(sid, assignment, graded_cells(needed[assignment]),
+                                         'error', reason)
+                        _write_html(os.path.join(output, 'feedback', sid, assignment + '.html'),
+                                    assignment, sid, got, reason)
+                    rows.extend(got)
+        with open(os.path.join(output, 'scores.csv'), 'w', newline='', encoding='utf-8') as f:
+            writer = csv.DictWriter(f, fieldnames=SCORE_FIELDS)
+            writer.writeheader()
+            for r in rows:
+                writer.writerow(dict(r, points='%g' % r['points'],
+                                     max_points='%g' % r['max_points']))
     return rows
 
 
@@ -457,6 +468,7 @@ def add_arguments(parser):
                         '(default: release)')
     p.add_argument('--assignment', action='append',
                    help='only this assignment (notebook name without .ipynb); repeatable')
+    _overwrite(p)
     _common(p)
     g = sub.add_parser('grade', help='autograde submitted notebooks: scores.csv and feedback',
                        description='Autograde submitted notebooks with nbgrader; write '
@@ -471,7 +483,13 @@ def add_arguments(parser):
     g.add_argument('--timeout', type=int, default=DEFAULT_TIMEOUT,
                    help='seconds one cell may run before it is stopped and scores zero '
                         '(default: %d)' % DEFAULT_TIMEOUT)
+    _overwrite(g)
     _common(g)
+
+
+def _overwrite(p):
+    p.add_argument('--overwrite', action='store_true',
+                   help='replace an existing --output folder, only if gluon-opt wrote it')
 
 
 def _common(p):
@@ -486,7 +504,7 @@ def run(args):
     """Run ``gluon-opt assignment release|grade``; returns the exit status."""
     if args.assignment_command == 'release':
         out = release(args.output, source_dir=args.source, course_dir=args.course_dir,
-                      assignments=args.assignment)
+                      assignments=args.assignment, overwrite=args.overwrite)
         for assignment, paths in out.items():
             for p in paths:
                 print(p)
@@ -497,7 +515,7 @@ def run(args):
         raise AssignmentError('--timeout must be a positive number of seconds')
     rows = grade(args.submissions, output=args.output, student=args.student,
                  source_dir=args.source, course_dir=args.course_dir, timeout=args.timeout,
-                 log=lambda msg: print(msg, file=sys.stderr))
+                 log=lambda msg: print(msg, file=sys.stderr), overwrite=args.overwrite)
     for line in _summary(rows):
         print(line)
     for r in rows:
@@ -517,7 +535,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return run(args)
-    except AssignmentError as err:
+    except (AssignmentError, OutputError) as err:
         print('%s: error: %s' % (parser.prog, err), file=sys.stderr)
         return 2
 

@@ -17,9 +17,13 @@ with streaming stores in our kernel library, over 256 MiB, so that the bytes cou
 bytes moved), timed in the same round-robin as each optimizer's steps (``copy_GB/s``); the copy
 at the start and a single-threaded numpy copy are printed too. The ``e2e`` set trains the
 course MLP on random data and compares samples per second with MXNet's built-in SGD, timed in
-the same round-robin as each optimizer's loops (``sgd_samples/s``).
+the same round-robin as each optimizer's loops (``sgd_samples/s``). The ``nonfinite`` set
+measures what ``gluon_opt.Trainer``'s check of NaN/inf gradients costs: the ResNet-50 step and
+the MLP loop with ``nonfinite='raise'`` and ``'skip'`` against ``'ignore'`` (``vs_ignore``).
 
-Results print as a table and are saved as CSV and a PNG bar chart (``--out``).
+Results print as a table and are saved as CSV and a PNG bar chart (``--out``, a new folder:
+an existing one is replaced only with ``--overwrite`` and only if gluon-opt wrote it, see
+``gluon_opt.outputs``).
 """
 import argparse
 import csv
@@ -32,9 +36,11 @@ import numpy as np
 import mxnet as mx
 from mxnet import gluon, autograd
 
+from .outputs import Output, OutputError
+
 __all__ = ['add_arguments', 'run', 'main', 'step_times', 'operator_counts', 'IMPLS']
 
-SETS = ('mlp', 'resnet50', 'small500', 'e2e')
+SETS = ('mlp', 'resnet50', 'small500', 'e2e', 'nonfinite')
 
 def _adafactor_bytes(shape):
     """Adafactor's bytes for one tensor of ``shape``: every array once (read w, g and the
@@ -115,8 +121,11 @@ def add_arguments(parser):
     parser.add_argument('--budget', type=float, default=None,
                         help='seconds of timed steps per measurement (default 0.3, quick 0.1)')
     parser.add_argument('--no-torch', action='store_true', help='skip torch.optim')
-    parser.add_argument('--out', default=os.path.join('runs', 'bench'),
-                        help='directory for bench.csv and bench.png (default runs/bench)')
+    parser.add_argument('--out', default=None,
+                        help='folder for bench.csv and bench.png (default '
+                             'runs/bench-<timestamp>)')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='replace an existing --out folder, only if gluon-opt wrote it')
     return parser
 
 
@@ -200,9 +209,10 @@ def _interleaved(runners, budget=0.6, min_iters=3, max_iters=50, min_samples=MIN
     return [statistics.median(t) for t in times]
 
 
-def trainer_runner(params, optimizer, hp):
-    """``(before, step)`` for one ``Trainer.step`` (waiting for MXNet's asynchronous engine)."""
-    trainer = gluon.Trainer(params, optimizer, dict(hp), kvstore=None)
+def trainer_runner(params, optimizer, hp, trainer_kwargs=None):
+    """``(before, step)`` for one ``Trainer.step`` (waiting for MXNet's asynchronous engine);
+    ``trainer_kwargs``: a ``gluon_opt.Trainer`` with these options instead of ``gluon.Trainer``."""
+    trainer = _trainer(params, optimizer, hp, trainer_kwargs)
     arrays = [a for p in params for a in p.list_data()]
 
     def fresh():  # as if backward had computed the gradients, so Trainer.step takes them
@@ -274,10 +284,11 @@ def _omp_threads():
 # ---------------------------------------------------------------------------------------------
 # The end-to-end MLP loop
 
-def mlp_training_runner(optimizer, hp, batches=10, batch_size=256):
+def mlp_training_runner(optimizer, hp, batches=10, batch_size=256, trainer_kwargs=None):
     """``(None, step)`` for ``_interleaved``: ``step`` runs ``batches`` iterations of the course
     MLP's training loop (forward, backward, ``Trainer.step``) on random data, ``batches *
-    batch_size`` samples, and waits for MXNet's engine. Five iterations run untimed first."""
+    batch_size`` samples, and waits for MXNet's engine. Five iterations run untimed first.
+    ``trainer_kwargs``: a ``gluon_opt.Trainer`` with these options instead of ``gluon.Trainer``."""
     mx.random.seed(0)
     rng = np.random.RandomState(0)
     net = gluon.nn.HybridSequential()
@@ -286,7 +297,7 @@ def mlp_training_runner(optimizer, hp, batches=10, batch_size=256):
             gluon.nn.Dense(10, in_units=256))
     net.initialize(mx.init.Xavier())
     net.hybridize()
-    trainer = gluon.Trainer(net.collect_params(), optimizer, dict(hp), kvstore=None)
+    trainer = _trainer(net.collect_params(), optimizer, hp, trainer_kwargs)
     loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
     xs = [mx.nd.array(rng.rand(batch_size, 784)) for _ in range(8)]
     ys = [mx.nd.array(rng.randint(0, 10, size=batch_size)) for _ in range(8)]
@@ -407,6 +418,8 @@ def benchmark(args):
             raise BenchError('unknown optimizer %r; choose from %s (or all)'
                              % (n, ', '.join(ALGORITHMS)))
     budget = args.budget if args.budget is not None else (0.1 if args.quick else 0.3)
+    out = Output(args.out or os.path.join('runs', 'bench-' + time.strftime('%Y%m%d-%H%M%S')),
+                 'bench', overwrite=getattr(args, 'overwrite', False))  # checked before timing
     fused_ok = kernels.available()
     has_torch = _torch_available(args)
 
@@ -424,6 +437,9 @@ def benchmark(args):
     for set_name in sets:
         if set_name == 'e2e':
             rows.extend(_run_e2e(names, fused_ok, budget))
+            continue
+        if set_name == 'nonfinite':
+            rows.extend(_run_nonfinite(names, budget))
             continue
         shapes = shape_sets[set_name]()
         numel = sum(int(np.prod(s)) for s in shapes)
@@ -456,12 +472,13 @@ def benchmark(args):
             del runners
     _add_ratios(rows)
     _print(rows)
-    os.makedirs(args.out, exist_ok=True)
-    csv_path = os.path.join(args.out, 'bench.csv')
+    csv_path = out.file('bench.csv')
     _save_csv(rows, csv_path, bw, bw_how, bw_single)
-    png_path = os.path.join(args.out, 'bench.png')
+    png_path = out.file('bench.png')
     _plot(rows, png_path)
-    print('\nsaved %s and %s' % (csv_path, png_path))
+    out.finish()
+    print('\nsaved %s and %s' % (os.path.join(out.given, 'bench.csv'),
+                                 os.path.join(out.given, 'bench.png')))
     return rows
 
 
@@ -507,6 +524,49 @@ def _run_e2e(names, fused_ok, budget):
     return rows
 
 
+#: gluon_opt.Trainer's ``nonfinite`` modes the ``nonfinite`` set times, baseline first
+NONFINITE_MODES = ('ignore', 'raise', 'skip')
+
+
+def _trainer(params, optimizer, hp, trainer_kwargs):
+    if trainer_kwargs is None:
+        return gluon.Trainer(params, optimizer, dict(hp), kvstore=None)
+    from .trainer import Trainer
+    return Trainer(params, optimizer, dict(hp), kvstore=None, **trainer_kwargs)
+
+
+def _run_nonfinite(names, budget):
+    """The cost of ``gluon_opt.Trainer``'s gradient check: per optimizer, ``Trainer.step`` on
+    ResNet-50's parameter shapes (ready gradients, as in the ``resnet50`` set; the three
+    trainers share the parameters) and the course MLP's training loop of the ``e2e`` set, each
+    with ``nonfinite='ignore'``, ``'raise'`` and ``'skip'`` timed round-robin. ``vs_ignore``
+    divides each time by the ``'ignore'`` time beside it. The differences sought are a few
+    percent, so the round-robins get eight times ``budget``."""
+    shapes = resnet50_shapes()
+    print('\nnonfinite: gluon_opt.Trainer(nonfinite=...) on ResNet-50 shapes (%d tensors) and '
+          'on the course MLP loop (batch %d)' % (len(shapes), E2E_BATCH_SIZE))
+    rows = []
+    for name in names:
+        hp = ALGORITHMS[name][0]
+        for where in ('resnet50', 'e2e'):
+            if where == 'resnet50':
+                params = _params(shapes)
+                runners = [trainer_runner(params, 'gluon_opt.' + name, hp, {'nonfinite': m})
+                           for m in NONFINITE_MODES]
+                per_call = 1
+            else:
+                runners = [mlp_training_runner('gluon_opt.' + name, hp, E2E_BATCHES,
+                                               E2E_BATCH_SIZE, {'nonfinite': m})
+                           for m in NONFINITE_MODES]
+                per_call = E2E_BATCHES
+            secs = _interleaved(runners, 8 * budget)
+            for mode, sec in zip(NONFINITE_MODES, secs):
+                rows.append({'set': 'nonfinite-' + where, 'optimizer': name, 'impl': mode,
+                             'ms': sec / per_call * 1e3, 'vs_ignore': sec / secs[0]})
+            del runners
+    return rows
+
+
 def _add_ratios(rows):
     """Each time divided by MXNet's built-in and by torch's fused, same set and optimizer."""
     index = {(r['set'], r['optimizer'], r['impl']): r for r in rows if 'ms' in r}
@@ -520,7 +580,7 @@ def _add_ratios(rows):
 
 COLUMNS = ['set', 'optimizer', 'impl', 'tensors', 'params', 'ms', 'GB/s', 'of_copy',
            'copy_GB/s', 'vs_mxnet', 'vs_torch_fused', 'samples/s', 'vs_mxnet_sgd',
-           'sgd_samples/s']
+           'sgd_samples/s', 'vs_ignore']
 
 
 def _fmt(v):
@@ -548,6 +608,10 @@ def _print(rows):
         print('e2e: samples/s: median of %d-batch loops; vs_mxnet_sgd: that / sgd_samples/s, '
               "MXNet's built-in SGD loop timed in the same round-robin (> 1 is faster)."
               % E2E_BATCHES)
+    if any(r['set'].startswith('nonfinite') for r in rows):
+        print("nonfinite: impl is gluon_opt.Trainer's nonfinite mode; ms: median step "
+              "(nonfinite-e2e: per batch of the MLP loop, forward and backward included); "
+              "vs_ignore: that / the 'ignore' time in the same round-robin (the check's cost).")
 
 
 def _save_csv(rows, path, bw, bw_how, bw_single):
@@ -608,7 +672,7 @@ def main(argv=None):
         prog='gluon-opt bench', description=__doc__.split('\n\n')[0]))
     try:
         return run(parser.parse_args(argv))
-    except BenchError as err:
+    except (BenchError, OutputError) as err:
         parser.exit(2, 'gluon-opt bench: error: %s\n' % err)
 
 

@@ -4,15 +4,22 @@ Every subcommand is one ``Subcommand(name, help, add_arguments, run)`` in ``SUBC
 ``add_arguments(parser)`` declares its options, ``run(args)`` does the work and returns the
 exit status. Adding a subcommand is adding one entry; ``main`` does the rest.
 
-Errors the user can fix (a bad option, an unknown optimizer) print one line,
-``gluon-opt <command>: error: <what is wrong>``, and exit with status 2.
+Errors the user can fix (a bad option, an unknown optimizer, an output folder that is not
+the tool's to replace, see ``gluon_opt.outputs``) print one line,
+``gluon-opt <command>: error: <what is wrong>``, and exit with status 2. SIGINT and SIGTERM
+stop a command with one line and status 130 or 143 (``compare`` keeps the runs it finished);
+a closed pipe (``gluon-opt list | head``) ends it quietly.
 """
 import argparse
 import collections
 import datetime
 import os
+import signal
 import sys
+import threading
 import time
+
+from .outputs import Output, OutputError
 
 __all__ = ['main', 'Subcommand', 'SUBCOMMANDS', 'UsageError']
 
@@ -85,8 +92,11 @@ def _compare_arguments(parser):
     p.add_argument('--warmup-epochs', type=float, default=0.0,
                    help='linear warmup from 0, in epochs (default 0)')
     p.add_argument('--out', default=None,
-                   help='output folder (default runs/compare-<timestamp>)')
-    p.add_argument('--overwrite', action='store_true', help='replace an existing --out folder')
+                   help='output folder (default runs/compare-<timestamp>); an existing empty '
+                        'folder is used as it is')
+    p.add_argument('--overwrite', action='store_true',
+                   help='replace an existing --out folder, only if gluon-opt wrote it (its '
+                        '.gluon-opt-output marker lists everything in it)')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
 
 
@@ -133,11 +143,9 @@ def _compare_setup(args):
     if not specs:
         raise UsageError('no optimizer to compare.')
     compare.unique_labels(specs)
-    out = args.out or os.path.join(
-        'runs', 'compare-' + datetime.datetime.now().strftime('%Y%m%d-%H%M%S'))
-    if os.path.exists(out) and not args.overwrite:
-        raise UsageError('output folder %s already exists; choose another --out or pass '
-                         '--overwrite.' % out)
+    out = Output(args.out or os.path.join(
+        'runs', 'compare-' + datetime.datetime.now().strftime('%Y%m%d-%H%M%S')),
+        'compare', overwrite=args.overwrite)
     return specs, hidden, ctx, out
 
 
@@ -172,24 +180,48 @@ def _run_compare(args):
                    'train_examples': loaders.train.num_examples})
     factory = lambda: models.mlp(hidden, activation=args.activation,  # noqa: E731
                                  dropout=args.dropout, batch_norm=args.batch_norm)
+    results = []
+
+    def keep(result):  # every finished run is saved at once: an interruption keeps it
+        results.append(result)
+        compare.write_tables(out, results, compare.summarize(results), config, complete=False)
+    total = len(specs) * len(args.seeds)
     try:
-        with compare.staged_folder(out, overwrite=args.overwrite) as folder:
-            results = compare.run_comparison(
-                specs, loaders, factory, args.epochs, seeds=args.seeds, ctx=ctx,
-                schedule=None if args.schedule == 'constant' and not args.warmup_epochs
-                else args.schedule, warmup_epochs=args.warmup_epochs, progress=progress,
-                log=lambda msg: print(msg, file=sys.stderr))
-            rows = compare.summarize(results)
-            config['total_time_s'] = time.perf_counter() - t0
-            files = compare.write_outputs(folder, results, rows, config)
-    except FileExistsError as err:
-        raise UsageError(str(err))
+        compare.run_comparison(
+            specs, loaders, factory, args.epochs, seeds=args.seeds, ctx=ctx,
+            schedule=None if args.schedule == 'constant' and not args.warmup_epochs
+            else args.schedule, warmup_epochs=args.warmup_epochs, progress=progress,
+            log=lambda msg: print(msg, file=sys.stderr), on_result=keep)
+        rows = compare.summarize(results)
+        config['total_time_s'] = time.perf_counter() - t0
+        files = compare.write_outputs(out, results, rows, config)
+        out.finish()
+    except KeyboardInterrupt as stop:  # SIGINT, or SIGTERM (see main)
+        signum = getattr(stop, 'signum', signal.SIGINT)
+        if progress:
+            sys.stderr.write('\n')
+        if results:  # the tables are rewritten whole: a write the signal cut short is redone
+            compare.write_tables(out, results, compare.summarize(results), config,
+                                 complete=False)
+            compare.write_plots(out, results)
+            out.finish(complete=False)
+        print('%s: interrupted by %s after %d of %d run%s; %s' % (
+            args.prog, signal.Signals(signum).name, len(results), total,
+            '' if total == 1 else 's', 'the finished ones are in %s/ (marked incomplete)'
+            % out.given if results else 'nothing was written.'), file=sys.stderr)
+        return 128 + signum
+    except BrokenPipeError:
+        raise  # stdout closed: main ends quietly
+    except OSError as err:  # the folder checked writable at the start no longer is
+        print('%s: error: cannot write %s: %s' % (args.prog, out.given, err.strerror or err),
+              file=sys.stderr)
+        return 1
     print()
     print(compare.format_table(rows))
     print()
     print('train loss and gap (train minus test accuracy, in points) are measured after the '
           'last epoch;\ns/epoch is training time, step s/epoch the part of it in Trainer.step.')
-    print('Wrote %s/: %s' % (out, ', '.join(files)))
+    print('Wrote %s/: %s' % (out.given, ', '.join(files)))
     print('Total time %.1f s.' % (time.perf_counter() - t0))
     return 0
 
@@ -240,8 +272,34 @@ def build_parser():
     return parser
 
 
+class Interrupted(KeyboardInterrupt):
+    """Raised by the SIGTERM handler ``main`` installs, so a terminated command cleans up as
+    after Ctrl-C; ``signum`` is the signal."""
+
+    def __init__(self, signum):
+        super(Interrupted, self).__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum, _frame):
+    raise Interrupted(signum)
+
+
 def main(argv=None):
     """Entry point of the ``gluon-opt`` console script; returns the exit status."""
+    try:
+        status = _main(argv)
+        sys.stdout.flush()  # inside the try: a closed pipe shows here at the latest
+        return status
+    except BrokenPipeError:
+        # the reader went away (gluon-opt list | head): as the Python docs advise, point
+        # stdout at devnull so that the interpreter's final flush does not fail again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+
+
+def _main(argv):
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -250,14 +308,22 @@ def main(argv=None):
     if not getattr(args, 'func', None):
         parser.print_help()
         return 2
+    main_thread = threading.current_thread() is threading.main_thread()
+    if main_thread:
+        old_handler = signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.func(args)
-    except UsageError as err:
+    except (UsageError, OutputError) as err:
         print('%s: error: %s' % (args.prog, err), file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print('%s: interrupted' % args.prog, file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as stop:
+        signum = getattr(stop, 'signum', signal.SIGINT)
+        print('%s: interrupted by %s' % (args.prog, signal.Signals(signum).name),
+              file=sys.stderr)
+        return 128 + signum
+    finally:
+        if main_thread and old_handler is not None:
+            signal.signal(signal.SIGTERM, old_handler)
 
 
 if __name__ == '__main__':

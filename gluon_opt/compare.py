@@ -7,29 +7,27 @@
 * ``run_comparison(...)`` trains every spec under every seed with ``gluon_opt.training.train``
   and returns one ``RunResult`` per run (a diverged run is a result too, not a crash);
 * ``summarize``/``format_table`` aggregate the runs (mean and spread over seeds), and
-  ``write_outputs`` saves the history (CSV, JSON), the summary and the plots into a folder that
-  only appears once it is complete (``staged_folder``).
+  ``write_tables`` saves the history (CSV, JSON) and the summary after every finished run,
+  ``write_plots`` the plots, into an ``outputs.Output`` folder (marked incomplete until the
+  end, so an interrupted comparison keeps every run it finished).
 """
 import ast
-import contextlib
 import csv
 import difflib
 import json
 import math
 import os
 import re
-import shutil
 import sys
-import tempfile
 
 import numpy as np
 import mxnet as mx
 
-from . import training
+from . import outputs, training
 
 __all__ = ['SpecError', 'OptimizerSpec', 'DEFAULT_SET', 'LABELS', 'resolve_name',
            'parse_spec', 'default_specs', 'RunResult', 'run_comparison', 'summarize',
-           'format_table', 'write_outputs', 'staged_folder']
+           'format_table', 'write_tables', 'write_plots', 'write_outputs']
 
 
 class SpecError(ValueError):
@@ -224,9 +222,11 @@ class RunResult(object):
 
 
 def run_comparison(specs, loaders, net_factory, epochs, seeds=(0,), ctx=None, schedule=None,
-                   warmup_epochs=0.0, progress=True, log=None, **train_kwargs):
+                   warmup_epochs=0.0, progress=True, log=None, on_result=None, **train_kwargs):
     """Train ``net_factory()`` with every spec under every seed; returns ``RunResult``s in
-    spec-major order. A diverged run is reported (``log``) and kept as a result."""
+    spec-major order. A diverged run (non-finite or exploding loss, see ``training.train``)
+    is reported (``log``) and kept as a result. ``on_result(result)`` is called as each run
+    finishes (the command line saves it then)."""
     results = []
     steps_per_epoch = len(loaders.train)
     for spec in specs:
@@ -254,6 +254,8 @@ def run_comparison(specs, loaders, net_factory, epochs, seeds=(0,), ctx=None, sc
                 if err.history is not None:
                     err.history.meta['label'] = spec.label
                 results.append(RunResult(spec, seed, err.history, str(err)))
+            if on_result is not None:
+                on_result(results[-1])
     return results
 
 
@@ -319,8 +321,8 @@ def format_table(rows):
         lines.append([label, cell(row, 'train_loss', '%.4f'),
                       cell(row, 'test_acc', '%.2f', 100), cell(row, 'gap', '%+.2f', 100),
                       cell(row, 'epoch_time', '%.2f'), cell(row, 'step_time', '%.2f')])
-    widths = [max(len(header[i]), *(len(l[i]) for l in lines if l[2] or i < 1))
-              for i in range(len(header))]
+    widths = [max([len(header[i])] + [len(l[i]) for l in lines if l[2] or i < 1])
+              for i in range(len(header))]  # (every run diverged: the header's widths)
     out = ['  '.join(h.ljust(w) if i == 0 else h.rjust(w)
                      for i, (h, w) in enumerate(zip(header, widths)))]
     out.append('  '.join('-' * w for w in widths))
@@ -335,30 +337,12 @@ def format_table(rows):
 
 def _short_divergence(row):
     msg = row['diverged_message'] or ''
-    m = re.search(r'became (\S+) at epoch (\d+), batch (\d+)', msg)
-    return ('loss %s at epoch %s, batch %s' % m.groups()) if m else msg
-
-
-@contextlib.contextmanager
-def staged_folder(final, overwrite=False):
-    """Yield a temporary sibling folder of ``final``; on success it is renamed to ``final``
-    (replacing an old one only with ``overwrite``), on failure it is removed, so a folder
-    named ``final`` only exists when it is complete."""
-    final = os.path.abspath(final)
-    if os.path.exists(final) and not overwrite:
-        raise FileExistsError('output folder %s already exists; choose another --out or pass '
-                              '--overwrite.' % final)
-    parent = os.path.dirname(final)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix='.%s.partial-' % os.path.basename(final), dir=parent)
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if os.path.exists(final):
-        shutil.rmtree(final)
-    os.rename(tmp, final)
+    m = re.search(r'(?:became|exploded to) (\S+) at epoch (\d+), batch (\d+)', msg)
+    if m:
+        return 'loss %s at epoch %s, batch %s' % m.groups()
+    m = re.search(r'(gradients|weights) became NaN or inf (?:at|by) epoch (\d+), batch (\d+)',
+                  msg)
+    return ('%s NaN/inf at epoch %s, batch %s' % m.groups()) if m else msg
 
 
 def _finite(obj):
@@ -378,20 +362,20 @@ def _json_default(obj):
     return str(obj)
 
 
-def write_outputs(folder, results, rows, config):
-    """Write into ``folder``: ``history.csv`` (one line per run and epoch), ``history.json``
-    (config, summary, every run's epochs and loss samples), ``summary.csv`` and the plots.
-    Returns the list of written file names."""
-    from . import plotting
+def write_tables(out, results, rows, config, complete=True):
+    """Write (each atomically) into the ``outputs.Output`` ``out``: ``history.csv`` (one line
+    per run and epoch), ``summary.csv`` and ``history.json`` (config, summary, every run's
+    epochs and loss samples; ``complete`` false while runs are missing). Called after every
+    finished run, so an interrupted comparison keeps the runs it finished."""
     fields = training.History.FIELDS
-    with open(os.path.join(folder, 'history.csv'), 'w', newline='') as f:
+    with out.open('history.csv', newline='') as f:
         w = csv.writer(f)
         w.writerow(['label', 'optimizer', 'seed', 'diverged'] + list(fields))
         for r in results:
             for rec in (r.history.records if r.history is not None else []):
                 w.writerow([r.spec.label, r.spec.name, r.seed, int(r.diverged is not None)]
                            + ['' if rec[k] is None else rec[k] for k in fields])
-    with open(os.path.join(folder, 'summary.csv'), 'w', newline='') as f:
+    with out.open('summary.csv', newline='') as f:
         keys = ['label', 'optimizer', 'seeds', 'diverged', 'train_loss', 'train_loss_std',
                 'test_acc', 'test_acc_std', 'gap', 'gap_std', 'epoch_time', 'epoch_time_std',
                 'step_time', 'step_time_std', 'hyperparameters']
@@ -401,12 +385,33 @@ def write_outputs(folder, results, rows, config):
             w.writerow(['' if row[k] is None else
                         (json.dumps(row[k]) if isinstance(row[k], dict) else row[k])
                         for k in keys])
-    with open(os.path.join(folder, 'history.json'), 'w') as f:
-        json.dump(_finite({'config': config, 'summary': rows,
+    with out.open('history.json') as f:
+        json.dump(_finite({'config': config, 'complete': complete, 'summary': rows,
                            'runs': [r.to_dict() for r in results]}), f, indent=1,
                   default=_json_default, allow_nan=False)
-    plots = plotting.plot_comparison(results, folder)
-    return ['history.csv', 'history.json', 'summary.csv'] + [os.path.basename(p) for p in plots]
+    return ['history.csv', 'history.json', 'summary.csv']
+
+
+def write_plots(out, results):
+    """Draw the plots of ``results`` into ``out``; returns their file names."""
+    from . import plotting
+    scratch = os.path.join(out.create(), outputs.SCRATCH + 'tmp-plots')
+    os.makedirs(scratch, exist_ok=True)  # drawn aside, then moved in once registered
+    names = []
+    for path in plotting.plot_comparison(results, scratch):
+        name = os.path.basename(path)
+        os.replace(path, out.file(name))
+        names.append(name)
+    os.rmdir(scratch)
+    return names
+
+
+def write_outputs(out, results, rows, config):
+    """``write_plots`` and ``write_tables``: every output of a finished comparison, the
+    tables last (``history.json`` says ``complete`` once all is there). Returns the list of
+    written file names."""
+    plots = write_plots(out, results)
+    return write_tables(out, results, rows, config) + plots
 
 
 def reached(history, target):

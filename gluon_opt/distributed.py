@@ -21,11 +21,19 @@ message naming the process, when
 * the whole job runs longer than ``--timeout`` seconds;
 * the launcher itself gets SIGINT/SIGTERM.
 
+Bad input is refused before anything starts, in one line: ``-n``/``-s`` below 1,
+``--timeout`` or ``--hang-timeout`` not a positive number (``--hang-timeout 0``: no limit),
+``--port`` outside 1024..65535 (0: a free one) or already taken (exit status 2), a command
+that is not found (127) or not executable (126).
+
 Worker labels are launch order. The rank MXNet gives a worker (``kv.rank``) is assigned by the
 scheduler in the order workers register and may differ: print it in the script.
 """
 import argparse
+import errno
+import math
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -39,7 +47,46 @@ _POLL_S = 0.05
 
 
 class LaunchError(RuntimeError):
-    pass
+    """A job that cannot start; ``status`` is the exit status (2: a bad option; 127: the
+    command is not found; 126: it cannot be executed)."""
+
+    def __init__(self, message, status=2):
+        super(LaunchError, self).__init__(message)
+        self.status = status
+
+
+def _check_command(command):
+    """``LaunchError`` (status 127 or 126) unless ``command[0]`` can be executed."""
+    program = command[0]
+    if os.sep in program:
+        if not os.path.isfile(program):
+            raise LaunchError('command not found: %s' % program, 127)
+        if not os.access(program, os.X_OK):
+            raise LaunchError('permission denied: %s is not executable' % program, 126)
+    elif shutil.which(program) is None:
+        raise LaunchError('command not found: %s (not on PATH)' % program, 127)
+
+
+def _check_numbers(workers, servers, timeout, hang_timeout, port):
+    """``LaunchError`` naming the first option out of range."""
+    if workers < 1 or servers < 1:
+        raise LaunchError('need at least one worker and one server (got -n %d -s %d)'
+                          % (workers, servers))
+    for flag, value in (('--timeout', timeout), ('--hang-timeout', hang_timeout)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise LaunchError('%s %g is invalid; expected a positive number of seconds%s'
+                              % (flag, value, ' (or 0: no limit)' if 'hang' in flag else ''))
+    if port is not None and port != 0:
+        if not 1024 <= port <= 65535:
+            raise LaunchError('--port %d is invalid; expected 1024..65535 (or 0: a free one)'
+                              % port)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(('127.0.0.1', port))
+            except OSError as err:
+                raise LaunchError('--port %d cannot be used: %s' % (
+                    port, 'already in use' if err.errno == errno.EADDRINUSE
+                    else err.strerror or err)) from None
 
 
 def free_port(host='127.0.0.1'):
@@ -129,9 +176,8 @@ def launch(command, workers, servers=1, timeout=None, hang_timeout=None, port=No
     (0 when every worker succeeded). See the module docstring for the fault handling."""
     if not command:
         raise LaunchError('no command to launch (put it after --)')
-    if workers < 1 or servers < 1:
-        raise LaunchError('need at least one worker and one server (got -n %d -s %d)'
-                          % (workers, servers))
+    _check_numbers(workers, servers, timeout, hang_timeout, port)
+    _check_command(command)
     out = out or sys.stdout
     lock = threading.Lock()
 
@@ -162,8 +208,13 @@ def launch(command, workers, servers=1, timeout=None, hang_timeout=None, port=No
     start = time.monotonic()
     failure, status = None, 0
     try:
-        for label, role in roles:
-            procs.append(_Proc(label, role, command, dict(base, DMLC_ROLE=role), out, lock))
+        try:
+            for label, role in roles:
+                procs.append(_Proc(label, role, command, dict(base, DMLC_ROLE=role), out,
+                                   lock))
+        except OSError as err:  # e.g. a script without a #! line: exec format error
+            raise LaunchError('cannot start %s: %s' % (command[0], err.strerror or err),
+                              126) from None
         worker_procs = [p for p in procs if p.role == 'worker']
         while True:
             time.sleep(_POLL_S)
@@ -239,7 +290,7 @@ def add_arguments(parser):
     parser.add_argument('--hang-timeout', type=float, default=300.0,
                         help='a worker silent this many seconds counts as hung (0: never)')
     parser.add_argument('--port', type=int, default=None,
-                        help='scheduler port (default: a free one)')
+                        help='scheduler port, 1024..65535 (default or 0: a free one)')
     parser.add_argument('command', nargs=argparse.REMAINDER,
                         help='the training command, after --, run in every role')
     return parser
@@ -254,8 +305,8 @@ def run(args):
         return launch(command, args.workers, args.servers, timeout=args.timeout,
                       hang_timeout=args.hang_timeout or None, port=args.port)
     except LaunchError as err:
-        sys.stderr.write('gluon-opt launch: %s\n' % err)
-        return 2
+        sys.stderr.write('gluon-opt launch: error: %s\n' % err)
+        return err.status
 
 
 def main(argv=None):

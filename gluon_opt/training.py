@@ -6,9 +6,10 @@ with the training, validation and test loss and accuracy, the wall time of the e
 part of it spent in ``Trainer.step`` (gradient aggregation and the optimizer update), plus the
 running minibatch loss sampled every ``check_every`` batches for loss-against-time plots.
 
-The loss is checked for NaN and inf every ``check_every`` batches (one device sync per check,
-not per batch); a non-finite loss raises ``TrainingDiverged`` naming the optimizer, the epoch
-and the exact batch, with the history up to that point attached.
+The loss is checked every ``check_every`` batches (one device sync per check, not per batch);
+a loss that is NaN or infinite, or that explodes (see ``EXPLODE_FACTOR``), raises
+``TrainingDiverged`` naming the optimizer, the epoch and the exact batch, with the history up
+to that point attached.
 """
 import contextlib
 import random
@@ -21,17 +22,32 @@ from mxnet import autograd, gluon
 
 from .optimizers import schedule_free
 from .optimizers.schedule_free import ScheduleFreeAdamW
+from . import trainer as _trainer
 from .trainer import Trainer
 
+# gluon_opt.Trainer refuses a step with NaN or inf gradients (nonfinite='raise')
+_NONFINITE_GRADIENT = getattr(_trainer, 'NonFiniteGradient', ())
+
 __all__ = ['TrainingDiverged', 'History', 'seed_everything', 'parse_ctx', 'make_lr_scheduler',
-           'SCHEDULES', 'evaluate', 'train', 'make_closure', 'optimizer_state_bytes']
+           'SCHEDULES', 'EXPLODE_FACTOR', 'evaluate', 'train', 'make_closure',
+           'optimizer_state_bytes']
+
+#: A run has diverged when a minibatch's mean loss, or an epoch's training loss, exceeds this
+#: many times its initial loss (the untrained network's, epoch 0; rule skipped where that is
+#: not a positive number). A finite loss can still be a divergence: gradient ascent (a
+#: negative learning rate) drives the cross-entropy to 1e5 and beyond without overflowing.
+#: The factor is far from what recovering runs reach: SGD at learning rate 3 on chapter 2's MLP
+#: peaks at 28 times its initial loss (and ends at chance), NAG at learning rate -1 reaches
+#: 5e4 times it within four batches.
+EXPLODE_FACTOR = 1000.0
 
 #: learning-rate schedules ``make_lr_scheduler`` builds (all accept a linear warmup)
 SCHEDULES = ('constant', 'cosine', 'linear')
 
 
 class TrainingDiverged(RuntimeError):
-    """The training loss, or the weights, became NaN or infinite. ``history`` holds the epochs
+    """The training loss, the gradients or the weights became NaN or infinite, or the loss
+    exploded past ``limit`` (``EXPLODE_FACTOR`` times the initial loss). ``history`` holds the epochs
     completed before it; ``optimizer``, ``epoch``, ``batch`` and ``loss`` say where.
 
     The weights are checked too because a loss can stay finite over non-finite weights: MXNet's
@@ -39,10 +55,19 @@ class TrainingDiverged(RuntimeError):
     logits (its biases) while learning nothing.
     """
 
-    def __init__(self, optimizer, epoch, batch, loss, history=None, weights=False):
+    def __init__(self, optimizer, epoch, batch, loss, history=None, weights=False, limit=None,
+                 gradients=False):
         self.optimizer, self.epoch, self.batch, self.loss = optimizer, epoch, batch, loss
-        self.history, self.weights = history, weights
-        if weights:
+        self.history, self.weights, self.limit = history, weights, limit
+        self.gradients = gradients
+        if gradients:
+            what = ('the gradients became NaN or inf at epoch %d, batch %d (the loss, %.4g, '
+                    'stayed finite)' % (epoch, batch, loss))
+        elif limit is not None:
+            what = ('the training loss exploded to %.4g at epoch %d, batch %d (over %g '
+                    'times its initial %.4g)' % (loss, epoch, batch, EXPLODE_FACTOR,
+                                                 limit / EXPLODE_FACTOR))
+        elif weights:
             what = ('the weights became NaN or inf by epoch %d, batch %d (the loss, %.4g, '
                     'stayed finite)' % (epoch, batch, loss))
         else:
@@ -221,17 +246,31 @@ def _num_batches(loader):
         return None
 
 
-def _check(pending, name, epoch, history, weight_sum):
+def _explode_limit(loss):
+    """The loss above which a run counts as exploded, given its initial ``loss``; None (no
+    limit) when that is not a positive number."""
+    if loss is None or not np.isfinite(loss) or loss <= 0:
+        return None
+    return EXPLODE_FACTOR * float(loss)
+
+
+def _check(pending, name, epoch, history, weight_sum, limit=None):
     """Sync the pending per-batch ``(batch, size, loss sum, correct)`` and the weights' absolute
-    sum: raise ``TrainingDiverged`` at the first non-finite loss, or for non-finite weights;
-    else return the totals."""
+    sum: raise ``TrainingDiverged`` at the first non-finite loss or loss above ``limit``, or
+    for non-finite weights; else return the totals."""
     sums = mx.nd.stack(*[p[2] for p in pending]).asnumpy().ravel()
     cors = mx.nd.stack(*[p[3] for p in pending]).asnumpy().ravel()
     sizes = [p[1] for p in pending]
-    bad = np.flatnonzero(~np.isfinite(sums))
+    means = sums / np.asarray(sizes, dtype=sums.dtype)
+    bad = ~np.isfinite(sums)
+    if limit is not None:
+        bad |= means > limit
+    bad = np.flatnonzero(bad)
     if bad.size:
         i = bad[0]
-        raise TrainingDiverged(name, epoch, pending[i][0], float(sums[i] / sizes[i]), history)
+        finite = bool(np.isfinite(sums[i]))
+        raise TrainingDiverged(name, epoch, pending[i][0], float(means[i]), history,
+                               limit=limit if finite else None)
     if not np.isfinite(weight_sum.asscalar()):
         raise TrainingDiverged(name, epoch, pending[-1][0], float(sums[-1] / sizes[-1]),
                                history, weights=True)
@@ -260,13 +299,16 @@ def train(net, optimizer, loaders, epochs, ctx=None, seed=0, optimizer_params=No
     optimizer_params : dict passed to ``gluon.Trainer`` with an optimizer name
     lr_scheduler : an MXNet/gluoncv scheduler (see ``make_lr_scheduler``)
     progress : bool; a progress line on stderr
-    check_every : int; batches between NaN/inf checks (and loss samples in ``steps``)
+    check_every : int; batches between divergence checks (and loss samples in ``steps``)
     train_eval_size : int; training examples re-evaluated in prediction mode after each
         epoch (``train_loss``/``train_acc``; the running means are ``batch_loss``/
         ``batch_acc``); 0 to skip and report the running means instead
     time_steps : bool; time ``Trainer.step`` exactly (a device sync around each step)
 
-    Raises ``TrainingDiverged`` when the training loss becomes NaN or infinite.
+    Raises ``TrainingDiverged`` when the training loss (or a gradient, or a weight) becomes
+    NaN or infinite, or the loss explodes: a minibatch's mean loss or an epoch's training loss above
+    ``EXPLODE_FACTOR`` times the initial loss (epoch 0's ``train_loss``, else the first
+    minibatch's).
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError('epochs=%r is invalid; expected an integer >= 1.' % (epochs,))
@@ -338,7 +380,7 @@ def train(net, optimizer, loaders, epochs, ctx=None, seed=0, optimizer_params=No
         return rec
 
     # epoch 0: the untrained network (deferred shapes are inferred on this first forward)
-    eval_record(0, 0.0, 0.0, 0.0, None, None)
+    limit = _explode_limit(eval_record(0, 0.0, 0.0, 0.0, None, None)['train_loss'])
     wall = 0.0
     step = 0
     for epoch in range(1, epochs + 1):
@@ -367,9 +409,17 @@ def train(net, optimizer, loaders, epochs, ctx=None, seed=0, optimizer_params=No
             if closure_opt:
                 # the optimizer evaluates the closure as often as it needs (SAM: twice; a
                 # line search: a few times): step_time includes those evaluations
-                trainer.step(data.shape[0], forward_backward)
+                step_args = (data.shape[0], forward_backward)
             else:
-                trainer.step(data.shape[0])
+                step_args = (data.shape[0],)
+            try:
+                trainer.step(*step_args)
+            except _NONFINITE_GRADIENT:  # nothing was updated; the loss says where it began
+                lost = float(mx.nd.add_n(*[l.sum().as_in_context(mx.cpu())
+                                           for l in first[1]]).asscalar()) / data.shape[0] \
+                    if first else float('nan')
+                raise TrainingDiverged(name, epoch, batch, lost, history,
+                                       gradients=bool(np.isfinite(lost))) from None
             if time_steps:
                 mx.nd.waitall()
                 step_time += time.perf_counter() - t0
@@ -379,15 +429,17 @@ def train(net, optimizer, loaders, epochs, ctx=None, seed=0, optimizer_params=No
             bcor = mx.nd.add_n(*[(o.argmax(axis=1) == y.astype(o.dtype)).sum()
                                  .as_in_context(mx.cpu()) for o, y in zip(outs, ys)])
             pending.append((batch, data.shape[0], bsum, bcor))
+            if limit is None and step == 1:  # no epoch-0 loss (train_eval_size=0)
+                limit = _explode_limit(float(bsum.asscalar()) / data.shape[0])
             if batch % check_every == 0 or batch == batches:
-                s, c, n = _check(pending, name, epoch, history, weight_sum())
+                s, c, n = _check(pending, name, epoch, history, weight_sum(), limit)
                 loss_sum, correct, seen, pending = loss_sum + s, correct + c, seen + n, []
                 # the mean over the batches since the last check: a smoothed loss curve
                 history.steps.append((step, epoch, wall + time.perf_counter() - t_epoch,
                                       s / n))
                 bar.update(epoch, batch, batches, loss_sum / seen)
         if pending:  # a loader of unknown length: check what is left
-            s, c, n = _check(pending, name, epoch, history, weight_sum())
+            s, c, n = _check(pending, name, epoch, history, weight_sum(), limit)
             loss_sum, correct, seen = loss_sum + s, correct + c, seen + n
         mx.nd.waitall()
         epoch_time = time.perf_counter() - t_epoch
@@ -397,6 +449,9 @@ def train(net, optimizer, loaders, epochs, ctx=None, seed=0, optimizer_params=No
         rec = eval_record(epoch, epoch_time, step_time, wall, loss_sum / seen, correct / seen)
         if not np.isfinite(rec['train_loss']):
             raise TrainingDiverged(name, epoch, batches or 0, rec['train_loss'], history)
+        if limit is not None and rec['train_loss'] > limit:
+            raise TrainingDiverged(name, epoch, batches or 0, rec['train_loss'], history,
+                                   limit=limit)
         bar.end_epoch(rec)
     return history
 

@@ -31,6 +31,16 @@ Fields of an entry:
   closure)``). The generic per-tensor tests skip them; ``tests/test_second_order.py`` runs
   their ``convex`` and ``rosenbrock`` settings through a closure, and covers the plumbing
   (contexts, save/load, pickling, bad inputs) itself.
+
+Invalid inputs (torch.optim's ``optim_error_inputs_func``) are per optimizer, not per entry:
+``error_inputs(name)`` lists them for ``tests/test_bad_inputs.py``, which checks that each is
+refused with a ``ValueError``/``TypeError`` naming the optimizer, the parameter and the value.
+They are the inputs every optimizer shares (``SHARED_ERROR_INPUTS``, ``ARRAY_ERROR_INPUTS``),
+rows derived from the type of each of its own hyperparameters' defaults (a float default gets
+nan, inf, a string and a bool; a bool default gets strings and other values; an int default
+gets a float, a string, a bool and -1), and its own rows in ``ERROR_INPUTS`` (ranges,
+combinations, hyperparameters whose default is None or a string), which every registered
+optimizer must have.
 """
 from collections import namedtuple
 from functools import partial
@@ -274,3 +284,200 @@ def one_per_optimizer():
             seen.add(e.name)
             out.append(e)
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Invalid inputs
+
+#: ``kind``: the input class (the tally's rows); ``param``/``value``: what the error message
+#: must name (``value`` is matched as its ``repr``; ``NAME_ONLY``: the name is the value);
+#: ``kwargs``: constructor arguments, over the optimizer's first table entry's; ``arrays``: None
+#: for constructor inputs, else an ``Arrays`` given to one update step (weight shape (4, 3))
+BadInput = namedtuple('BadInput', 'kind param value kwargs arrays')
+Arrays = namedtuple('Arrays', 'weight_dtype grad_shape grad_dtype grad_ctx grad_stype')
+NAME_ONLY = type('NameOnly', (), {'__repr__': lambda self: 'NAME_ONLY'})()
+WEIGHT_SHAPE = (4, 3)
+#: every constructor argument the base class takes; they get ``SHARED_ERROR_INPUTS`` only
+SHARED_NAMES = ('learning_rate', 'wd', 'rescale_grad', 'clip_gradient', 'lr_scheduler',
+                'multi_precision', 'use_fused', 'param_dict', 'param_idx2name', 'sym',
+                'begin_num_update')
+
+
+def bad(kind, param, value, **kwargs):
+    """An invalid constructor input: ``param=value``, or the ``kwargs`` given."""
+    return BadInput(kind, param, value, kwargs or {param: value}, None)
+
+
+def bad_arrays(kind, param, value, weight_dtype='float32', grad_shape=WEIGHT_SHAPE,
+               grad_dtype=None, grad_ctx=None, grad_stype='default', **kwargs):
+    """An invalid update: the weight and gradient ``Arrays`` (the gradient defaults to the
+    weight's dtype and context), with constructor ``kwargs``."""
+    return BadInput(kind, param, value, kwargs,
+                    Arrays(weight_dtype, grad_shape, grad_dtype or weight_dtype, grad_ctx,
+                           grad_stype))
+
+
+def _not_a_scheduler(num_update):
+    return 0.1
+
+
+NAN, INF = float('nan'), float('inf')
+
+SHARED_ERROR_INPUTS = (
+    [bad('shared number', 'learning_rate', v) for v in (-1.0, NAN, INF, '0.1', True, [0.1])]
+    + [bad('shared number', 'wd', v) for v in (-0.1, NAN, INF, '0.01', True)]
+    + [bad('shared number', 'rescale_grad', v) for v in (NAN, INF, -INF, '1.0', None, True)]
+    + [bad('shared number', 'begin_num_update', v) for v in (-1, 1.5, '0', True)]
+    + [bad('clip_gradient', 'clip_gradient', v) for v in (NAN, INF, -INF, '1.0', 0.0, True)]
+    + [bad('lr_scheduler', 'lr_scheduler', v)
+       for v in ('cosine', _not_a_scheduler, mx.lr_scheduler.CosineScheduler, 0.1)]
+    + [bad('shared bool', 'multi_precision', v) for v in ('no', 'False', 2, None, 0.5)]
+    + [bad('shared bool', 'use_fused', v) for v in ('True', 'auto', 2)]
+    + [bad('shared other', 'param_idx2name', v) for v in (['w'], 'w')]
+    + [bad('unknown name', 'not_a_hyperparameter', NAME_ONLY, not_a_hyperparameter=1)])
+
+#: one update of a (4, 3) weight; run on the fused and the reference paths (first-order only)
+ARRAY_ERROR_INPUTS = (
+    [bad_arrays('weight dtype', 'weight.dtype', d, weight_dtype=d)
+     for d in ('int32', 'int64', 'int8', 'uint8', 'bool')]
+    + [bad_arrays('weight dtype', 'weight.dtype', 'int32', weight_dtype='int32',
+                  multi_precision=True)]
+    + [bad_arrays('grad shape', 'grad.shape', s, grad_shape=s)
+       for s in ((1, 3), (4, 1), (3, 4), (12,), (4, 3, 1))]
+    + [bad_arrays('grad dtype', 'grad.dtype', d, grad_dtype=d)
+       for d in ('float64', 'float16', 'int32')]
+    + [bad_arrays('grad dtype', 'grad.dtype', 'float32', weight_dtype='float16',
+                  grad_dtype='float32', multi_precision=True)]
+    # every CPU context is host memory (MXNet's KVStore itself updates a weight on cpu_pinned(0)
+    # with a gradient on cpu(1)): only another device's memory is invalid, so this needs a GPU
+    + [bad_arrays('grad context', 'grad.context', mx.gpu(0), grad_ctx=mx.gpu(0))
+       for _ in range(mx.context.num_gpus() > 0)]
+    + [bad_arrays('grad stype', 'grad.stype', 'row_sparse', grad_stype='row_sparse')])
+
+
+def _beta_rows(*names):
+    return [bad('own number', n, v) for n in names for v in (1.0, -0.1, 1.5)]
+
+
+def _positive_rows(*names):
+    return [bad('own number', n, v) for n in names for v in (0.0, -1e-8)]
+
+
+def _nonnegative_rows(*names):
+    return [bad('own number', n, -1.0) for n in names]
+
+
+def _optional_number_rows(*names):
+    """Hyperparameters whose default is None (the type rows cannot guess them)."""
+    return [bad('own number', n, v) for n in names for v in (NAN, INF, '0.5', True)]
+
+
+_ADAM = _beta_rows('beta1', 'beta2') + _positive_rows('epsilon')
+
+#: each optimizer's own invalid inputs (ranges, combinations, hyperparameters whose default is
+#: None or a string); every registered optimizer needs an entry (tests/test_bad_inputs.py)
+ERROR_INPUTS = {
+    'sgd': (_beta_rows('momentum')
+            + [bad('own number', 'dampening', v) for v in (-0.1, 1.5)]
+            + [bad('own other', 'nesterov', True, nesterov=True),
+               bad('own other', 'nesterov', True, nesterov=True, momentum=0.9,
+                   dampening=0.5)]),
+    'adam': _ADAM,
+    'adamw': _ADAM,
+    'adamax': _ADAM,
+    'nadam': _ADAM + _nonnegative_rows('schedule_decay'),
+    'radam': _ADAM,
+    'adabelief': _ADAM,
+    'adagrad': (_nonnegative_rows('lr_decay', 'initial_accumulator_value')
+                + _positive_rows('epsilon')),
+    'rmsprop': _beta_rows('rho', 'momentum') + _positive_rows('epsilon'),
+    'adadelta': ([bad('own number', 'rho', v) for v in (-0.1, 1.5)]
+                 + _positive_rows('epsilon')),
+    'lion': _beta_rows('beta1', 'beta2'),
+    'lamb': (_beta_rows('beta1', 'beta2') + _positive_rows('epsilon', 'lower_bound',
+                                                           'upper_bound')
+             + _optional_number_rows('lower_bound', 'upper_bound')
+             + [bad('own other', 'lower_bound', 2.0, lower_bound=2.0, upper_bound=1.0)]),
+    'lars': _beta_rows('momentum') + _positive_rows('eta') + _nonnegative_rows('epsilon'),
+    'adafactor': (_positive_rows('epsilon1', 'clip_threshold') + _nonnegative_rows('epsilon2')
+                  + [bad('own number', 'decay_rate', v) for v in (0.5, -INF)]
+                  + _beta_rows('beta1') + _optional_number_rows('beta1')
+                  + [bad('own other', 'warmup_init', True, warmup_init=True,
+                         relative_step=False, learning_rate=0.01),
+                     bad('own other', 'learning_rate', None, learning_rate=None,
+                         relative_step=False)]),
+    'muon': (_beta_rows('momentum', 'adamw_beta1', 'adamw_beta2')
+             + _positive_rows('adamw_epsilon')
+             + _nonnegative_rows('adamw_lr', 'adamw_wd')
+             + _optional_number_rows('adamw_lr', 'adamw_wd')
+             + [bad('own int', 'ns_steps', 0)]
+             + [bad('own other', 'scaling', v) for v in ('bogus', 'Keller', None, 1)]
+             + [bad('own other', 'adamw_params', v) for v in (3, '(unclosed', [1, 2])]
+             + [bad('own other', 'adamw_betas', v) for v in ((0.9,), 0.9, '0.9,0.95')]
+             + [bad('own number', 'adamw_beta1', '0.9', adamw_betas=('0.9', 0.95)),
+                bad('own other', 'adamw_lr', 0.01, adamw_lr=0.01, learning_rate=0.0)]),
+    'schedulefree_adamw': ([bad('own number', 'beta1', v) for v in (0.0, 1.0, -0.1)]
+                           + _beta_rows('beta2') + _positive_rows('epsilon')
+                           + _nonnegative_rows('r', 'weight_lr_power')),
+    'lookahead': ([bad('own int', 'k', 0)]
+                  + [bad('own number', 'alpha', v) for v in (0.0, 1.5, -0.5)]
+                  + [bad('own other', 'optimizer', v)
+                     for v in ('no_such_optimizer', 3, None, 'sgd', 'gluon_opt.lookahead')]
+                  # the inner optimizer's own hyperparameters, and its bool options
+                  + [bad('own number', 'beta1', v) for v in (1.5, NAN, '0.9')]
+                  + [bad('own bool', 'amsgrad', v) for v in ('False', 2)]
+                  + [bad('own other', 'beta1', NAME_ONLY, optimizer='gluon_opt.sgd',
+                         beta1=0.9)]),
+    'newton': (_positive_rows('damping')
+               + [bad('own number', 'c1', v) for v in (0.0, 0.7)]
+               + [bad('own number', 'backtrack', v) for v in (0.0, 1.0)]
+               + [bad('own int', 'max_params', 0), bad('own int', 'max_iter', 0),
+                  bad('clip_gradient', 'clip_gradient', 1.0)]),
+    'lbfgs': ([bad('own int', 'max_eval', v) for v in (0, 1.5, '5', True)]
+              + _nonnegative_rows('tolerance_grad', 'tolerance_change')
+              + [bad('own int', 'history_size', 0)]
+              + [bad('own other', 'line_search_fn', v)
+                 for v in ('armijo', 'Strong_Wolfe', True, 1)]
+              + [bad('clip_gradient', 'clip_gradient', 1.0)]),
+    'hessian_free': (_nonnegative_rows('damping')
+                     + [bad('own number', 'cg_tol', v) for v in (0.0, 1.0)]
+                     + _optional_number_rows('cg_tol')
+                     + [bad('own int', 'max_cg_iter', 0)]
+                     + [bad('clip_gradient', 'clip_gradient', 1.0)]),
+    'sophia': _beta_rows('beta1', 'beta2') + _positive_rows('rho', 'epsilon'),
+    'sam': (_positive_rows('rho')
+            + [bad('own other', 'base', v)
+               for v in ('no_such_optimizer', 'gluon_opt.lbfgs', 3, None)]
+            + [bad('own other', 'base_params', v)
+               for v in ([('momentum', 0.9)], 'momentum=0.9', 0.9,
+                         {'learning_rate': 0.1}, {'lr_scheduler': None})]
+            + [bad('own number', 'momentum', 1.5, base_params={'momentum': 1.5}),
+               bad('own bool', 'nesterov', 'False',
+                   base_params={'momentum': 0.9, 'nesterov': 'False'})]),
+}
+
+
+def _type_rows(name, default):
+    """Invalid values guessed from the type of a hyperparameter's default."""
+    if isinstance(default, bool):
+        return [bad('own bool', name, v) for v in ('False', 'yes', 2, None, 0.5)]
+    if isinstance(default, int):
+        return [bad('own int', name, v) for v in (1.5, '3', True, -1, None)]
+    if isinstance(default, float):
+        return [bad('own number', name, v) for v in (NAN, INF, str(default), True, None)]
+    return []
+
+
+def error_inputs(name, closure=False):
+    """Every invalid input for the registered optimizer ``name`` (see the module docstring).
+    Closure-based optimizers (``closure``) compute their gradients from the parameters
+    themselves: of the update inputs they get the weight dtypes only."""
+    import gluon_opt
+    own_hyper = gluon_opt.REGISTRY[name].hyperparameters()
+    rows = list(SHARED_ERROR_INPUTS)
+    for key, default in sorted(own_hyper.items()):
+        if key not in SHARED_NAMES:
+            rows.extend(_type_rows(key, default))
+    rows.extend(ERROR_INPUTS[name])
+    rows.extend(r for r in ARRAY_ERROR_INPUTS if not closure or r.kind == 'weight dtype')
+    return rows

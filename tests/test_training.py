@@ -1,6 +1,7 @@
 """The training loop: determinism under a seed, NaN/inf detection, several contexts, the
 generic (Gluon DataLoader) path, schedules; and the MLP builders."""
 import math
+from functools import partial
 
 import numpy as np
 import mxnet as mx
@@ -8,6 +9,7 @@ import pytest
 
 import gluon_opt  # noqa: F401  (registers the optimizers)
 from gluon_opt import data, models, training, compare
+from gluon_opt.trainer import Trainer
 
 
 @pytest.fixture(scope='module')
@@ -80,16 +82,66 @@ def test_non_finite_loss_stops_with_optimizer_epoch_and_batch(small, value):
     assert e.history is not None and len(e.history.records) == 1  # epoch 0 only
 
 
+def _diverge_with_trainer(small, value, make_trainer, **mlp):
+    """Train (through ``make_trainer(params, name, hyperparameters)``) on data whose batch 7
+    holds ``value`` in one pixel; returns the ``TrainingDiverged`` raised."""
+    poisoned = data.Loaders(_PoisonedLoader(small.train, 7, value), small.val, small.test)
+    net = models.mlp((32,), **mlp)
+    training.seed_everything(0)
+    net.initialize(mx.init.Xavier())
+    trainer = make_trainer(net.collect_params(), 'gluon_opt.adam', {'learning_rate': 1e-3})
+    with pytest.raises(training.TrainingDiverged) as err:
+        training.train(net, trainer, poisoned, 2, progress=False, check_every=4,
+                       train_eval_size=300)
+    return err.value
+
+
 def test_non_finite_weights_behind_a_finite_loss_are_caught(small):
     # MXNet's ReLU maps NaN to 0: the NaN pixel of batch 7 poisons the first layer's weights
     # while the loss stays finite; the weight check at batch 8 catches it
-    poisoned = data.Loaders(_PoisonedLoader(small.train, 7, float('nan')), small.val,
-                            small.test)
-    with pytest.raises(training.TrainingDiverged) as err:
-        _run(poisoned, seed=0, check_every=4, activation='relu')
-    e = err.value
+    e = _diverge_with_trainer(small, float('nan'), mx.gluon.Trainer, dropout=0.1)
     assert e.weights and (e.epoch, e.batch) == (1, 8) and math.isfinite(e.loss)
     assert 'weights became NaN or inf by epoch 1, batch 8' in str(e)
+
+
+def test_a_trainer_that_refuses_nonfinite_gradients_stops_at_their_batch(small):
+    # gluon_opt.Trainer(nonfinite='raise') refuses batch 7's inf gradients before they reach
+    # the weights; train() reports it as a divergence at that batch
+    e = _diverge_with_trainer(small, float('inf'), partial(Trainer, nonfinite='raise'),
+                              activation='tanh')
+    assert e.gradients and (e.epoch, e.batch) == (1, 7) and math.isfinite(e.loss)
+    assert 'the gradients became NaN or inf at epoch 1, batch 7' in str(e)
+
+
+def test_a_finite_loss_that_explodes_is_a_divergence_at_its_batch(small):
+    # one pixel of batch 7 at 1e8: that batch's loss is huge (about 1e5) but finite
+    poisoned = data.Loaders(_PoisonedLoader(small.train, 7, 1e8), small.val, small.test)
+    with pytest.raises(training.TrainingDiverged) as err:
+        _run(poisoned, seed=0, check_every=4)
+    e = err.value
+    assert (e.epoch, e.batch) == (1, 7) and math.isfinite(e.loss)
+    initial = e.history.records[0]['train_loss']
+    assert e.limit == pytest.approx(training.EXPLODE_FACTOR * initial) and e.loss > e.limit
+    assert 'the training loss exploded to %.4g at epoch 1, batch 7 (over 1000 times its ' \
+        'initial %.4g)' % (e.loss, initial) in str(e)
+
+
+def test_builtin_optimizer_with_valid_settings_that_explodes_is_caught(small):
+    # MXNet's NAG accepts a negative rate: gradient ascent, the loss reaches 1e5 while finite.
+    # train_eval_size=0: no epoch-0 loss, the first minibatch's is the reference
+    with pytest.raises(training.TrainingDiverged, match='nag diverged: the training loss '
+                                                        'exploded to') as err:
+        training.train(models.mlp((32,)), 'nag', small, 1, progress=False,
+                       optimizer_params={'learning_rate': -1.0}, train_eval_size=0)
+    assert err.value.limit > 1000  # 1000 times a cross-entropy near ln 10
+
+
+def test_a_spike_that_recovers_is_not_a_divergence(small):
+    # SGD at rate 3 peaks near 40 times its initial loss and settles at chance: a bad run,
+    # not a diverged one (EXPLODE_FACTOR keeps a wide margin over such spikes)
+    h = _run(small, seed=0, opt='gluon_opt.sgd', params={'learning_rate': 3.0}, check_every=1)
+    peak = max(s[3] for s in h.steps) / h.records[0]['train_loss']
+    assert 10 < peak < training.EXPLODE_FACTOR / 10 and len(h.records) == 3
 
 
 def test_huge_learning_rate_diverges_and_compare_reports_it(small):

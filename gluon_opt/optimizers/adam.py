@@ -20,7 +20,7 @@ import math
 
 from mxnet import nd
 
-from .base import (GluonOptOptimizer, register, check_range, check_positive,
+from .base import (GluonOptOptimizer, register, check_range, check_positive, check_bool,
                    check_nonnegative, couple_weight_decay, decay_weight, bias_corrections)
 
 __all__ = ['Adam', 'AdamW', 'Adamax', 'NAdam', 'RAdam', 'AdaBelief']
@@ -85,7 +85,8 @@ class _AMSGradBase(_AdamBase):
 
     def __init__(self, learning_rate=None, beta1=0.9, beta2=0.999, epsilon=1e-8,
                  amsgrad=False, **kwargs):
-        self.amsgrad = bool(amsgrad)
+        owner = type(self).__name__
+        self.amsgrad = check_bool(owner, 'amsgrad', amsgrad)
         super(_AMSGradBase, self).__init__(learning_rate=learning_rate, beta1=beta1,
                                            beta2=beta2, epsilon=epsilon, **kwargs)
 
@@ -258,7 +259,7 @@ class NAdam(_AdamBase):
                  schedule_decay=0.004, decoupled_wd=False, **kwargs):
         owner = type(self).__name__
         self.schedule_decay = check_nonnegative(owner, 'schedule_decay', schedule_decay)
-        self.decoupled_wd = bool(decoupled_wd)
+        self.decoupled_wd = check_bool(owner, 'decoupled_wd', decoupled_wd)
         super(NAdam, self).__init__(learning_rate=learning_rate, beta1=beta1, beta2=beta2,
                                     epsilon=epsilon, **kwargs)
 
@@ -326,7 +327,8 @@ class RAdam(_AdamBase):
 
     def __init__(self, learning_rate=None, beta1=0.9, beta2=0.999, epsilon=1e-8,
                  decoupled_wd=False, **kwargs):
-        self.decoupled_wd = bool(decoupled_wd)
+        owner = type(self).__name__
+        self.decoupled_wd = check_bool(owner, 'decoupled_wd', decoupled_wd)
         super(RAdam, self).__init__(learning_rate=learning_rate, beta1=beta1, beta2=beta2,
                                     epsilon=epsilon, **kwargs)
 
@@ -395,7 +397,8 @@ class AdaBelief(_AMSGradBase):
 
     def __init__(self, learning_rate=None, beta1=0.9, beta2=0.999, epsilon=1e-16,
                  amsgrad=False, decoupled_wd=True, **kwargs):
-        self.decoupled_wd = bool(decoupled_wd)
+        owner = type(self).__name__
+        self.decoupled_wd = check_bool(owner, 'decoupled_wd', decoupled_wd)
         super(AdaBelief, self).__init__(learning_rate=learning_rate, beta1=beta1,
                                         beta2=beta2, epsilon=epsilon, amsgrad=amsgrad,
                                         **kwargs)

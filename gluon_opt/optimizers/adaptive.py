@@ -17,7 +17,7 @@ Zeiler, "ADADELTA: An Adaptive Learning Rate Method", arXiv 2012 (AdaDelta).
 from mxnet import nd
 
 from .base import (GluonOptOptimizer, register, check_range, check_nonnegative,
-                   check_positive, couple_weight_decay)
+                   check_positive, check_bool, couple_weight_decay)
 
 __all__ = ['AdaGrad', 'RMSprop', 'AdaDelta']
 
@@ -129,7 +129,7 @@ class RMSprop(GluonOptOptimizer):
         self.rho = check_range(owner, 'rho', rho, 0.0, 1.0)
         self.momentum = check_range(owner, 'momentum', momentum, 0.0, 1.0)
         self.epsilon = check_positive(owner, 'epsilon', epsilon)
-        self.centered = bool(centered)
+        self.centered = check_bool(owner, 'centered', centered)
         super(RMSprop, self).__init__(learning_rate=learning_rate, **kwargs)
 
     @property

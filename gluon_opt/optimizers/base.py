@@ -11,8 +11,10 @@ An optimizer here is an ``mxnet.optimizer.Optimizer`` subclass that writes only 
 
 Everything else is done once, here: hyperparameter validation, the per-index update counts,
 learning-rate multipliers and schedules, gradient rescaling and clipping, float16 weights with
-float32 master copies (``multi_precision``), sparse-gradient rejection, and the choice between
-the reference update and a fused kernel (``gluon_opt.kernels``).
+float32 master copies (``multi_precision``), the checks of the arrays an update is given (dense
+gradients of the weight's shape, dtype and context, floating-point weights; before any kernel
+or reference update touches them), and the choice between the reference update and a fused
+kernel (``gluon_opt.kernels``).
 
 Choosing the implementation
 ---------------------------
@@ -23,6 +25,8 @@ error where it is unavailable). ``use_fused=True``/``False`` overrides the varia
 optimizer. The reference is the oracle the fused path is tested against.
 """
 import inspect
+import math
+import numbers
 import os
 import warnings
 
@@ -30,9 +34,10 @@ import numpy as np
 import mxnet as mx
 
 __all__ = ['GluonOptOptimizer', 'register', 'REGISTRY', 'MXNET_BUILTIN_NAMES',
-           'check_range', 'check_nonnegative', 'check_positive', 'check_choice',
-           'couple_weight_decay', 'decay_weight', 'bias_corrections', 'zeros_like', 'check_int',
-           'IMPL_ENV']
+           'check_range', 'check_nonnegative', 'check_positive', 'check_choice', 'check_int',
+           'check_float', 'check_bool', 'check_clip_gradient', 'check_lr_scheduler',
+           'check_dict', 'check_weight_dtype', 'FLOAT_DTYPES',
+           'couple_weight_decay', 'decay_weight', 'bias_corrections', 'zeros_like', 'IMPL_ENV']
 
 IMPL_ENV = 'GLUON_OPT_IMPL'
 #: tensors MXNet's ``Updater`` hands to one ``update`` call for optimizers with a fused kernel
@@ -68,56 +73,128 @@ def register(cls):
 
 
 # ---------------------------------------------------------------------------------------------
-# Validation helpers: every message names the optimizer, the parameter, and what is accepted.
+# Validation helpers: every message names the optimizer, the parameter, the value and what is
+# accepted (``'Adam: beta1=1.5 is invalid; expected a number in [0, 1).'``). Numbers must be
+# real numbers, finite, and not booleans (``True`` is an int to Python, never a learning rate);
+# strings are refused everywhere a number or a boolean is expected, where ``float('0.1')`` or
+# ``bool('False')`` would silently accept them.
 
 def _fail(owner, name, value, expected):
     raise ValueError('%s: %s=%r is invalid; %s.' % (owner, name, value, expected))
 
 
-def _as_float(owner, name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        _fail(owner, name, value, 'expected a number')
+def _number(owner, name, value, expected):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        _fail(owner, name, value, expected)
     value = float(value)
-    if not np.isfinite(value):
-        _fail(owner, name, value, 'expected a finite number')
+    if not math.isfinite(value):
+        _fail(owner, name, value, expected)
     return value
+
+
+def check_float(owner, name, value):
+    """A finite real number (not a bool, not a string), as a float."""
+    return _number(owner, name, value, 'expected a finite number')
 
 
 def check_range(owner, name, value, low, high, low_open=False, high_open=True):
     """``value`` must lie in the interval from ``low`` to ``high`` (open or closed ends)."""
-    value = _as_float(owner, name, value)
+    expected = 'expected a number in %s%g, %g%s' % ('(' if low_open else '[', low, high,
+                                                    ')' if high_open else ']')
+    value = _number(owner, name, value, expected)
     bad_low = value <= low if low_open else value < low
     bad_high = value >= high if high_open else value > high
     if bad_low or bad_high:
-        _fail(owner, name, value, 'expected a value in %s%g, %g%s'
-              % ('(' if low_open else '[', low, high, ')' if high_open else ']'))
+        _fail(owner, name, value, expected)
     return value
 
 
 def check_nonnegative(owner, name, value):
-    value = _as_float(owner, name, value)
+    value = _number(owner, name, value, 'expected a finite number >= 0')
     if value < 0:
-        _fail(owner, name, value, 'expected a value >= 0')
+        _fail(owner, name, value, 'expected a finite number >= 0')
     return value
 
 
 def check_positive(owner, name, value):
-    value = _as_float(owner, name, value)
+    value = _number(owner, name, value, 'expected a finite number > 0')
     if value <= 0:
-        _fail(owner, name, value, 'expected a value > 0')
+        _fail(owner, name, value, 'expected a finite number > 0')
     return value
 
 
 def check_choice(owner, name, value, choices):
-    if value not in choices:
+    # identity or string equality only: ``value in choices`` would compare arrays elementwise
+    if not any(value is c or (isinstance(value, str) and value == c) for c in choices):
         _fail(owner, name, value, 'expected one of %s' % ', '.join(repr(c) for c in choices))
     return value
 
 
 def check_int(owner, name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+    """An integer (not a bool, not a float such as 5.0, not a string) >= ``minimum``."""
+    if (isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer))
+            or value < minimum):
         _fail(owner, name, value, 'expected an integer >= %d' % minimum)
     return int(value)
+
+
+def check_bool(owner, name, value, allow_none=False):
+    """``True`` or ``False`` (numpy booleans and the integers 0 and 1 too), or None where
+    ``allow_none``. Strings are refused: ``bool('False')`` is True."""
+    if allow_none and value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)) and value in (0, 1):
+        return bool(value)
+    expected = 'expected True or False' + (' or None' if allow_none else '')
+    if isinstance(value, str):
+        expected += ' (a string is not a boolean: pass True/False without quotes)'
+    _fail(owner, name, value, expected)
+
+
+def check_clip_gradient(owner, value):
+    """MXNet's ``clip_gradient``: a number > 0 clips, None or a negative number turns clipping
+    off (MXNet's convention, e.g. -1). Returns the bound, or None."""
+    expected = ('expected a finite number > 0 (the clipping bound), or None or a negative '
+                'number (no clipping)')
+    if value is None:
+        return None
+    value = _number(owner, 'clip_gradient', value, expected)
+    if value == 0:
+        _fail(owner, 'clip_gradient', value, expected)
+    return value if value > 0 else None
+
+
+def check_lr_scheduler(owner, value):
+    """None or an ``mx.lr_scheduler.LRScheduler`` instance (gluoncv's ``LRScheduler`` and
+    ``LRSequential`` derive from it)."""
+    if value is None or isinstance(value, mx.lr_scheduler.LRScheduler):
+        return value
+    _fail(owner, 'lr_scheduler', value, "expected None or an mx.lr_scheduler.LRScheduler "
+          "instance (MXNet's FactorScheduler, CosineScheduler, ... or gluoncv's LRScheduler, "
+          "LRSequential), not a name or a class")
+
+
+def check_dict(owner, name, value):
+    """None or a dict (returned as it is: ``gluon.Trainer`` keeps sharing its ``param_dict``)."""
+    if value is not None and not isinstance(value, dict):
+        _fail(owner, name, value, 'expected a dict or None')
+    return value
+
+
+#: dtypes a weight may have: gradient steps on integer or boolean tensors make no sense (and
+#: integer division by a zero state kills the process with SIGFPE)
+FLOAT_DTYPES = (np.float16, np.float32, np.float64)
+
+
+def check_weight_dtype(owner, weight, where):
+    """Refuse a weight (an NDArray or a Parameter) that is not float16/32/64 (``where`` names
+    the parameter)."""
+    if np.dtype(weight.dtype) not in FLOAT_DTYPES:
+        _fail(owner, 'weight.dtype', np.dtype(weight.dtype).name, 'expected float16, float32 '
+              'or float64 (%s); integer and boolean parameters cannot take gradient steps: '
+              'create them with a floating dtype, or grad_req="null" to freeze them' % where)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -147,6 +224,16 @@ def bias_corrections(beta1, beta2, t):
     return 1.0 - beta1 ** t, 1.0 - beta2 ** t
 
 
+def _memory(context):
+    """Where a context's arrays live: one GPU's memory, or the host's. Every CPU context
+    (``cpu(i)``, ``cpu_pinned``, ``cpu_shared``) is host memory, and MXNet's KVStore does hand
+    the updater a gradient on ``cpu(1)`` with a weight on ``cpu_pinned(0)``; MXNet's ops require
+    the same device type, and a GPU kernel can only read its own device's memory."""
+    if context.device_type == 'gpu':
+        return ('gpu', context.device_id)
+    return ('cpu',)
+
+
 def _as_lists(index, weight, grad, state):
     if isinstance(index, (list, tuple)):
         return list(index), list(weight), list(grad), list(state)
@@ -168,13 +255,14 @@ class GluonOptOptimizer(mx.optimizer.Optimizer):
     Parameters shared by every optimizer (MXNet's names and meanings):
 
     learning_rate : float >= 0
-        Step size; a ``lr_scheduler`` (MXNet's or gluoncv's) overrides it per update.
+        Step size; a ``lr_scheduler`` overrides it per update.
     wd : float >= 0, default 0
         Weight decay; coupled (L2 in the gradient) or decoupled as each optimizer documents.
     rescale_grad : float, default 1
         Gradients are multiplied by it first (``gluon.Trainer`` sets it to ``1/batch_size``).
-    clip_gradient : float > 0 or None
+    clip_gradient : float > 0, or None or a negative number (no clipping; MXNet's -1)
         After rescaling, every gradient element is clipped to ``[-clip, clip]``.
+    lr_scheduler : mx.lr_scheduler.LRScheduler or None (gluoncv's schedulers are ones)
     multi_precision : bool, default False
         With float16 weights, keep float32 master weights and float32 states.
     use_fused : bool or None
@@ -194,9 +282,10 @@ class GluonOptOptimizer(mx.optimizer.Optimizer):
     #: True for optimizers whose ``step`` needs a closure (see ``gluon_opt.Trainer``)
     needs_closure = False
     #: attributes that only cache references to the weights and gradients being updated
-    #: (the fused kernels' prepared calls, the dense-gradient check): not state, not
+    #: (the fused kernels' prepared calls, the arrays already checked): not state, not
     #: pickled, not counted as optimizer memory
-    cache_attributes = ('_fused_plans', '_fusable_items', '_dense_grads')
+    cache_attributes = ('_fused_plans', '_fusable_items', '_checked_last', '_checked_arrays',
+                        '_checked_slots')
     #: MXNet's default learning rate for this optimizer (used when learning_rate is None)
     default_learning_rate = 0.001
 
@@ -217,18 +306,19 @@ class GluonOptOptimizer(mx.optimizer.Optimizer):
         if learning_rate is not None:
             learning_rate = check_nonnegative(owner, 'learning_rate', learning_rate)
         wd = check_nonnegative(owner, 'wd', wd)
-        rescale_grad = _as_float(owner, 'rescale_grad', rescale_grad)
-        if clip_gradient is not None and clip_gradient >= 0:
-            clip_gradient = check_positive(owner, 'clip_gradient', clip_gradient)
-        else:
-            clip_gradient = None  # MXNet treats a negative clip_gradient as "no clipping"
-        if use_fused is not None and not isinstance(use_fused, bool):
-            _fail(owner, 'use_fused', use_fused, 'expected True, False or None')
+        rescale_grad = check_float(owner, 'rescale_grad', rescale_grad)
+        clip_gradient = check_clip_gradient(owner, clip_gradient)
+        lr_scheduler = check_lr_scheduler(owner, lr_scheduler)
+        multi_precision = check_bool(owner, 'multi_precision', multi_precision)
+        use_fused = check_bool(owner, 'use_fused', use_fused, allow_none=True)
+        param_dict = check_dict(owner, 'param_dict', param_dict)
+        param_idx2name = check_dict(owner, 'param_idx2name', param_idx2name)
+        begin_num_update = check_int(owner, 'begin_num_update', begin_num_update, 0)
         super(GluonOptOptimizer, self).__init__(
             rescale_grad=rescale_grad, param_idx2name=param_idx2name, wd=wd,
             clip_gradient=clip_gradient, learning_rate=learning_rate,
             lr_scheduler=lr_scheduler, sym=sym, begin_num_update=begin_num_update,
-            multi_precision=bool(multi_precision), param_dict=param_dict)
+            multi_precision=multi_precision, param_dict=param_dict)
         self.use_fused = use_fused
         if self.fused_op is not None:
             self.aggregate_num = AGGREGATE_NUM
@@ -276,6 +366,7 @@ class GluonOptOptimizer(mx.optimizer.Optimizer):
         return self.multi_precision and weight.dtype == np.float16
 
     def create_state_multi_precision(self, index, weight):
+        check_weight_dtype(type(self).__name__, weight, self._param_label(index))
         if self._uses_master(weight):
             master = weight.astype(np.float32)
             return (master, self.create_state(index, master))
@@ -294,19 +385,7 @@ class GluonOptOptimizer(mx.optimizer.Optimizer):
 
     def _update(self, index, weight, grad, state, multi_precision):
         indices, weights, grads, states = _as_lists(index, weight, grad, state)
-        # Reading stype is a C call (microseconds): remember the gradient arrays already seen
-        # dense (Trainer and Updater pass the same ones every step).
-        dense = self.__dict__.setdefault('_dense_grads', {})
-        for idx, g in zip(indices, grads):
-            if dense.get(idx) is g:
-                continue
-            if g.stype == 'default':
-                dense[idx] = g
-            else:
-                raise ValueError(
-                    '%s: parameter %r has a %s gradient, which this optimizer does not support;'
-                    ' create the parameter with sparse_grad=False (dense gradients).'
-                    % (type(self).__name__, self.idx2name.get(idx, idx), g.stype))
+        self._check_inputs(indices, weights, grads)
         self._update_count(indices)
         lrs = self._get_lrs(indices)
         wds = self._get_wds(indices)
@@ -322,6 +401,66 @@ class GluonOptOptimizer(mx.optimizer.Optimizer):
             items = kernels.fused_update(self, items)  # returns what it could not take
         for item in items:
             self._reference_update(item)
+
+    # -- input checks --------------------------------------------------------------------------
+    def _param_label(self, index):
+        """``parameter 'dense0_weight'`` (or ``parameter 3`` where no name is known)."""
+        param = self.param_dict.get(index) if self.param_dict else None
+        name = param.name if param is not None else self.idx2name.get(index, index)
+        return 'parameter %r' % (name,)
+
+    def _check_arrays(self, index, weight, grad):
+        """Refuse what no update can take: a sparse gradient, a weight that is not floating
+        point, a gradient whose shape or dtype differ from the weight's (``nd`` arithmetic
+        would broadcast a (1, n) gradient over an (m, n) weight), or that lives in another
+        device's memory. With ``multi_precision`` the gradient has the float16 weight's dtype
+        too; the float32 master is the state's. Returns the weight's context."""
+        owner = type(self).__name__
+        if grad.stype != 'default':
+            _fail(owner, 'grad.stype', grad.stype, 'expected dense gradients (%s): this '
+                  'optimizer does not support sparse ones; create the parameter with '
+                  'sparse_grad=False' % self._param_label(index))
+        check_weight_dtype(owner, weight, self._param_label(index))
+        if grad.shape != weight.shape:
+            _fail(owner, 'grad.shape', grad.shape, "expected the weight's shape %s (%s); "
+                  'gradients are never broadcast' % (weight.shape, self._param_label(index)))
+        if grad.dtype != weight.dtype:
+            _fail(owner, 'grad.dtype', np.dtype(grad.dtype).name, "expected the weight's "
+                  'dtype %s (%s)' % (np.dtype(weight.dtype).name, self._param_label(index)))
+        context = weight.context
+        if _memory(grad.context) != _memory(context):
+            _fail(owner, 'grad.context', grad.context, "expected the weight's device %s (%s)"
+                  % (context, self._param_label(index)))
+        return context
+
+    def _check_inputs(self, indices, weights, grads):
+        """``_check_arrays`` once per weight and gradient array: reading a shape, dtype or
+        context is a C call, and Trainer and Updater pass the same arrays every step. The last
+        pair seen per index answers the common case with two identity tests; with several
+        contexts (one optimizer updates each context's copy of an index) the pairs checked are
+        also remembered by (index, weight's id) -- the cache holds the arrays, so the ids stay
+        theirs --, one per index and context, so that arrays replaced by new ones (SAM's weight
+        copies, a re-initialised model) are let go."""
+        last = self.__dict__.setdefault('_checked_last', {})
+        for idx, w, g in zip(indices, weights, grads):
+            hit = last.get(idx)
+            if hit is None or hit[0] is not w or hit[1] is not g:
+                self._check_new_pair(idx, w, g)
+                last[idx] = (w, g)
+
+    def _check_new_pair(self, idx, w, g):
+        checked = self.__dict__.setdefault('_checked_arrays', {})
+        slots = self.__dict__.setdefault('_checked_slots', {})
+        key = (idx, id(w))
+        hit = checked.get(key)
+        if hit is not None and hit[1] is g:
+            return
+        context = self._check_arrays(idx, w, g)
+        old = slots.get((idx, context))
+        if old is not None and old != key:
+            checked.pop(old, None)
+        slots[(idx, context)] = key
+        checked[key] = (w, g)
 
     def _reference_update(self, item):
         if item.master is not None:

@@ -31,7 +31,7 @@ import numpy as np
 import mxnet as mx
 from mxnet import nd
 
-from .base import GluonOptOptimizer
+from .base import GluonOptOptimizer, check_weight_dtype
 from ..hvp import fd_hvp, global_norm
 
 __all__ = ['ClosureOptimizer', 'ClosureRequired', 'ParamProblem']
@@ -118,6 +118,10 @@ class ParamProblem(object):
         self.rescale = float(rescale)
         self.clip_global_norm = clip_global_norm
         self._candidates = list(params)
+        # before the closure runs: a Parameter knows its dtype before (deferred) initialisation
+        for _, p in self._candidates:
+            if p.grad_req != 'null' and p.lr_mult != 0:
+                check_weight_dtype(type(optimizer).__name__, p, 'parameter %r' % p.name)
         self._params = None
         #: closure evaluations so far (forward + backward passes)
         self.n_evals = 0

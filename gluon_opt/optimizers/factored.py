@@ -19,7 +19,7 @@ import math
 from mxnet import nd
 
 from .base import (GluonOptOptimizer, register, check_range, check_positive,
-                   check_nonnegative, zeros_like)
+                   check_nonnegative, check_bool, zeros_like)
 
 __all__ = ['Adafactor']
 
@@ -108,9 +108,9 @@ class Adafactor(GluonOptOptimizer):
         self.decay_rate = check_range(owner, 'decay_rate', decay_rate, -float('inf'), 0.0,
                                       high_open=False)
         self.beta1 = None if beta1 is None else check_range(owner, 'beta1', beta1, 0.0, 1.0)
-        self.relative_step = bool(relative_step)
-        self.scale_parameter = bool(scale_parameter)
-        self.warmup_init = bool(warmup_init)
+        self.relative_step = check_bool(owner, 'relative_step', relative_step)
+        self.scale_parameter = check_bool(owner, 'scale_parameter', scale_parameter)
+        self.warmup_init = check_bool(owner, 'warmup_init', warmup_init)
         if self.warmup_init and not self.relative_step:
             raise ValueError('%s: warmup_init=True needs relative_step=True.' % owner)
         if (not self.relative_step and learning_rate is None

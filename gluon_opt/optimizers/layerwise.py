@@ -14,7 +14,7 @@ ICLR 2020 (LAMB).
 from mxnet import nd
 
 from .base import (GluonOptOptimizer, register, check_range, check_positive,
-                   check_nonnegative, bias_corrections)
+                   check_nonnegative, check_bool, bias_corrections)
 
 __all__ = ['LAMB', 'LARS']
 
@@ -88,7 +88,7 @@ class LAMB(GluonOptOptimizer):
                 and self.lower_bound > self.upper_bound):
             raise ValueError('%s: lower_bound=%r is larger than upper_bound=%r.'
                              % (owner, lower_bound, upper_bound))
-        self.bias_correction = bool(bias_correction)
+        self.bias_correction = check_bool(owner, 'bias_correction', bias_correction)
         super(LAMB, self).__init__(learning_rate=learning_rate, **kwargs)
 
     def step(self, weight, grad, state, lr, wd, t):

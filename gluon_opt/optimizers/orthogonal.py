@@ -21,7 +21,7 @@ import numpy as np
 from mxnet import nd
 
 from .base import (GluonOptOptimizer, register, check_range, check_positive, check_int,
-                   check_choice, decay_weight, zeros_like, _fail, UpdateItem)
+                   check_choice, check_bool, decay_weight, zeros_like, _fail, UpdateItem)
 from .adam import AdamW
 
 __all__ = ['Muon', 'newton_schulz']
@@ -149,10 +149,10 @@ class Muon(GluonOptOptimizer):
                  adamw_wd=None, **kwargs):
         owner = type(self).__name__
         self.momentum = check_range(owner, 'momentum', momentum, 0.0, 1.0)
-        self.nesterov = bool(nesterov)
+        self.nesterov = check_bool(owner, 'nesterov', nesterov)
         self.ns_steps = check_int(owner, 'ns_steps', ns_steps, 1)
         self.scaling = check_choice(owner, 'scaling', scaling, ('keller', 'moonshot'))
-        self.flatten = bool(flatten)
+        self.flatten = check_bool(owner, 'flatten', flatten)
         self.adamw_params = _name_selector(owner, adamw_params)
         if adamw_betas is not None:
             if not isinstance(adamw_betas, (tuple, list)) or len(adamw_betas) != 2:

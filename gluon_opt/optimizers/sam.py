@@ -11,7 +11,8 @@ Kwon, Kim, Park & Choi, "ASAM: Adaptive Sharpness-Aware Minimization", ICML 2021
 import mxnet as mx
 from mxnet import nd
 
-from .base import register, check_positive, check_nonnegative, _fail
+from .base import (register, check_positive, check_nonnegative, check_bool,
+                   check_clip_gradient, check_lr_scheduler, _fail)
 from .closure import ClosureOptimizer
 from ..hvp import global_norm
 
@@ -64,9 +65,20 @@ class SAM(ClosureOptimizer):
                  multi_precision=False, **kwargs):
         owner = type(self).__name__
         self.rho = check_positive(owner, 'rho', rho)
-        self.adaptive = bool(adaptive)
+        self.adaptive = check_bool(owner, 'adaptive', adaptive)
         if not isinstance(base, str) or base.lower() not in mx.optimizer.Optimizer.opt_registry:
             _fail(owner, 'base', base, 'expected the name of a registered optimizer')
+        if base_params is not None and not isinstance(base_params, dict):
+            _fail(owner, 'base_params', base_params, "expected a dict of the base optimizer's "
+                  "hyperparameters (e.g. {'momentum': 0.9}) or None")
+        # the shared hyperparameters are checked here, before they reach the base optimizer,
+        # so that errors name SAM (the base class checks them again)
+        if learning_rate is not None:
+            learning_rate = check_nonnegative(owner, 'learning_rate', learning_rate)
+        wd = check_nonnegative(owner, 'wd', wd)
+        clip_gradient = check_clip_gradient(owner, clip_gradient)
+        lr_scheduler = check_lr_scheduler(owner, lr_scheduler)
+        multi_precision = check_bool(owner, 'multi_precision', multi_precision)
         base_params = dict(base_params or {})
         for key in ('learning_rate', 'wd', 'clip_gradient', 'lr_scheduler', 'rescale_grad'):
             if key in base_params:
@@ -80,8 +92,9 @@ class SAM(ClosureOptimizer):
             base_kwargs['learning_rate'] = learning_rate
         try:
             self.base = mx.optimizer.create(base, **base_kwargs)
-        except ValueError as exc:
-            raise ValueError('%s: base=%r rejected base_params: %s' % (owner, base, exc))
+        except (ValueError, TypeError) as exc:
+            raise type(exc)('%s: base=%r rejected base_params=%r: %s'
+                            % (owner, base, base_params, exc))
         if getattr(self.base, 'needs_closure', False):
             _fail(owner, 'base', base, 'expected a first-order optimizer that needs no closure')
         self.base_name = base
@@ -120,5 +133,9 @@ class SAM(ClosureOptimizer):
             if idx not in self.states:
                 self.states[idx] = base.create_state_multi_precision(idx, w)
             base.update_multi_precision(idx, w, g, self.states[idx])
+        # the weights and gradients above are new arrays every step: let the base's caches of
+        # prepared kernel calls and checked arrays go, so that they do not keep old ones alive
+        for key in base.cache_attributes:
+            base.__dict__.pop(key, None)
         problem.set_weights(weights)
         return loss

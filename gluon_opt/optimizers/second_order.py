@@ -36,7 +36,7 @@ import mxnet as mx
 from mxnet import nd
 
 from .base import (register, check_range, check_positive, check_nonnegative, check_int,
-                   check_choice, decay_weight)
+                   check_choice, check_bool, decay_weight)
 from .closure import ClosureOptimizer
 from ..hvp import global_norm
 
@@ -482,7 +482,7 @@ class HessianFree(ClosureOptimizer, _LineSearchMixin):
                  **kwargs):
         owner = type(self).__name__
         self.damping = check_nonnegative(owner, 'damping', damping)
-        self.adapt_damping = bool(adapt_damping)
+        self.adapt_damping = check_bool(owner, 'adapt_damping', adapt_damping)
         self.max_cg_iter = check_int(owner, 'max_cg_iter', max_cg_iter, 1)
         self.max_restarts = check_int(owner, 'max_restarts', max_restarts, 0)
         self.cg_tol = (None if cg_tol is None

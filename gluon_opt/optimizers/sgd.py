@@ -9,7 +9,7 @@ of speeding up the convergence of iteration methods", 1964; Sutskever, Martens, 
 """
 from mxnet import nd
 
-from .base import GluonOptOptimizer, register, check_range, check_nonnegative, couple_weight_decay
+from .base import GluonOptOptimizer, register, check_range, check_bool, couple_weight_decay
 
 __all__ = ['SGD']
 
@@ -56,7 +56,7 @@ class SGD(GluonOptOptimizer):
         owner = type(self).__name__
         self.momentum = check_range(owner, 'momentum', momentum, 0.0, 1.0)
         self.dampening = check_range(owner, 'dampening', dampening, 0.0, 1.0, high_open=False)
-        self.nesterov = bool(nesterov)
+        self.nesterov = check_bool(owner, 'nesterov', nesterov)
         if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
             raise ValueError('%s: nesterov=True needs momentum > 0 and dampening = 0 '
                              '(got momentum=%r, dampening=%r).' % (owner, momentum, dampening))

@@ -6,7 +6,8 @@ NeurIPS 2019.
 import numpy as np
 import mxnet as mx
 
-from .base import (GluonOptOptimizer, register, check_range, check_int, _fail, UpdateItem)
+from .base import (GluonOptOptimizer, register, check_range, check_int, check_nonnegative,
+                   check_lr_scheduler, _fail, UpdateItem)
 
 __all__ = ['Lookahead']
 
@@ -82,7 +83,17 @@ class Lookahead(GluonOptOptimizer):
         self.k = check_int(owner, 'k', k, 1)
         self.alpha = check_range(owner, 'alpha', alpha, 0.0, 1.0, low_open=True,
                                  high_open=False)
+        # the shared hyperparameters are checked here, before they reach the inner optimizer,
+        # so that errors name the wrapper (the base class checks the rest again)
+        if learning_rate is not None:
+            learning_rate = check_nonnegative(owner, 'learning_rate', learning_rate)
+        if wd is not None:
+            wd = check_nonnegative(owner, 'wd', wd)
+        lr_scheduler = check_lr_scheduler(owner, lr_scheduler)
         if isinstance(optimizer, str):
+            if optimizer.lower() not in mx.optimizer.Optimizer.opt_registry:
+                _fail(owner, 'optimizer', optimizer, 'expected the name of a registered '
+                      'optimizer (gluon_opt.<name>) or a gluon_opt optimizer instance')
             inner_kwargs = dict(inner_hyperparameters, begin_num_update=begin_num_update)
             if learning_rate is not None:
                 inner_kwargs['learning_rate'] = learning_rate
@@ -90,7 +101,11 @@ class Lookahead(GluonOptOptimizer):
                 inner_kwargs['learning_rate'] = lr_scheduler.base_lr
             if wd is not None:
                 inner_kwargs['wd'] = wd
-            inner = mx.optimizer.create(optimizer, **inner_kwargs)
+            try:
+                inner = mx.optimizer.create(optimizer, **inner_kwargs)
+            except (ValueError, TypeError) as exc:
+                raise type(exc)('%s: optimizer=%r rejected its hyperparameters: %s'
+                                % (owner, optimizer, exc))
         elif isinstance(optimizer, mx.optimizer.Optimizer):
             if inner_hyperparameters:
                 _fail(owner, 'optimizer', optimizer, 'an optimizer instance takes no further '
