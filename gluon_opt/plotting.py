@@ -46,7 +46,8 @@ def _finish(fig, ax, path, title, xlabel, ylabel, legend_title=None):
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8, title=legend_title, title_fontsize=8, loc='best')
+    if ax.get_legend_handles_labels()[0]:  # nothing to name when every run diverged at once
+        ax.legend(fontsize=8, title=legend_title, title_fontsize=8, loc='best')
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
