@@ -285,7 +285,10 @@ def test_interrupted_compare_keeps_every_finished_run(tmp_path, sig):
     proc = subprocess.Popen(
         [sys.executable, '-m', 'gluon_opt', 'compare', '--out', str(out), '--opt', 'sgd',
          'adam', 'sgd:learning_rate=0.2'] + QUICK,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(tmp_path))
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(tmp_path),
+        # a shell script's background jobs inherit SIGINT ignored (and Python then keeps it
+        # ignored, as it should): give the child the terminal's default, as Ctrl-C meets it
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 120
         while not (out / 'history.json').exists():  # the first run is saved when it ends
