@@ -2,9 +2,10 @@
 
     PYTHONPATH=. python benchmarks/dist_scaling.py --optimizer adam --steps 60 --batch 512
 
-Each job runs through ``gluon_opt.distributed`` on 127.0.0.1; the rate is the global samples
-per second rank 0 reports, timed after the first step (which pays for the set-up). The global
-batch is the same for every worker count, so more workers means smaller local batches.
+Each job runs through ``gluon_opt.experiments.distributed`` on 127.0.0.1; the rate is the
+global samples per second rank 0 reports, timed after the first step (which pays for the
+set-up). The global batch is the same for every worker count, so more workers means smaller
+local batches.
 """
 import argparse
 import os
@@ -17,7 +18,7 @@ RATE = re.compile(r'rank 0 throughput ([0-9.]+) samples/s')
 
 
 def measure(workers, args):
-    cmd = [sys.executable, '-m', 'gluon_opt.distributed', '-n', str(workers), '-s', '1',
+    cmd = [sys.executable, '-m', 'gluon_opt.experiments.distributed', '-n', str(workers), '-s', '1',
            '--timeout', '580', '--', sys.executable, os.path.join(ROOT, 'examples',
                                                                   'dist_train.py'),
            '--kvstore', 'dist_sync', '--optimizer', args.optimizer, '--steps', str(args.steps),

@@ -20,10 +20,11 @@ import mxnet as mx
 
 import gluon_opt  # noqa: F401  (registers the optimizers)
 from gluon_opt import kernels
-from gluon_opt.bench import ALGORITHMS, algorithm_bytes
+from gluon_opt.experiments.bench import ALGORITHMS, algorithm_bytes
 
 # The bytes each algorithm must move, and its hyperparameters, are gluon-opt bench's
-# (gluon_opt.bench.ALGORITHMS, algorithm_bytes). Muon is left out: on one vector it is AdamW.
+# (gluon_opt.experiments.bench.ALGORITHMS, algorithm_bytes). Muon is left out: on one vector
+# it is AdamW.
 CASES = {name: spec[0] for name, spec in ALGORITHMS.items() if name != 'muon'}
 
 

@@ -1,4 +1,4 @@
-"""Optimizer step benchmark; the same as ``gluon-opt bench`` (see gluon_opt/bench.py).
+"""Optimizer step benchmark; the same as ``gluon-opt bench`` (see gluon_opt/experiments/bench.py).
 
     python benchmarks/run_bench.py [--quick] [--sets mlp,resnet50,small500,e2e] [--out DIR]
 """
@@ -7,7 +7,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from gluon_opt.bench import main  # noqa: E402
+from gluon_opt.experiments.bench import main  # noqa: E402
 
 if __name__ == '__main__':
     sys.exit(main())

@@ -27,7 +27,7 @@ import mxnet as mx
 from mxnet import nd, gluon
 
 import gluon_opt
-from gluon_opt.training import make_closure, optimizer_state_bytes
+from gluon_opt.experiments.training import make_closure, optimizer_state_bytes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -11,8 +11,9 @@ is still running (the server loop starts inside it, and unpickles our optimizer)
 calls below make that work and make a server that cannot build the optimizer exit instead of
 training on without one (see ``gluon_opt._compat`` and README, "Distributed training").
 """
-from . import _compat
+from . import _compat, _legacy
 
+_legacy.install()  # the old paths gluon_opt.compare, gluon_opt.quiz, ... (see _legacy)
 _compat.fail_loudly_on_server()
 _compat.finish_partial_mxnet()
 # imported before mxnet on a server or scheduler: keep mxnet from starting the loop inside our

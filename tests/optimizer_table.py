@@ -221,7 +221,7 @@ TABLE = [
           convex=dict(optimizer='gluon_opt.sgd', momentum=0.9, learning_rate=0.05, steps=300)),
     entry('lookahead-adamw', 'lookahead', dict(optimizer='gluon_opt.adamw', k=4, alpha=0.6,
                                                learning_rate=0.01, wd=0.1), 'lookahead'),
-    # -- second order and closure-based (gluon_opt/optimizers/second_order.py, sam.py) ------
+    # -- second order and closure-based (gluon_opt/optimizers/newton.py, lbfgs.py, ...) -----
     # ``steps`` counts trainer.step(batch_size, closure) calls; Newton and L-BFGS converge
     # in a handful (L-BFGS does up to max_iter iterations per call, as torch.optim.LBFGS).
     entry('newton', 'newton', dict(learning_rate=1.0), closure=True,

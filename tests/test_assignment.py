@@ -16,7 +16,7 @@ import pytest
 
 pytest.importorskip('nbgrader')
 
-from gluon_opt import assignment  # noqa: E402
+from gluon_opt.teaching import assignment  # noqa: E402
 
 SOURCE = assignment.DEFAULT_SOURCE
 ADAPTIVE = '04x_exercises_adaptive'

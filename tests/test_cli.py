@@ -15,8 +15,10 @@ import mxnet as mx
 import pytest
 
 import gluon_opt
-from gluon_opt import assignment, cli, compare, data, kernels
-from gluon_opt.outputs import MARKER, Output
+from gluon_opt import cli, kernels
+from gluon_opt.experiments import compare, data
+from gluon_opt.experiments.outputs import MARKER, Output
+from gluon_opt.teaching import assignment
 
 QUICK = ['--train-subset', '640', '--epochs', '1', '--no-progress']
 
@@ -157,7 +159,7 @@ def test_existing_output_folder_is_refused(tmp_path, capsys):
 
 
 def test_missing_data_file_is_a_one_line_error(tmp_path, monkeypatch, capsys):
-    from gluon_opt import data
+    from gluon_opt.experiments import data
     monkeypatch.setenv(data.DATA_ENV, str(tmp_path / 'absent.npz'))
     monkeypatch.setattr(data, '_download', lambda *a, **k: (_ for _ in ()).throw(
         OSError('offline')))

@@ -4,8 +4,9 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt
 import pytest
 
-from gluon_opt import bench, kernels
-from gluon_opt import course_plots as cp
+from gluon_opt import kernels
+from gluon_opt.experiments import bench
+from gluon_opt.teaching import course_plots as cp
 
 
 def test_bars_draws_one_bar_per_value_and_leaves_gaps():
@@ -41,7 +42,7 @@ def test_make_closure_and_optimizer_state_bytes():
     import mxnet as mx
     from mxnet import gluon
     import gluon_opt
-    from gluon_opt import training
+    from gluon_opt.experiments import training
     net = gluon.nn.Dense(3, in_units=4)
     net.initialize(mx.init.Xavier())
     x, y = mx.nd.ones((5, 4)), mx.nd.array([0, 1, 2, 0, 1])

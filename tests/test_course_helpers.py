@@ -4,8 +4,8 @@ import mxnet as mx
 import pytest
 
 import gluon_opt  # noqa: F401  (registers the optimizers)
-from gluon_opt import landscapes
-from gluon_opt.checking import compare_optimizers
+from gluon_opt.teaching import landscapes
+from gluon_opt.teaching.checking import compare_optimizers
 
 LANDSCAPES = [landscapes.parabola(3.0), landscapes.quadratic(20, angle=0.4),
               landscapes.rosenbrock(), landscapes.double_well(0.3), landscapes.beale()]

@@ -7,7 +7,7 @@ import numpy as np
 import mxnet as mx
 import pytest
 
-from gluon_opt import data
+from gluon_opt.experiments import data
 
 
 @pytest.fixture(scope='module')

@@ -1,9 +1,10 @@
 """Distributed training on MXNet's parameter server, with real processes on 127.0.0.1.
 
-Every job goes through ``gluon_opt.distributed`` (scheduler, servers and workers all run the
-same script, started the standard way: ``import mxnet`` before ``import gluon_opt``). Every
-launcher has a deadline, is stopped by SIGTERM (it then kills its process groups) and by
-SIGKILL after that, and each test checks afterwards that no process of its job is left.
+Every job goes through ``gluon_opt.experiments.distributed`` (scheduler, servers and workers
+all run the same script, started the standard way: ``import mxnet`` before ``import
+gluon_opt``). Every launcher has a deadline, is stopped by SIGTERM (it then kills its
+process groups) and by SIGKILL after that, and each test checks afterwards that no process of
+its job is left.
 """
 import importlib.util
 import os
@@ -17,7 +18,7 @@ import numpy as np
 import pytest
 
 import gluon_opt
-from gluon_opt.distributed import free_port
+from gluon_opt.experiments.distributed import free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, 'examples', 'dist_train.py')
@@ -49,7 +50,7 @@ def launch(args, workers=2, servers=1, hang_timeout=30, extra_env=None):
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''),
                GLUON_OPT_IMPL='reference')
     env.update(extra_env or {})
-    cmd = [sys.executable, '-m', 'gluon_opt.distributed', '-n', str(workers),
+    cmd = [sys.executable, '-m', 'gluon_opt.experiments.distributed', '-n', str(workers),
            '-s', str(servers), '--port', str(port), '--timeout', str(JOB_DEADLINE_S - 20),
            '--hang-timeout', str(hang_timeout), '--'] + args
     start = time.monotonic()
@@ -170,7 +171,7 @@ print('weight after one step', out.asnumpy().tolist(), flush=True)
 _BROKEN_MODULE = '''
 import os
 import gluon_opt
-from gluon_opt.optimizers.base import register
+from gluon_opt.optimizers.registry import register
 from gluon_opt.optimizers.sgd import SGD
 
 

@@ -1,8 +1,9 @@
 """The fused kernels against the reference updates: many steps, weights and every state.
 
 Iterates the optimizer table (``optimizer_table.TABLE``) over every registered optimizer that
-declares a ``fused_op``, plus the wrapper configurations in ``EXTRA_CASES``. An optimizer whose
-``fused_op`` has no kernel yet must keep working through the reference path.
+declares a ``fused_op`` (the kernel beside its reference ``step``), plus the wrapper
+configurations in ``EXTRA_CASES``. An optimizer whose ``fused_op`` the library lacks must keep
+working through the reference path.
 """
 import os
 import subprocess
@@ -16,6 +17,8 @@ import mxnet as mx
 
 import gluon_opt
 from gluon_opt import kernels
+from gluon_opt.kernels import plans
+from gluon_opt.optimizers import GluonOptOptimizer
 from optimizer_table import TABLE
 
 STEPS = 25
@@ -84,8 +87,15 @@ EXTRA_CASES = [
 ]
 
 
+def composite(name):
+    """True for the updates made of several kernels (they override ``_fused_update``)."""
+    return gluon_opt.REGISTRY[name]._fused_update is not GluonOptOptimizer._fused_update
+
+
 def has_fused_path(name):
-    return kernels.has_fused_path(gluon_opt.REGISTRY[name])
+    cls = gluon_opt.REGISTRY[name]
+    return cls.fused_op is not None and (
+        composite(name) or cls.fused_op in kernels.RULE_OPS + kernels.CPU_ONLY_OPS)
 
 
 def cases():
@@ -172,7 +182,7 @@ def reference(name, hp, dtype):
 @pytest.mark.parametrize('name,hp', list(cases()))
 def test_fused_matches_reference(loaded, name, hp, dtype, multi):
     if not has_fused_path(name):
-        pytest.skip('%s: no kernel for fused_op %r yet (reference path only)'
+        pytest.skip('%s: no kernel %r in the library (reference path only)'
                     % (name, gluon_opt.REGISTRY[name].fused_op))
     ref_w, ref_s = reference(name, hp, dtype)
     fus_w, fus_s = run(name, hp, True, dtype, multi)
@@ -204,17 +214,17 @@ def test_adafactor_recomputing_the_update_matches_reference(loaded, monkeypatch,
 def test_fused_path_is_taken(loaded, monkeypatch, name, hp, dtype):
     """The kernel takes every tensor of every table entry (else the parity test above would
     compare the reference with itself)."""
-    if gluon_opt.REGISTRY[name].fused_op in kernels.COMPOSITE:
+    if composite(name):
         pytest.skip('%s: composite fused path, see test_composite_paths_run_their_kernels'
                     % name)
     taken = []
-    real = kernels.fused_update
+    real = kernels.update
 
-    def spy(optimizer, items):
-        rest = real(optimizer, items)
+    def spy(op_name, items, *args):
+        rest = real(op_name, items, *args)
         taken.append(len(items) - len(rest))
         return rest
-    monkeypatch.setattr(kernels, 'fused_update', spy)
+    monkeypatch.setattr(kernels, 'update', spy)
     run(name, hp, True, dtype, True, steps=2)
     assert taken == [len(SHAPES + EXTRA_SHAPES.get(name, []))] * 2
 
@@ -289,15 +299,18 @@ def test_unknown_fused_op_keeps_reference(loaded):
     opt = make('sgd', None)
     opt.fused_op = 'no_such_kernel'
     items = ['a', 'b']
-    assert kernels.fused_update(opt, items) is items
+    assert opt._fused_update(items) is items
 
 
 def test_trainer_aggregates_into_one_call(loaded, monkeypatch):
     from mxnet import gluon
     calls = []
-    real = kernels.fused_update
-    monkeypatch.setattr(kernels, 'fused_update',
-                        lambda o, items: calls.append(len(items)) or real(o, items))
+    real = kernels.update
+
+    def spy(op_name, items, *args):
+        calls.append(len(items))
+        return real(op_name, items, *args)
+    monkeypatch.setattr(kernels, 'update', spy)
     net = gluon.nn.Sequential()
     for _ in range(10):
         net.add(gluon.nn.Dense(3))
@@ -318,7 +331,7 @@ def _adam_by_hand(w, g, m, v, lr, t, b1=0.9, b2=0.999, eps=1e-8):
 
 
 def test_prepared_calls_follow_new_arrays(loaded):
-    """fused_update prepares each call once and replays it while the same arrays come back;
+    """The fused path prepares each call once and replays it while the same arrays come back;
     new arrays (a reloaded state, a replaced gradient) must be used, never the stale ones."""
     opt = mx.optimizer.create('gluon_opt.adam', learning_rate=0.1, use_fused=True)
     rng = np.random.RandomState(0)
@@ -370,9 +383,9 @@ def test_bandwidth_copy_copies(loaded, n):
 def test_env_forces_reference(loaded, monkeypatch):
     monkeypatch.setenv('GLUON_OPT_IMPL', 'reference')
 
-    def boom(optimizer, items):
+    def boom(*args):
         raise AssertionError('fused path taken although GLUON_OPT_IMPL=reference')
-    monkeypatch.setattr(kernels, 'fused_update', boom)
+    monkeypatch.setattr(kernels, 'update', boom)
     run('adam', {}, None, 'float32', True, steps=2)
 
 
@@ -380,9 +393,9 @@ def test_use_fused_false_forces_reference(loaded, monkeypatch):
     # also under GLUON_OPT_IMPL=fused: the argument overrides the variable
     monkeypatch.setenv('GLUON_OPT_IMPL', 'fused')
 
-    def boom(optimizer, items):
+    def boom(*args):
         raise AssertionError('fused path taken although use_fused=False')
-    monkeypatch.setattr(kernels, 'fused_update', boom)
+    monkeypatch.setattr(kernels, 'update', boom)
     assert not make('sgd', False)._fused_selected()
     run('adam', {}, False, 'float32', True, steps=2)
 
@@ -472,13 +485,13 @@ def _fake_item(device, dtype=np.float32):
 
 
 def test_gpu_items_take_kernels_only_where_built(monkeypatch):
-    assert kernels._fusable(_fake_item('cpu'))
-    assert not kernels._fusable(_fake_item('gpu'))
-    assert kernels._fusable(_fake_item('gpu'), gpu=True)
-    assert not kernels._fusable(_fake_item('cpu_pinned'), gpu=True)
-    monkeypatch.setattr(kernels, 'cuda_enabled', lambda: False)
-    assert not kernels._gpu_op('gopt_adam')
-    monkeypatch.setattr(kernels, 'cuda_enabled', lambda: True)
-    assert kernels._gpu_op('gopt_adam') and kernels._gpu_op('gopt_muon_apply')
-    assert not kernels._gpu_op('gopt_adafactor')  # its factored passes are CPU-only
-    assert not kernels._gpu_op('gopt_lookahead_sync')
+    assert plans._fusable(_fake_item('cpu'))
+    assert not plans._fusable(_fake_item('gpu'))
+    assert plans._fusable(_fake_item('gpu'), gpu=True)
+    assert not plans._fusable(_fake_item('cpu_pinned'), gpu=True)
+    monkeypatch.setattr(plans, 'cuda_enabled', lambda: False)
+    assert not plans._gpu_op('gopt_adam')
+    monkeypatch.setattr(plans, 'cuda_enabled', lambda: True)
+    assert plans._gpu_op('gopt_adam') and plans._gpu_op('gopt_muon_apply')
+    assert not plans._gpu_op('gopt_adafactor')  # its factored passes are CPU-only
+    assert not plans._gpu_op('gopt_lookahead_sync')

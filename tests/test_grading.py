@@ -1,4 +1,4 @@
-"""gluon_opt.grading: right answers pass, planted typical mistakes are named, unanswered
+"""gluon_opt.teaching.grading: right answers pass, planted typical mistakes are named, unanswered
 exercises raise NotImplementedError."""
 import numpy as np
 import pytest
@@ -6,7 +6,7 @@ import mxnet as mx
 from mxnet import nd
 
 import gluon_opt  # noqa: F401  (registers the references)
-from gluon_opt import grading
+from gluon_opt.teaching import grading
 from gluon_opt.optimizers.base import GluonOptOptimizer
 
 FAST = dict(steps=20, seeds=(0,))

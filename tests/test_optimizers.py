@@ -8,7 +8,7 @@ import mxnet as mx
 from mxnet import nd, gluon
 
 import gluon_opt
-from gluon_opt.optimizers.base import MXNET_BUILTIN_NAMES
+from gluon_opt.optimizers.registry import MXNET_BUILTIN_NAMES
 
 from optimizer_table import TABLE, one_per_optimizer
 from references import REFERENCES

@@ -28,6 +28,17 @@ def test_the_oracles_cover_the_classics():
     assert {'sgd', 'adam'} <= set(MXNET_OPS) and {'sgd', 'adam'} <= set(ONNX_OPS)
 
 
+def test_every_declared_oracle_is_the_one_the_tests_run():
+    # the records (gluon_opt.optimizers.info) name the torch.optim class that checks each
+    # optimizer: the conformance tests must run exactly those
+    from gluon_opt.optimizers import infos
+    table = {e.name for e in TABLE if not e.closure}  # L-BFGS: test_second_order.py
+    declared = {i.name for i in infos() if 'torch.optim.' in i.oracle and i.name in table}
+    assert declared == set(TORCH)
+    mxnet = {i.name for i in infos() if "MXNet's" in i.oracle}
+    assert mxnet <= set(MXNET_OPS)
+
+
 @pytest.mark.parametrize('e,source,oracle', CASES)
 def test_matches_independent_implementation(e, source, oracle):
     kwargs = dict(e.kwargs)

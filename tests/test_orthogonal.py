@@ -8,7 +8,7 @@ import pytest
 import mxnet as mx
 from mxnet import nd, gluon
 
-from gluon_opt.optimizers.orthogonal import newton_schulz
+from gluon_opt.optimizers.contrib.orthogonal import newton_schulz
 from helpers import create, classification_data, small_mlp, train_steps
 
 

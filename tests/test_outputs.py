@@ -1,5 +1,6 @@
-"""Output folders (``gluon_opt.outputs``): the tool replaces only what it wrote, refuses every
-other destination in one line before any work, and marks an unfinished folder incomplete."""
+"""Output folders (``gluon_opt.experiments.outputs``): the tool replaces only what it wrote,
+refuses every other destination in one line before any work, and marks an unfinished folder
+incomplete."""
 import json
 import os
 import shutil
@@ -7,7 +8,7 @@ import tempfile
 
 import pytest
 
-from gluon_opt.outputs import MARKER, Output, OutputError
+from gluon_opt.experiments.outputs import MARKER, Output, OutputError
 
 
 def _marker(folder):

@@ -11,8 +11,7 @@ import re
 
 import pytest
 
-from gluon_opt import quiz
-from gluon_opt.quiz import cli
+from gluon_opt.teaching.quiz import cli, engine as quiz
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COURSE = os.path.join(ROOT, 'course')

@@ -84,6 +84,25 @@ def test_eval_and_train_are_idempotent_and_work_with_master_weights():
     _fp16_steps(net, trainer, 1)  # training resumes
 
 
+def test_evaluation_weights_is_the_hook_any_optimizer_answers():
+    """``optimizer.evaluation_weights(trainer)``, what the training loop calls for every
+    optimizer: x inside the block for Schedule-Free, the weights as they are for the others."""
+    net, trainer = _trainer([mx.cpu()])
+    y = params_numpy(net)
+    with trainer._optimizer.evaluation_weights(trainer):
+        assert trainer._optimizer.eval_mode
+        inside = params_numpy(net)
+    with gluon_opt.schedule_free.evaluation(trainer):
+        for k, v in params_numpy(net).items():
+            np.testing.assert_allclose(v, inside[k], rtol=1e-5, atol=1e-6)  # y -> x -> y -> x
+            assert not np.allclose(v, y[k])
+    plain = gluon.Trainer(net.collect_params(), 'gluon_opt.adamw')
+    with plain._optimizer.evaluation_weights(plain) as held:
+        assert held is plain
+        for k, v in params_numpy(net).items():
+            np.testing.assert_allclose(v, y[k], rtol=1e-5, atol=1e-6)
+
+
 def test_x_is_a_better_answer_than_y_with_a_constant_learning_rate():
     """Schedule-Free's claim in miniature: on a noisy quadratic with a constant learning
     rate, the average x lands much nearer the minimum than the SGD-like sequence z."""

@@ -525,7 +525,7 @@ def test_the_step_counters_are_saved(tmp_path):
 
 
 def test_bench_times_the_check_against_ignore(monkeypatch):
-    from gluon_opt import bench
+    from gluon_opt.experiments import bench
     monkeypatch.setattr(bench, 'resnet50_shapes', bench.mlp_shapes)  # quick stand-in
     rows = bench._run_nonfinite(['sgd'], budget=0.01)
     assert [(r['set'], r['impl']) for r in rows] == [

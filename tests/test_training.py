@@ -8,7 +8,8 @@ import mxnet as mx
 import pytest
 
 import gluon_opt  # noqa: F401  (registers the optimizers)
-from gluon_opt import data, models, training, compare
+from gluon_opt.experiments import data, models, training, compare
+from gluon_opt.teaching import inspection
 from gluon_opt.trainer import Trainer
 
 
@@ -282,25 +283,25 @@ def _initialised(width=16, seed=0):
 def test_flat_gradient_is_every_parameter_gradient(small):
     net = _initialised()
     x, y = small.train.data[:64], small.train.label[:64]
-    g = training.flat_gradient(net, x, y)
+    g = inspection.flat_gradient(net, x, y)
     sizes = sum(p.data().size for p in net.collect_params().values())
     assert g.shape == (sizes,) and g.dtype == np.float64 and np.abs(g).sum() > 0
     # the mean loss over a batch: the gradient of two copies of a batch is the batch's
-    g2 = training.flat_gradient(net, mx.nd.concat(x, x, dim=0), mx.nd.concat(y, y, dim=0))
+    g2 = inspection.flat_gradient(net, mx.nd.concat(x, x, dim=0), mx.nd.concat(y, y, dim=0))
     np.testing.assert_allclose(g2, g, rtol=1e-4, atol=1e-7)
 
 
 def test_gradient_noise_shrinks_with_batch_size_and_vanishes_at_full_batch(small):
     net = _initialised()
     x, y = small.train.data[:512], small.train.label[:512]
-    noise = training.gradient_noise(net, x, y, [4, 64, 512], samples=6, seed=1)
+    noise = inspection.gradient_noise(net, x, y, [4, 64, 512], samples=6, seed=1)
     rv = [noise[b]['relative_variance'] for b in (4, 64, 512)]
     cos = [noise[b]['cosine'] for b in (4, 64, 512)]
     assert rv[0] > 4 * rv[1] > 0          # sampling theory: about 16x for 16x the batch
     assert rv[2] < 1e-8 and abs(cos[2] - 1) < 1e-6   # all 512 examples: the full gradient
     assert cos[0] < cos[1] < cos[2]
     with pytest.raises(ValueError, match='batch size'):
-        training.gradient_noise(net, x, y, [513])
+        inspection.gradient_noise(net, x, y, [513])
 
 
 @pytest.mark.parametrize('name', ['adam', 'rmsprop', 'adagrad', 'sgd'])
@@ -316,7 +317,7 @@ def test_effective_learning_rates_after_one_step(small, name):
     for p in net.collect_params().values():
         grads[p.name] = p.grad().asnumpy().astype(np.float64) / 64
     trainer.step(64)
-    rates = training.effective_learning_rates(trainer)
+    rates = inspection.effective_learning_rates(trainer)
     assert set(rates) == set(grads)
     for pname, g in grads.items():
         a = np.abs(g)
@@ -338,16 +339,16 @@ def test_effective_learning_rates_refuses_what_it_cannot_read(small):
     net = _initialised()
     trainer = mx.gluon.Trainer(net.collect_params(), 'gluon_opt.lion', {'learning_rate': 1e-4})
     with pytest.raises(ValueError, match='adam'):
-        training.effective_learning_rates(trainer)
+        inspection.effective_learning_rates(trainer)
     trainer = mx.gluon.Trainer(net.collect_params(), 'gluon_opt.adam', {})
     with pytest.raises(ValueError, match='no optimizer state|not made a step'):
-        training.effective_learning_rates(trainer)
+        inspection.effective_learning_rates(trainer)
 
 
 def test_history_curves_plots_epochs_steps_and_time(small):
     import matplotlib
     matplotlib.use('Agg', force=True)
-    from gluon_opt import course_plots
+    from gluon_opt.teaching import course_plots
     h = _run(small, seed=0)
     for x, n in (('epoch', len(h.records)), ('step', len(h.steps) + 1), ('time', len(h.steps) + 1)):
         ax = course_plots.history_curves({'adam': h}, x=x)

@@ -4,7 +4,7 @@ import collections
 import os
 import sys
 
-from gluon_opt import bench
+from gluon_opt.experiments import bench
 
 
 def kind(shape):

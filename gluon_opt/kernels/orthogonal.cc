@@ -1,4 +1,4 @@
-// The elementwise parts of Muon, as gluon_opt/optimizers/orthogonal.py's reference ``step``;
+// The elementwise parts of Muon, as optimizers/contrib/orthogonal.py's reference ``step``;
 // the Newton-Schulz orthogonalisation between them stays matrix products through MXNet's BLAS
 // (``nd.dot``), the same code on both paths. The AdamW tensors use gopt_adam.
 //

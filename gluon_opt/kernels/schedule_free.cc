@@ -1,4 +1,4 @@
-// Fused Schedule-Free AdamW, as gluon_opt/optimizers/schedule_free.py's reference. The state
+// Fused Schedule-Free AdamW, as optimizers/contrib/schedule_free.py's reference. The state
 // ``sums`` = (lr_max, weight_sum) is a small per-parameter tensor: finish() advances it once
 // per tensor and derives c_t and the gradient coefficient with the reference's float32
 // operations; the loop then does, per element (y the stored weight):

@@ -16,8 +16,9 @@ Zeiler, "ADADELTA: An Adaptive Learning Rate Method", arXiv 2012 (AdaDelta).
 """
 from mxnet import nd
 
-from .base import (GluonOptOptimizer, register, check_range, check_nonnegative,
-                   check_positive, check_bool, couple_weight_decay)
+from .base import (GluonOptOptimizer, check_range, check_nonnegative, check_positive,
+                   check_bool, couple_weight_decay)
+from .registry import register
 
 __all__ = ['AdaGrad', 'RMSprop', 'AdaDelta']
 
@@ -54,11 +55,17 @@ class AdaGrad(GluonOptOptimizer):
                                 {'learning_rate': 0.1})
     """
     name = 'adagrad'
+    label = 'Adagrad'
     family = 'adaptive'
     paper = 'Duchi, Hazan & Singer, JMLR 2011'
+    step_bytes = 5 * 4  # read w, g, h; write w, h
+    state_bytes = 4
+    mxnet_builtin = 'adagrad'
+    torch_class = 'Adagrad'
+    oracle = 'torch.optim.Adagrad; ONNX Adagrad'
     default_learning_rate = 0.01
     state_names = ('history',)
-    fused_op = 'adagrad'
+    fused_op = 'gopt_adagrad'
 
     def __init__(self, learning_rate=None, lr_decay=0.0, initial_accumulator_value=0.0,
                  epsilon=1e-10, **kwargs):
@@ -79,6 +86,12 @@ class AdaGrad(GluonOptOptimizer):
         history[:] += nd.square(grad)
         clr = lr / (1 + (t - 1) * self.lr_decay)
         weight[:] -= clr * grad / (nd.sqrt(history) + self.epsilon)
+
+    def fused_attrs(self):
+        return {'epsilon': self.epsilon}
+
+    def fused_scalars(self, lr, wd, t):
+        return (lr / (1 + (t - 1) * self.lr_decay), wd)
 
 
 @register
@@ -120,8 +133,15 @@ class RMSprop(GluonOptOptimizer):
     name = 'rmsprop'
     family = 'adaptive'
     paper = 'Tieleman & Hinton 2012 (lecture 6.5); centred: Graves, arXiv 2013'
+    # best of {3e-4, 5e-4, 1e-3}, tuned with MXNet's rmsprop (gamma1=0.99, eps=1e-8) before
+    # this one existed
+    tuned = {'RMSprop': {'learning_rate': 1e-3}}
+    step_bytes = 5 * 4  # read w, g, v; write w, v
+    state_bytes = 4  # v (centered adds gbar, momentum a buffer)
+    mxnet_builtin = 'rmsprop'
+    torch_class = 'RMSprop'
     default_learning_rate = 0.001
-    fused_op = 'rmsprop'
+    fused_op = 'gopt_rmsprop'
 
     def __init__(self, learning_rate=None, rho=0.9, momentum=0.0, epsilon=1e-8,
                  centered=False, **kwargs):
@@ -156,6 +176,13 @@ class RMSprop(GluonOptOptimizer):
         else:
             weight[:] -= lr * grad / denom
 
+    def fused_attrs(self):
+        return {'rho': self.rho, 'epsilon': self.epsilon, 'momentum': self.momentum,
+                'centered': int(self.centered)}
+
+    def fused_scalars(self, lr, wd, t):
+        return (lr, wd)
+
 
 @register
 class AdaDelta(GluonOptOptimizer):
@@ -186,11 +213,16 @@ class AdaDelta(GluonOptOptimizer):
                                 {'learning_rate': 1.0, 'rho': 0.9})
     """
     name = 'adadelta'
+    label = 'Adadelta'
     family = 'adaptive'
     paper = 'Zeiler, arXiv 2012'
+    step_bytes = 7 * 4  # read w, g, v, u; write w, v, u
+    state_bytes = 2 * 4
+    mxnet_builtin = 'adadelta'
+    torch_class = 'Adadelta'
     default_learning_rate = 1.0
     state_names = ('square_avg', 'acc_delta')
-    fused_op = 'adadelta'
+    fused_op = 'gopt_adadelta'
 
     def __init__(self, learning_rate=None, rho=0.9, epsilon=1e-6, **kwargs):
         owner = type(self).__name__
@@ -205,3 +237,9 @@ class AdaDelta(GluonOptOptimizer):
         delta = nd.sqrt(acc_delta + self.epsilon) / nd.sqrt(square_avg + self.epsilon) * grad
         acc_delta[:] = self.rho * acc_delta + (1 - self.rho) * nd.square(delta)
         weight[:] -= lr * delta
+
+    def fused_attrs(self):
+        return {'rho': self.rho, 'epsilon': self.epsilon}
+
+    def fused_scalars(self, lr, wd, t):
+        return (lr, wd)

@@ -16,6 +16,18 @@ gradients of the weight's shape, dtype and context, floating-point weights; befo
 or reference update touches them), and the choice between the reference update and a fused
 kernel (``gluon_opt.kernels``).
 
+The fused path sits beside the reference, on the same class (as MXNet 2's ``Adam.fused_step``
+beside ``Adam.step``): ``fused_op`` names the C++ op that runs the update, ``fused_attrs()``
+gives the hyperparameters it reads and ``fused_scalars(lr, wd, t)`` the per-tensor scalars
+(learning rate, bias corrections, ...), computed in Python in double precision exactly as
+``step`` computes them. Updates that are several kernels with other work between them (Muon,
+Lookahead) override ``_fused_update(items)`` instead.
+
+What there is to know about an optimizer besides its update (display label, family, paper,
+tuned settings, benchmark settings and bytes, MXNet and torch counterparts, the oracle the
+tests check it against) is declared once, as class attributes next to ``name``; see
+``GluonOptOptimizer`` and ``gluon_opt.optimizers.registry.info``.
+
 Choosing the implementation
 ---------------------------
 ``use_fused=None`` (the default) follows the environment variable ``GLUON_OPT_IMPL``:
@@ -24,6 +36,7 @@ Choosing the implementation
 error where it is unavailable). ``use_fused=True``/``False`` overrides the variable for one
 optimizer. The reference is the oracle the fused path is tested against.
 """
+import contextlib
 import inspect
 import math
 import numbers
@@ -33,10 +46,11 @@ import warnings
 import numpy as np
 import mxnet as mx
 
-__all__ = ['GluonOptOptimizer', 'register', 'REGISTRY', 'MXNET_BUILTIN_NAMES',
-           'check_range', 'check_nonnegative', 'check_positive', 'check_choice', 'check_int',
-           'check_float', 'check_bool', 'check_clip_gradient', 'check_lr_scheduler',
-           'check_dict', 'check_weight_dtype', 'FLOAT_DTYPES',
+from .. import kernels
+
+__all__ = ['GluonOptOptimizer', 'check_range', 'check_nonnegative', 'check_positive',
+           'check_choice', 'check_int', 'check_float', 'check_bool', 'check_clip_gradient',
+           'check_lr_scheduler', 'check_dict', 'check_weight_dtype', 'FLOAT_DTYPES',
            'couple_weight_decay', 'decay_weight', 'bias_corrections', 'zeros_like', 'IMPL_ENV']
 
 IMPL_ENV = 'GLUON_OPT_IMPL'
@@ -45,31 +59,6 @@ IMPL_ENV = 'GLUON_OPT_IMPL'
 #: do not pay MXNet's per-op dispatch each. The reference path loops over them as before.
 AGGREGATE_NUM = 256
 _IMPL_CHOICES = ('auto', 'reference', 'fused')
-
-# MXNet 1.9.1's own registry keys. Registering one of these names again silently replaces the
-# built-in (Optimizer.register keys on the lower-cased class name), so we never do.
-MXNET_BUILTIN_NAMES = frozenset([
-    'adadelta', 'adagrad', 'adam', 'adamax', 'ccsgd', 'dcasgd', 'ftml', 'ftrl',
-    'groupadagrad', 'lamb', 'lars', 'lbsgd', 'nadam', 'nag', 'rmsprop', 'sgd', 'sgld',
-    'signum', 'test'])
-
-#: short name -> optimizer class, in registration order. ``gluon-opt list`` and the tests read it.
-REGISTRY = {}
-
-
-def register(cls):
-    """Register ``cls`` as ``gluon_opt.<cls.name>``, and as ``<cls.name>`` too when MXNet has
-    no optimizer of that name. Used as a class decorator."""
-    name = cls.name
-    if not name or name != name.lower():
-        raise ValueError('optimizer %s needs a lower-case `name`' % cls.__name__)
-    registry = mx.optimizer.Optimizer.opt_registry
-    registry['gluon_opt.' + name] = cls
-    if name not in MXNET_BUILTIN_NAMES and (name not in registry
-                                            or registry[name].__module__.startswith('gluon_opt')):
-        registry[name] = cls
-    REGISTRY[name] = cls
-    return cls
 
 
 # ---------------------------------------------------------------------------------------------
@@ -269,15 +258,43 @@ class GluonOptOptimizer(mx.optimizer.Optimizer):
         Force the fused kernel (True) or the reference update (False); None follows
         ``GLUON_OPT_IMPL``.
     """
+    # -- the record (``gluon_opt.optimizers.info``): declared once, on each optimizer --------
     #: registry short name (``gluon_opt.<name>``)
     name = None
-    #: family shown by ``gluon-opt list`` (the module the class lives in)
+    #: display name (``'Schedule-free AdamW'``); None: the class name
+    label = None
+    #: family shown by ``gluon-opt list``
     family = None
     #: the paper the update follows, with its year
     paper = None
+    #: the course MLP's tuned settings, ``{label: hyperparameters}`` (the comparison's default
+    #: line-up: MLP 784-256-10, batch 128, 3 epochs, seed 0, the best test accuracy of a small
+    #: grid); empty where the optimizer was not tuned
+    tuned = {}
+    #: the hyperparameters ``gluon-opt bench`` times; None: the default learning rate
+    #: (closure-based optimizers are not benchmarked)
+    bench_hyperparameters = None
+    #: float32 bytes one step must move per weight element with the bench settings (read the
+    #: weight, gradient and states once, write the weight and states once): a number, or a
+    #: function of one tensor's shape giving that tensor's bytes where the states' sizes depend
+    #: on the shape
+    step_bytes = None
+    #: float32 bytes of state held per weight element with the default hyperparameters (a
+    #: number, or a function of one tensor's shape giving that tensor's bytes)
+    state_bytes = None
+    #: MXNet 1.9.1's optimizer for the same algorithm (its registry name), None where none is
+    mxnet_builtin = None
+    #: the ``torch.optim`` class with the same conventions (its name), None where none is
+    torch_class = None
+    #: the independent implementation the tests check this optimizer against; None:
+    #: ``torch.optim.<torch_class>``
+    oracle = None
+
     #: names of the per-weight state tensors, in ``init_state``'s order
     state_names = ()
-    #: name of the fused kernel in ``gluon_opt.kernels``, None where there is none
+    #: the C++ op (``gluon_opt.kernels``) that runs the update of many tensors in one call,
+    #: reading ``fused_attrs()`` and ``fused_scalars(lr, wd, t)``; None where there is no fused
+    #: path. Composite updates (``_fused_update`` overridden) name the op that writes the weight.
     fused_op = None
     #: True for optimizers whose ``step`` needs a closure (see ``gluon_opt.Trainer``)
     needs_closure = False
@@ -397,10 +414,49 @@ class GluonOptOptimizer(mx.optimizer.Optimizer):
             items.append(UpdateItem(idx, w, g, s, lr, wd, self._index_update_count[idx],
                                     master))
         if self._fused_selected():
-            from .. import kernels
-            items = kernels.fused_update(self, items)  # returns what it could not take
+            items = self._fused_update(items)  # returns what it could not take
         for item in items:
             self._reference_update(item)
+
+    # -- the fused path --------------------------------------------------------------------------
+    def fused_attrs(self):
+        """The attributes of ``fused_op``: the hyperparameters the kernel reads (the gradient
+        preprocessing is added by ``_fused_update``)."""
+        return {}
+
+    def fused_scalars(self, lr, wd, t):
+        """The per-tensor scalars of ``fused_op``, in the order of the kernel's ``kScalars``: a
+        function of the hyperparameters and of the tensor's ``lr``, ``wd`` and 1-based step
+        ``t`` only (the kernels compute it once per distinct triple in a call)."""
+        raise NotImplementedError('%s declares fused_op=%r but no fused_scalars'
+                                  % (type(self).__name__, self.fused_op))
+
+    def kernel_grad_attrs(self):
+        """The kernels' gradient preprocessing attributes for this optimizer's settings."""
+        return kernels.grad_attrs(self.rescale_grad, self.clip_gradient)
+
+    def _fused_update(self, items):
+        """The fused path: ``fused_op`` over the items the kernels take (several tensors per
+        call, calls prepared once and replayed); returns the others, which the reference
+        updates. Composite updates (Muon, Lookahead) override it."""
+        attrs = dict(self.fused_attrs(), **self.kernel_grad_attrs())
+        return kernels.update(self.fused_op, items, attrs, self.fused_scalars,
+                              self.__dict__.setdefault('_fused_plans', {}))
+
+    def fusable(self, item, op_name):
+        """True where the kernel ``op_name`` takes ``item`` (for composite updates)."""
+        return kernels.fusable(item, op_name, self.__dict__.setdefault('_fusable_items', {}))
+
+    # -- evaluation ------------------------------------------------------------------------------
+    def evaluation_weights(self, trainer):
+        """A context manager under which ``trainer``'s parameters hold the weights to evaluate
+        (and save for inference), restored on exit. By default the weights as they are;
+        Schedule-Free swaps in its averaged point x (as optax's ``schedule_free_eval_params``)::
+
+            with trainer._optimizer.evaluation_weights(trainer):
+                validate(net)
+        """
+        return contextlib.nullcontext(trainer)
 
     # -- input checks --------------------------------------------------------------------------
     def _param_label(self, index):
@@ -502,7 +558,6 @@ class GluonOptOptimizer(mx.optimizer.Optimizer):
             if env == 'reference':
                 return False
             choice = True if env == 'fused' else None
-        from .. import kernels
         if choice is None:
             return kernels.available()
         kernels.require()  # forced: raise with the build error where the kernels are missing

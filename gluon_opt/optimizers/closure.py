@@ -1,4 +1,5 @@
-"""What the closure-based optimizers share: the base class and the problem they optimise.
+"""What the closure-based optimizers share: the base class, the problem they optimise, and the
+line search of Newton and Newton-CG.
 
 A closure-based optimizer (Newton, L-BFGS, Newton-CG, SAM, Sophia) needs to evaluate the loss
 and the gradient more than once per step, at points of its choosing; and the second-order
@@ -26,15 +27,63 @@ Parameters with ``grad_req='null'`` or ``lr_mult == 0`` are left out of the vect
 Other ``lr_mult`` values scale the step of SAM's and Sophia's per-tensor updates; the joint
 methods (Newton, L-BFGS, Newton-CG) ignore them, since scaling coordinates of a quasi-Newton
 direction would break its line search.
+
+Curvature comes from finite differences of gradients (``gluon_opt.hvp``): MXNet 1.9.1 cannot
+differentiate twice through Dense/Activation. Cost per step, ``n`` parameters, ``m`` L-BFGS
+history, ``k`` CG iterations (an evaluation is one forward+backward pass over the batch):
+
+==============  ===========================  ==================================
+method          evaluations per step         memory beyond the weights
+==============  ===========================  ==================================
+Newton          ``2n + 1 + line search``     ``n^2`` (the Hessian) + eigenvectors
+L-BFGS          ``1 + line search`` per iter ``2 m n`` (curvature pairs)
+Newton-CG       ``1 + 2k + line search``     ``~5 n`` (CG vectors)
+Sophia          ``1 + 2/update_interval``    ``2 n`` (momentum, diagonal)
+SAM             ``2``                        the base optimizer's
+==============  ===========================  ==================================
+
+Newton and Newton-CG share the Armijo backtracking line search below (Nocedal & Wright,
+"Numerical Optimization", 2nd ed., 2006, 3.1); L-BFGS has its strong-Wolfe search in its module.
 """
+import math
+
 import numpy as np
 import mxnet as mx
 from mxnet import nd
 
-from .base import GluonOptOptimizer, check_weight_dtype
+from .base import GluonOptOptimizer, check_weight_dtype, check_range, check_int
 from ..hvp import fd_hvp, global_norm
 
-__all__ = ['ClosureOptimizer', 'ClosureRequired', 'ParamProblem']
+__all__ = ['ClosureOptimizer', 'ClosureRequired', 'ParamProblem', 'ArmijoLineSearch',
+           'armijo_backtrack', 'flat_dot']
+
+
+def flat_dot(a, b):
+    """The dot product of two flat NDArrays, as a Python float (a host sync)."""
+    return float(nd.dot(a, b).asscalar())
+
+
+def armijo_backtrack(problem, x0, f0, g0, d, t, gtd, c1, factor, max_backtracks):
+    """Armijo backtracking from step ``t``: the first ``t * factor**j`` with
+    ``f(x0 + t d) <= f0 + c1 t g.d``. Returns ``(t, f, flat_grad, accepted)``; the model is
+    left at the accepted point, or at ``x0`` when no step was accepted."""
+    for _ in range(max_backtracks + 1):
+        f, g = problem.evaluate_flat(x0 + t * d)
+        if f <= f0 + c1 * t * gtd and math.isfinite(f):
+            return t, f, g, True
+        t *= factor
+    problem.set_flat(x0)
+    return 0.0, f0, g0, False
+
+
+class ArmijoLineSearch(object):
+    """The hyperparameters of ``armijo_backtrack``: ``c1``, ``backtrack``, ``max_backtracks``."""
+
+    def _check_line_search(self, c1, backtrack, max_backtracks):
+        owner = type(self).__name__
+        self.c1 = check_range(owner, 'c1', c1, 0.0, 0.5, low_open=True)
+        self.backtrack = check_range(owner, 'backtrack', backtrack, 0.0, 1.0, low_open=True)
+        self.max_backtracks = check_int(owner, 'max_backtracks', max_backtracks, 0)
 
 
 class ClosureRequired(RuntimeError):

@@ -16,10 +16,12 @@ ICML 2018.
 """
 import math
 
+import numpy as np
 from mxnet import nd
 
-from .base import (GluonOptOptimizer, register, check_range, check_positive,
-                   check_nonnegative, check_bool, zeros_like)
+from .base import (GluonOptOptimizer, check_range, check_positive, check_nonnegative,
+                   check_bool, zeros_like)
+from .registry import register
 
 __all__ = ['Adafactor']
 
@@ -27,6 +29,30 @@ __all__ = ['Adafactor']
 def _rms(x):
     """Root mean square of all elements, as a shape-(1,) NDArray on ``x``'s context."""
     return nd.norm(x) / math.sqrt(x.size)
+
+
+def _second_moment_size(shape):
+    """Elements of the second-moment states of a tensor of ``shape``: a row and a column state
+    for tensors of ndim >= 2 (as large as the weight each for 1 x 1 convolution kernels, a
+    third of it each for 3 x 3 ones), ``v`` for vectors."""
+    if len(shape) >= 2:
+        return int(np.prod(shape[:-1])) + int(np.prod(shape[:-2])) * shape[-1]
+    return int(np.prod(shape))
+
+
+def _state_bytes(shape):
+    """Bytes of the default states (no momentum) of one float32 tensor of ``shape``."""
+    return 4 * _second_moment_size(shape)
+
+
+def _step_bytes(shape):
+    """Bytes one step moves for one tensor of ``shape``: every array once (read w, g and the
+    states, write w and the states), plus a second read of w and g: the step size needs RMS(w)
+    and the clipping RMS(u), each known only after a full read (as LAMB's norms). A lower bound
+    for tensors larger than the caches: u comes from the final row and column means, so a
+    large matrix's g is read a third time (RMS(u), then the update)."""
+    n = int(np.prod(shape))
+    return 4 * (3 * n + 2 * _second_moment_size(shape)) + 4 * 2 * n
 
 
 @register
@@ -95,8 +121,14 @@ class Adafactor(GluonOptOptimizer):
     family = 'factored'
     paper = ('Shazeer & Stern, "Adafactor: Adaptive Learning Rates with Sublinear Memory '
              'Cost", ICML 2018')
+    step_bytes = staticmethod(_step_bytes)
+    state_bytes = staticmethod(_state_bytes)
+    # torch.optim.Adafactor's conventions differ (see above): an oracle for the relative-step,
+    # momentum-free form only, and no torch_class to time beside this one
+    oracle = 'torch.optim.Adafactor (relative step, no momentum); numpy transcription of ' \
+             "HuggingFace's Adafactor"
     default_learning_rate = 1.0
-    fused_op = 'adafactor'
+    fused_op = 'gopt_adafactor'
 
     def __init__(self, learning_rate=None, epsilon1=1e-30, epsilon2=1e-3, clip_threshold=1.0,
                  decay_rate=-0.8, beta1=None, relative_step=True, scale_parameter=True,
@@ -178,3 +210,13 @@ class Adafactor(GluonOptOptimizer):
         if wd:
             weight[:] = weight * (1 - wd * alpha)
         weight[:] -= update
+
+    def fused_attrs(self):
+        return {'epsilon1': self.epsilon1, 'epsilon2': self.epsilon2,
+                'clip_threshold': self.clip_threshold, 'momentum': int(self.beta1 is not None),
+                'beta1': 0.0 if self.beta1 is None else self.beta1,
+                'scale_parameter': int(self.scale_parameter)}
+
+    def fused_scalars(self, lr, wd, t):
+        alpha = lr * self.relative_step_size(t)  # times max(eps2, RMS(w)) in the kernel
+        return (alpha, self.second_moment_decay(t), wd, 1.0 - wd * alpha)

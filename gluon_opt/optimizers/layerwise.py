@@ -13,8 +13,9 @@ ICLR 2020 (LAMB).
 """
 from mxnet import nd
 
-from .base import (GluonOptOptimizer, register, check_range, check_positive,
-                   check_nonnegative, check_bool, bias_corrections)
+from .base import (GluonOptOptimizer, check_range, check_positive, check_nonnegative,
+                   check_bool, bias_corrections)
+from .registry import register
 
 __all__ = ['LAMB', 'LARS']
 
@@ -70,9 +71,16 @@ class LAMB(GluonOptOptimizer):
     name = 'lamb'
     family = 'layerwise'
     paper = 'You et al., "Large Batch Optimization for Deep Learning", ICLR 2020'
+    # The trust ratio is a ratio of norms, known only once the whole tensor has been read, so
+    # any implementation passes twice over tensors larger than the caches: read w, g, m, v and
+    # write m, v (norms of w and of the update), then read w, m, v and write w.
+    step_bytes = 10 * 4
+    state_bytes = 2 * 4
+    mxnet_builtin = 'lamb'
+    oracle = "MXNet's lamb_update_phase1 and lamb_update_phase2"
     default_learning_rate = 0.001
     state_names = ('mean', 'var')
-    fused_op = 'lamb'
+    fused_op = 'gopt_lamb'
 
     def __init__(self, learning_rate=None, beta1=0.9, beta2=0.999, epsilon=1e-6,
                  lower_bound=None, upper_bound=None, bias_correction=True, **kwargs):
@@ -110,6 +118,16 @@ class LAMB(GluonOptOptimizer):
                                   else float('inf'))
         ratio = _safe_ratio(weight_norm, nd.norm(direction))
         weight[:] -= lr * ratio * direction
+
+    def fused_attrs(self):
+        return {'beta1': self.beta1, 'beta2': self.beta2, 'epsilon': self.epsilon,
+                'bias_correction': int(self.bias_correction),
+                'lower_bound': -1.0 if self.lower_bound is None else self.lower_bound,
+                'upper_bound': -1.0 if self.upper_bound is None else self.upper_bound}
+
+    def fused_scalars(self, lr, wd, t):
+        bc1, bc2 = bias_corrections(self.beta1, self.beta2, t)
+        return (lr, wd, bc1, bc2)
 
 
 @register
@@ -153,8 +171,14 @@ class LARS(GluonOptOptimizer):
     name = 'lars'
     family = 'layerwise'
     paper = 'You, Gitman & Ginsburg, "Large Batch Training of Convolutional Networks", 2017'
+    bench_hyperparameters = {'learning_rate': 0.01, 'momentum': 0.9}
+    # the local rate needs the norms of w and g first: read w, g; then read w, g, v, write w, v
+    step_bytes = 7 * 4
+    state_bytes = 0  # the momentum buffer only with momentum > 0 (4 bytes)
+    mxnet_builtin = 'lars'
+    oracle = "MXNet's LARS (multi_lars + sgd_mom_update)"
     default_learning_rate = 0.01
-    fused_op = 'lars'
+    fused_op = 'gopt_lars'
 
     def __init__(self, learning_rate=None, momentum=0.0, eta=0.001, epsilon=0.0, **kwargs):
         owner = type(self).__name__
@@ -180,3 +204,9 @@ class LARS(GluonOptOptimizer):
             buf[:] = self.momentum * buf + step
             step = buf
         weight[:] -= step
+
+    def fused_attrs(self):
+        return {'momentum': self.momentum, 'eta': self.eta, 'epsilon': self.epsilon}
+
+    def fused_scalars(self, lr, wd, t):
+        return (lr, wd)

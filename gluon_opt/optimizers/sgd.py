@@ -9,7 +9,8 @@ of speeding up the convergence of iteration methods", 1964; Sutskever, Martens, 
 """
 from mxnet import nd
 
-from .base import GluonOptOptimizer, register, check_range, check_bool, couple_weight_decay
+from .base import GluonOptOptimizer, check_range, check_bool, couple_weight_decay
+from .registry import register
 
 __all__ = ['SGD']
 
@@ -48,8 +49,17 @@ class SGD(GluonOptOptimizer):
     name = 'sgd'
     family = 'sgd'
     paper = 'Robbins & Monro 1951; Polyak 1964; Sutskever et al., ICML 2013 (Nesterov)'
+    # best of a grid: plain {0.1, 0.2}, momentum 0.9 and Nesterov {0.01, 0.02, 0.05}
+    tuned = {'SGD': {'learning_rate': 0.2},
+             'Momentum': {'learning_rate': 0.05, 'momentum': 0.9},
+             'Nesterov': {'learning_rate': 0.05, 'momentum': 0.9, 'nesterov': True}}
+    bench_hyperparameters = {'learning_rate': 0.01, 'momentum': 0.9}
+    step_bytes = 5 * 4  # read w, g, b; write w, b
+    state_bytes = 0  # the momentum buffer only with momentum > 0 (4 bytes)
+    mxnet_builtin = 'sgd'
+    torch_class = 'SGD'
     default_learning_rate = 0.01
-    fused_op = 'sgd'
+    fused_op = 'gopt_sgd'
 
     def __init__(self, learning_rate=None, momentum=0.0, dampening=0.0, nesterov=False,
                  **kwargs):
@@ -78,3 +88,10 @@ class SGD(GluonOptOptimizer):
         else:
             direction = grad
         weight[:] -= lr * direction
+
+    def fused_attrs(self):
+        return {'momentum': self.momentum, 'dampening': self.dampening,
+                'nesterov': int(self.nesterov)}
+
+    def fused_scalars(self, lr, wd, t):
+        return (lr, wd, 1.0 if t == self.begin_num_update + 1 else 0.0)

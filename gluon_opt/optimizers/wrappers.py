@@ -6,8 +6,10 @@ NeurIPS 2019.
 import numpy as np
 import mxnet as mx
 
-from .base import (GluonOptOptimizer, register, check_range, check_int, check_nonnegative,
+from .base import (GluonOptOptimizer, check_range, check_int, check_nonnegative,
                    check_lr_scheduler, _fail, UpdateItem)
+from .registry import register
+from .. import kernels
 
 __all__ = ['Lookahead']
 
@@ -73,7 +75,13 @@ class Lookahead(GluonOptOptimizer):
     name = 'lookahead'
     family = 'wrapper'
     paper = 'Zhang, Lucas, Hinton & Ba, NeurIPS 2019'
-    fused_op = 'lookahead'
+    bench_hyperparameters = {'optimizer': 'gluon_opt.adam', 'learning_rate': 1e-3, 'k': 5}
+    # Adam's bytes, plus the sync (read w, slow; write w, slow) every k = 5th step
+    step_bytes = 7 * 4 + 4 * 4 / 5
+    state_bytes = 4 + 2 * 4  # the slow weight and the inner Adam's m, v
+    oracle = "numpy transcription of the paper's Algorithm 1"
+    # the fast step is the inner optimizer's fused update, then the synchronisation kernel
+    fused_op = 'gopt_lookahead_sync'
 
     def __init__(self, optimizer='gluon_opt.adam', k=5, alpha=0.5, learning_rate=None,
                  wd=None, rescale_grad=1.0, clip_gradient=None, lr_scheduler=None,
@@ -175,11 +183,11 @@ class Lookahead(GluonOptOptimizer):
         self.synchronise(weight, slow, t)
 
     def _fused_update(self, items):
-        """The fused path (``kernels.fused_update`` calls it); returns the items left to the
-        reference (all of them where the inner optimizer has no fused path)."""
-        from .. import kernels
+        """The fused path: the inner optimizer's, then ``gopt_lookahead_sync``; returns the
+        items left to the reference (all of them where the inner optimizer has no fused
+        path)."""
         inner = self.inner
-        if not kernels.has_fused_path(inner):
+        if inner.fused_op is None:
             return items
         self._share_parameter_info()
         inner_items = [UpdateItem(item.index, item.weight, item.grad, item.state[1], item.lr,
@@ -189,7 +197,7 @@ class Lookahead(GluonOptOptimizer):
         saved = inner.rescale_grad, inner.clip_gradient
         inner.rescale_grad, inner.clip_gradient = self.rescale_grad, self.clip_gradient
         try:
-            for inner_item in kernels.fused_update(inner, inner_items):
+            for inner_item in inner._fused_update(inner_items):
                 inner._reference_update(inner_item)
         finally:
             inner.rescale_grad, inner.clip_gradient = saved

@@ -43,7 +43,8 @@ def capture():
     """The document ``cases.json`` holds, computed afresh."""
     import numpy as np
     import mxnet as mx
-    from gluon_opt import bench, kernels
+    from gluon_opt import kernels
+    from gluon_opt.experiments import bench
     if HERE.rsplit(os.sep, 1)[0] not in sys.path:
         sys.path.insert(0, HERE.rsplit(os.sep, 1)[0])
     import test_fused

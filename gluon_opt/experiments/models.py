@@ -1,6 +1,6 @@
 """The models the comparisons train: multilayer perceptrons, softmax regression as the
 one-layer case. Every builder returns an uninitialised, hybridised ``HybridSequential``;
-``gluon_opt.training.train`` initialises it under its seed.
+``training.train`` initialises it under its seed.
 """
 from mxnet import gluon
 

@@ -4,30 +4,42 @@
   names resolve through MXNet's optimizer registry, ``gluon_opt.<name>`` first;
 * ``default_specs()`` is the default line-up, each entry with a tuned learning rate, limited
   to the optimizers registered in this build (so it grows as optimizers land);
-* ``run_comparison(...)`` trains every spec under every seed with ``gluon_opt.training.train``
-  and returns one ``RunResult`` per run (a diverged run is a result too, not a crash);
+* ``run_comparison(...)`` trains every spec under every seed with ``training.train`` and
+  returns one ``RunResult`` per run (a diverged run is a result too, not a crash);
 * ``summarize``/``format_table`` aggregate the runs (mean and spread over seeds), and
   ``write_tables`` saves the history (CSV, JSON) and the summary after every finished run,
   ``write_plots`` the plots, into an ``outputs.Output`` folder (marked incomplete until the
-  end, so an interrupted comparison keeps every run it finished).
+  end, so an interrupted comparison keeps every run it finished);
+* ``add_arguments``/``run``: the ``gluon-opt compare`` command, which does all of the above on
+  Fashion-MNIST and prints the table.
 """
 import ast
 import csv
-import difflib
+import datetime
+import functools
 import json
 import math
 import os
 import re
+import signal
 import sys
+import time
 
 import numpy as np
 import mxnet as mx
 
-from . import outputs, training
+from ..optimizers import info, infos
+from . import data, models, outputs, training
 
-__all__ = ['SpecError', 'OptimizerSpec', 'DEFAULT_SET', 'LABELS', 'resolve_name',
+__all__ = ['SpecError', 'OptimizerSpec', 'LINEUP', 'MXNET_LABELS', 'resolve_name',
            'parse_spec', 'default_specs', 'RunResult', 'run_comparison', 'summarize',
-           'format_table', 'write_tables', 'write_plots', 'write_outputs']
+           'format_table', 'write_tables', 'write_plots', 'write_outputs', 'OptionError',
+           'add_arguments', 'run']
+
+
+class OptionError(ValueError):
+    """A ``gluon-opt compare`` option that cannot work (``gluon-opt compare: error: ...``,
+    exit status 2), found before anything is trained or written."""
 
 
 class SpecError(ValueError):
@@ -35,32 +47,14 @@ class SpecError(ValueError):
     hyperparameter. The message is one line naming the problem."""
 
 
-#: display names of the registry names
-LABELS = {'sgd': 'SGD', 'adam': 'Adam', 'adamw': 'AdamW', 'rmsprop': 'RMSprop', 'lion': 'Lion',
-          'nadam': 'NAdam', 'adagrad': 'Adagrad', 'adadelta': 'Adadelta', 'lamb': 'LAMB',
-          'lars': 'LARS', 'lbfgs': 'L-BFGS', 'schedulefree_adamw': 'Schedule-free AdamW',
-          'schedulefree_sgd': 'Schedule-free SGD', 'nag': 'NAG', 'signum': 'Signum'}
+#: display names of MXNet's own optimizers (gluon_opt's come from their records' ``label``)
+MXNET_LABELS = {'nag': 'NAG', 'signum': 'Signum'}
 
-#: the default line-up: ``(label, registry name, hyperparameters)``. The learning rates are the
-#: best of a small grid for the default run (MLP 784-256-10, batch 128, 3 epochs, seed 0;
-#: test accuracy after 3 epochs): SGD {0.1, 0.2}, momentum/Nesterov (0.9) {0.01, 0.02, 0.05},
-#: RMSprop {3e-4, 5e-4, 1e-3} (tuned with MXNet's rmsprop at gamma1=0.99, eps=1e-8, as
-#: gluon_opt.rmsprop was not there yet), Lion {1e-4, 3e-4} (with a plain nd transcription of
-#: the paper's update). Adam/AdamW keep the usual 1e-3 (2e-3 scored within 0.2 points).
-#: Entries whose optimizer is not registered in this build are left out at run time.
-DEFAULT_SET = (
-    ('SGD', 'gluon_opt.sgd', {'learning_rate': 0.2}),
-    ('Momentum', 'gluon_opt.sgd', {'learning_rate': 0.05, 'momentum': 0.9}),
-    ('Nesterov', 'gluon_opt.sgd', {'learning_rate': 0.05, 'momentum': 0.9, 'nesterov': True}),
-    ('RMSprop', 'gluon_opt.rmsprop', {'learning_rate': 1e-3}),
-    ('Adam', 'gluon_opt.adam', {'learning_rate': 1e-3}),
-    ('AdamW', 'gluon_opt.adamw', {'learning_rate': 1e-3, 'wd': 0.01}),
-    ('Lion', 'gluon_opt.lion', {'learning_rate': 3e-4}),
-    # best of {2e-3, 5e-3} (warmup 50 steps) on a 15k-image subset, 2 epochs: 0.857 test
-    # accuracy at 5e-3 against 0.847; evaluated at the average x (training.train swaps it in)
-    ('Schedule-free AdamW', 'gluon_opt.schedulefree_adamw',
-     {'learning_rate': 5e-3, 'warmup_steps': 50}),
-)
+#: the default line-up, in the order of its table: labels of the course MLP's tuned settings
+#: that the optimizers' records declare (``tuned``, with how they were tuned); labels whose
+#: optimizer is not registered in this build are left out at run time
+LINEUP = ('SGD', 'Momentum', 'Nesterov', 'RMSprop', 'Adam', 'AdamW', 'Lion',
+          'Schedule-free AdamW')
 
 
 class OptimizerSpec(object):
@@ -102,21 +96,15 @@ def _registry():
 
 
 def resolve_name(name):
-    """A user's optimizer name to its registry key: ``gluon_opt.<name>`` first, then MXNet's
-    own ``<name>``. ``SpecError`` listing close matches for an unknown name."""
+    """A user's optimizer name to its registry key (``gluon_opt.optimizers.resolve``:
+    ``gluon_opt.<name>`` first, then MXNet's own ``<name>``); ``SpecError`` listing close
+    matches for an unknown name."""
     import gluon_opt  # noqa: F401  (registers our optimizers)
-    key = name.strip().lower()
-    registry = _registry()
-    for candidate in (key if key.startswith('gluon_opt.') else 'gluon_opt.' + key, key):
-        if candidate in registry and candidate != 'test':
-            return candidate
-    short = key[len('gluon_opt.'):] if key.startswith('gluon_opt.') else key
-    names = sorted({k[len('gluon_opt.'):] if k.startswith('gluon_opt.') else k
-                    for k in registry if k != 'test'})
-    close = difflib.get_close_matches(short, names, n=4, cutoff=0.6)
-    hint = ('did you mean %s?' % ', '.join(close)) if close else \
-        'run `gluon-opt list` for the available optimizers.'
-    raise SpecError('unknown optimizer %r; %s' % (name, hint))
+    from gluon_opt.optimizers import resolve
+    try:
+        return resolve(name)
+    except ValueError as err:
+        raise SpecError(str(err)) from None
 
 
 _TRUE, _FALSE, _NONE = ('true', 'yes', 'on'), ('false', 'no', 'off'), ('none', 'null')
@@ -141,8 +129,10 @@ def _literal(text, item, spec):
 
 
 def _label(name, params):
-    short = name[len('gluon_opt.'):] if name.startswith('gluon_opt.') else name
-    label = LABELS.get(short, short)
+    if name.startswith('gluon_opt.'):
+        label = info(name).label
+    else:
+        label = MXNET_LABELS.get(name, name)
     if params:
         label += '(%s)' % ','.join('%s=%s' % (k, _fmt_value(v)) for k, v in params.items())
     return label
@@ -188,11 +178,12 @@ def parse_spec(text):
 
 
 def default_specs():
-    """The default line-up (``DEFAULT_SET``) restricted to the optimizers registered now."""
+    """The default line-up (``LINEUP``): each label's tuned settings from the record of the
+    optimizer that declares it, restricted to the optimizers registered now."""
     import gluon_opt  # noqa: F401
-    registry = _registry()
-    return [OptimizerSpec(label, name, params) for label, name, params in DEFAULT_SET
-            if name in registry]
+    tuned = {label: (record.key, params) for record in infos()
+             for label, params in record.tuned.items()}
+    return [OptimizerSpec(label, *tuned[label]) for label in LINEUP if label in tuned]
 
 
 def unique_labels(specs):
@@ -426,3 +417,163 @@ def reached(history, target):
 
 
 __all__ += ['reached']
+
+
+# -------------------------------------------------------------------------------------------
+# gluon-opt compare
+
+def add_arguments(parser):
+    p = parser
+    p.add_argument('--opt', dest='opts', action='append', nargs='+', metavar='SPEC',
+                   help='optimizer spec [LABEL=]NAME[:KEY=VALUE,...], e.g. '
+                        'adam:learning_rate=3e-4 (repeatable; default: the tuned line-up)')
+    p.add_argument('--epochs', type=int, default=3, help='epochs per run (default 3)')
+    p.add_argument('--batch-size', type=int, default=128, help='minibatch size (default 128)')
+    p.add_argument('--hidden', default='256',
+                   help="hidden layer widths, e.g. 256 or 128,128; 'none' for softmax "
+                        'regression (default 256)')
+    p.add_argument('--activation', default='relu', choices=models.ACTIVATIONS)
+    p.add_argument('--dropout', type=float, default=0.0, help='dropout after each hidden layer')
+    p.add_argument('--batch-norm', action='store_true', help='BatchNorm in each hidden layer')
+    p.add_argument('--normalize', action='store_true',
+                   help='standardise pixels (mean/std) after scaling to [0, 1]')
+    p.add_argument('--train-subset', type=int, default=None,
+                   help='train on only this many examples (quick runs)')
+    p.add_argument('--seeds', type=int, nargs='+', default=[0],
+                   help='seeds (initialisation, dropout, batch order; the validation split stays '
+                        'fixed); with several, the table shows mean ± std (default 0)')
+    p.add_argument('--ctx', default='cpu', help='cpu, gpu:0, or several: cpu:0,cpu:1')
+    p.add_argument('--schedule', default='constant', choices=training.SCHEDULES,
+                   help='learning-rate schedule (default constant)')
+    p.add_argument('--warmup-epochs', type=float, default=0.0,
+                   help='linear warmup from 0, in epochs (default 0)')
+    p.add_argument('--out', default=None,
+                   help='output folder (default runs/compare-<timestamp>); an existing empty '
+                        'folder is used as it is')
+    p.add_argument('--overwrite', action='store_true',
+                   help='replace an existing --out folder, only if gluon-opt wrote it (its '
+                        '.gluon-opt-output marker lists everything in it)')
+    p.add_argument('--no-progress', action='store_true', help='no progress bar')
+    return parser
+
+
+def _setup(args):
+    """Validate every option before anything is trained or written: ``(specs, hidden,
+    net_factory, ctx, out)``, else ``OptionError`` or ``SpecError``."""
+    if args.epochs < 1:
+        raise OptionError('--epochs %d is invalid; expected an integer >= 1.' % args.epochs)
+    if args.batch_size < 1:
+        raise OptionError('--batch-size %d is invalid; expected an integer >= 1.'
+                          % args.batch_size)
+    if args.train_subset is not None and args.train_subset < 1:
+        raise OptionError('--train-subset %d is invalid; expected an integer >= 1.'
+                          % args.train_subset)
+    if len(set(args.seeds)) != len(args.seeds) or min(args.seeds) < 0:
+        raise OptionError('--seeds %s is invalid; expected distinct integers >= 0.'
+                          % ' '.join(map(str, args.seeds)))
+    try:
+        hidden = models.parse_hidden(args.hidden)
+        net_factory = functools.partial(models.mlp, hidden, activation=args.activation,
+                                        dropout=args.dropout, batch_norm=args.batch_norm)
+        net_factory()  # a shape the model cannot take fails here, before any work
+    except ValueError as err:
+        raise OptionError('model shape: %s' % err)
+    if not 0 <= args.warmup_epochs < args.epochs:
+        raise OptionError('--warmup-epochs %g is invalid; expected 0 <= warmup < --epochs (%d).'
+                          % (args.warmup_epochs, args.epochs))
+    try:
+        ctx = training.parse_ctx(args.ctx)
+    except ValueError as err:
+        raise OptionError('--ctx: %s' % err)
+    if args.opts:
+        specs = [parse_spec(s) for group in args.opts for s in group]
+    else:
+        specs = []
+        for spec in default_specs():
+            try:
+                specs.append(spec.check())
+            except SpecError as err:  # a default that does not fit this build
+                print('note: leaving %s out of the default line-up: %s'
+                      % (spec.label, err), file=sys.stderr)
+    if not specs:
+        raise OptionError('no optimizer to compare.')
+    unique_labels(specs)
+    out = outputs.Output(args.out or os.path.join(
+        'runs', 'compare-' + datetime.datetime.now().strftime('%Y%m%d-%H%M%S')),
+        'compare', overwrite=args.overwrite)
+    return specs, hidden, net_factory, ctx, out
+
+
+def run(args):
+    """``gluon-opt compare``: train, save each run as it finishes, print the table; returns
+    the exit status (128 + the signal when SIGINT or SIGTERM stopped it)."""
+    specs, hidden, net_factory, ctx, out = _setup(args)
+    progress = not args.no_progress
+    t0 = time.perf_counter()
+    try:
+        loaders = data.load_fashion_mnist(batch_size=args.batch_size, normalize=args.normalize,
+                                          train_subset=args.train_subset, seed=0)
+    except data.DataFileError as err:
+        print('gluon-opt compare: error: %s' % err, file=sys.stderr)
+        return 1
+    except ValueError as err:
+        raise OptionError(str(err))
+    shape = '-'.join(str(w) for w in (784,) + hidden + (10,))
+    print('Comparing %d optimizer%s on Fashion-MNIST (%d train / %d val / %d test): MLP %s '
+          '(%s%s%s), %d epoch%s, batch %d, seed%s %s, %s, lr schedule %s%s.' % (
+              len(specs), '' if len(specs) == 1 else 's', loaders.train.num_examples,
+              loaders.val.num_examples if loaders.val else 0, loaders.test.num_examples, shape,
+              args.activation, ', dropout %g' % args.dropout if args.dropout else '',
+              ', batch norm' if args.batch_norm else '', args.epochs,
+              '' if args.epochs == 1 else 's', args.batch_size,
+              '' if len(args.seeds) == 1 else 's', ','.join(map(str, args.seeds)),
+              ','.join(str(c) for c in ctx), args.schedule,
+              ' (warmup %g epochs)' % args.warmup_epochs if args.warmup_epochs else ''))
+    config = {k: v for k, v in vars(args).items() if k not in ('func', 'opts', 'prog')}
+    config.update({'hidden': list(hidden), 'ctx': [str(c) for c in ctx],
+                   'optimizers': [{'label': s.label, 'name': s.name, 'params': s.params}
+                                  for s in specs],
+                   'train_examples': loaders.train.num_examples})
+    results = []
+
+    def keep(result):  # every finished run is saved at once: an interruption keeps it
+        results.append(result)
+        write_tables(out, results, summarize(results), config, complete=False)
+    total = len(specs) * len(args.seeds)
+    try:
+        run_comparison(
+            specs, loaders, net_factory, args.epochs, seeds=args.seeds, ctx=ctx,
+            schedule=None if args.schedule == 'constant' and not args.warmup_epochs
+            else args.schedule, warmup_epochs=args.warmup_epochs, progress=progress,
+            log=lambda msg: print(msg, file=sys.stderr), on_result=keep)
+        rows = summarize(results)
+        config['total_time_s'] = time.perf_counter() - t0
+        files = write_outputs(out, results, rows, config)
+        out.finish()
+    except KeyboardInterrupt as stop:  # SIGINT, or SIGTERM (gluon_opt.cli.main raises it)
+        signum = getattr(stop, 'signum', signal.SIGINT)
+        if progress:
+            sys.stderr.write('\n')
+        if results:  # the tables are rewritten whole: a write the signal cut short is redone
+            write_tables(out, results, summarize(results), config, complete=False)
+            write_plots(out, results)
+            out.finish(complete=False)
+        print('%s: interrupted by %s after %d of %d run%s; %s' % (
+            args.prog, signal.Signals(signum).name, len(results), total,
+            '' if total == 1 else 's', 'the finished ones are in %s/ (marked incomplete)'
+            % out.given if results else 'nothing was written.'), file=sys.stderr)
+        return 128 + signum
+    except BrokenPipeError:
+        raise  # stdout closed: gluon_opt.cli.main ends quietly
+    except OSError as err:  # the folder checked writable at the start no longer is
+        print('%s: error: cannot write %s: %s' % (args.prog, out.given, err.strerror or err),
+              file=sys.stderr)
+        return 1
+    print()
+    print(format_table(rows))
+    print()
+    print('train loss and gap (train minus test accuracy, in points) are measured after the '
+          'last epoch;\ns/epoch is training time, step s/epoch the part of it in Trainer.step.')
+    print('Wrote %s/: %s' % (out.given, ', '.join(files)))
+    print('Total time %.1f s.' % (time.perf_counter() - t0))
+    return 0

@@ -1,8 +1,8 @@
 """Launch an MXNet parameter-server job (scheduler, servers, workers) on this machine.
 
-``gluon-opt launch -n 2 -s 1 -- python train.py --kvstore dist_sync`` (or
-``python -m gluon_opt.distributed -n 2 -s 1 -- python train.py ...``) starts, on 127.0.0.1,
-one scheduler, ``-s`` servers and ``-n`` workers, each running the *same* command with the
+``gluon-opt launch -n 2 -s 1 -- python train.py --kvstore dist_sync`` (or ``python -m
+gluon_opt.experiments.distributed -n 2 -s 1 -- python train.py ...``) starts, on 127.0.0.1, one
+scheduler, ``-s`` servers and ``-n`` workers, each running the *same* command with the
 ``DMLC_*`` environment ps-lite reads (``DMLC_ROLE``, ``DMLC_PS_ROOT_URI``,
 ``DMLC_PS_ROOT_PORT``, ``DMLC_NUM_SERVER``, ``DMLC_NUM_WORKER``, ``DMLC_NODE_HOST``), as
 MXNet's own ``tools/launch.py`` does on a cluster. Their output is streamed with a prefix
@@ -282,7 +282,7 @@ def launch(command, workers, servers=1, timeout=None, hang_timeout=None, port=No
 
 def add_arguments(parser):
     """The ``launch`` options (shared by ``gluon-opt launch`` and ``python -m
-    gluon_opt.distributed``)."""
+    gluon_opt.experiments.distributed``)."""
     parser.add_argument('-n', '--workers', type=int, required=True, help='number of workers')
     parser.add_argument('-s', '--servers', type=int, default=1, help='number of servers')
     parser.add_argument('--timeout', type=float, default=None,

@@ -11,10 +11,11 @@ Kwon, Kim, Park & Choi, "ASAM: Adaptive Sharpness-Aware Minimization", ICML 2021
 import mxnet as mx
 from mxnet import nd
 
-from .base import (register, check_positive, check_nonnegative, check_bool,
-                   check_clip_gradient, check_lr_scheduler, _fail)
-from .closure import ClosureOptimizer
-from ..hvp import global_norm
+from ..base import (check_positive, check_nonnegative, check_bool, check_clip_gradient,
+                    check_lr_scheduler, _fail)
+from ..closure import ClosureOptimizer
+from ..registry import register
+from ...hvp import global_norm
 
 __all__ = ['SAM']
 
@@ -57,6 +58,8 @@ class SAM(ClosureOptimizer):
     name = 'sam'
     family = 'sam'
     paper = 'Foret et al., ICLR 2021; ASAM: Kwon et al., ICML 2021'
+    state_bytes = 0  # the base optimizer's (SGD without momentum: none)
+    oracle = 'numpy transcription of the paper\'s Algorithm 1 (and of ASAM\'s perturbation)'
     default_learning_rate = None
     exact_gradient = False
 

@@ -20,9 +20,11 @@ import re
 import numpy as np
 from mxnet import nd
 
-from .base import (GluonOptOptimizer, register, check_range, check_positive, check_int,
-                   check_choice, check_bool, decay_weight, zeros_like, _fail, UpdateItem)
-from .adam import AdamW
+from ..base import (GluonOptOptimizer, check_range, check_positive, check_int, check_choice,
+                    check_bool, decay_weight, zeros_like, _fail, UpdateItem)
+from ..registry import register
+from ..adam import AdamW
+from ... import kernels
 
 __all__ = ['Muon', 'newton_schulz']
 
@@ -50,6 +52,13 @@ def newton_schulz(matrix, steps=5, eps=1e-7):
         gram = nd.dot(x, x, transpose_b=True)
         x = a * x + nd.dot(b * gram + c * nd.dot(gram, gram), x)
     return x.T if transposed else x
+
+
+def _state_bytes(shape):
+    """Bytes of the states of one float32 tensor of ``shape`` with the defaults: one momentum
+    buffer for matrices (and flattened tensors of more dimensions), AdamW's two moments for
+    the others."""
+    return 4 * int(np.prod(shape)) * (1 if len(shape) >= 2 else 2)
 
 
 def _name_selector(owner, adamw_params):
@@ -140,8 +149,15 @@ class Muon(GluonOptOptimizer):
     family = 'orthogonal'
     paper = ('Jordan et al., "Muon", blog post 2024; Liu et al. (Moonshot AI), '
              '"Muon is Scalable for LLM Training", 2025')
+    # the elementwise traffic of the matrices (read w, g, B; write w, B); Newton-Schulz's matrix
+    # products come on top and are not counted (the vectors are AdamW's 7 * 4)
+    step_bytes = 5 * 4
+    state_bytes = staticmethod(_state_bytes)
+    oracle = "numpy transcription of Keller Jordan's reference (github.com/KellerJordan/Muon)"
     default_learning_rate = 0.02
-    fused_op = 'muon'
+    # gopt_muon_momentum, Newton-Schulz by nd.dot, then gopt_muon_apply writes the weight
+    # (the AdamW tensors: gopt_adam), in _fused_update
+    fused_op = 'gopt_muon_apply'
 
     def __init__(self, learning_rate=None, momentum=0.95, nesterov=True, ns_steps=5,
                  scaling='keller', flatten=True, adamw_params=None, adamw_lr=None,
@@ -259,15 +275,14 @@ class Muon(GluonOptOptimizer):
         weight[:] -= (lr * self.scale(rows, cols)) * ortho.reshape(weight.shape)
 
     def _fused_update(self, items):
-        """The fused path (``kernels.fused_update`` calls it): the same update as ``step``,
-        elementwise parts in kernels, Newton-Schulz in between; returns the items the kernels
-        do not take (the reference updates those)."""
-        from .. import kernels
+        """The fused path: the same update as ``step``, elementwise parts in kernels,
+        Newton-Schulz in between; returns the items the kernels do not take (the reference
+        updates those)."""
         adamw, matrices, rest = [], [], []
         for item in items:
             if len(item.state) != 1:
                 adamw.append(item)
-            elif kernels.fusable(self, item, 'gopt_muon_momentum'):
+            elif self.fusable(item, 'gopt_muon_momentum'):
                 matrices.append(item)
             else:
                 rest.append(item)
@@ -276,14 +291,13 @@ class Muon(GluonOptOptimizer):
             self.adamw.rescale_grad, self.adamw.clip_gradient = (self.rescale_grad,
                                                                   self.clip_gradient)
             own = [self._adamw_item(item) for item in adamw]
-            left = set(map(id, kernels.fused_update(self.adamw, own)))
+            left = set(map(id, self.adamw._fused_update(own)))
             rest.extend(item for item, mine in zip(adamw, own) if id(mine) in left)
         if matrices:
             self._fused_muon(matrices)
         return rest
 
     def _fused_muon(self, items):
-        from .. import kernels
         # B <- momentum B + g and the direction D, one pass (float16 gradients cast first,
         # as the reference does, so that one kernel layout serves both)
         directions = [nd.empty(item.weight.shape, ctx=item.weight.context) for item in items]
@@ -291,7 +305,7 @@ class Muon(GluonOptOptimizer):
                      [([d, item.grad if item.master is None else item.grad.astype('float32'),
                         item.state[0]], d, ()) for d, item in zip(directions, items)],
                      ns=1, mp=0, momentum=self.momentum, nesterov=int(self.nesterov),
-                     **kernels.grad_attrs(self))
+                     **self.kernel_grad_attrs())
         updates = []
         for d, item in zip(directions, items):
             rows = d.shape[0]

@@ -23,7 +23,7 @@ the MLP loop with ``nonfinite='raise'`` and ``'skip'`` against ``'ignore'`` (``v
 
 Results print as a table and are saved as CSV and a PNG bar chart (``--out``, a new folder:
 an existing one is replaced only with ``--overwrite`` and only if gluon-opt wrote it, see
-``gluon_opt.outputs``).
+``outputs``).
 """
 import argparse
 import csv
@@ -42,54 +42,18 @@ __all__ = ['add_arguments', 'run', 'main', 'step_times', 'operator_counts', 'IMP
 
 SETS = ('mlp', 'resnet50', 'small500', 'e2e', 'nonfinite')
 
-def _adafactor_bytes(shape):
-    """Adafactor's bytes for one tensor of ``shape``: every array once (read w, g and the
-    states, write w and the states; the states at their size: a row and a column state for
-    tensors of ndim >= 2, as large as the weight each for 1 x 1 convolution kernels, a third
-    of it each for 3 x 3 ones; v for vectors), plus a second read of w and g: the step size
-    needs RMS(w) and the clipping RMS(u), each known only after a full read (as LAMB's norms).
-    A lower bound for tensors larger than the caches: u comes from the final row and column
-    means, so a large matrix's g is read a third time (RMS(u), then the update)."""
-    n = int(np.prod(shape))
-    if len(shape) >= 2:
-        states = int(np.prod(shape[:-1])) + int(np.prod(shape[:-2])) * shape[-1]
-    else:
-        states = n
-    return 4 * (3 * n + 2 * states) + 4 * 2 * n
+def _algorithms():
+    """name -> (hyperparameters, MXNet built-in name or None, torch class name or None, bytes
+    per element the rule must move in float32, or a function of a tensor's shape giving its
+    bytes): read from the records of the optimizers that declare their traffic
+    (``step_bytes``, see ``gluon_opt.optimizers.info``)."""
+    from ..optimizers import infos
+    return {i.name: (i.bench_hyperparameters, i.mxnet_builtin, i.torch_class, i.step_bytes)
+            for i in infos() if i.step_bytes is not None and i.bench_hyperparameters}
 
 
-# name -> (hyperparameters, MXNet built-in name or None, torch class name or None, bytes per
-# element the rule must move in float32: read w, g, states; write w, states; or a function
-# of a tensor's shape giving its bytes, where the states' sizes depend on the shape)
-ALGORITHMS = {
-    'sgd': (dict(learning_rate=0.01, momentum=0.9), 'sgd', 'SGD', 5 * 4),
-    'adam': (dict(learning_rate=1e-3), 'adam', 'Adam', 7 * 4),
-    'adamw': (dict(learning_rate=1e-3, wd=0.01), None, 'AdamW', 7 * 4),
-    'adamax': (dict(learning_rate=2e-3), 'adamax', 'Adamax', 7 * 4),
-    'nadam': (dict(learning_rate=1e-3), 'nadam', 'NAdam', 7 * 4),
-    'radam': (dict(learning_rate=1e-3), None, 'RAdam', 7 * 4),
-    'adabelief': (dict(learning_rate=1e-3), None, None, 7 * 4),
-    'adagrad': (dict(learning_rate=0.01), 'adagrad', 'Adagrad', 5 * 4),
-    'rmsprop': (dict(learning_rate=1e-3), 'rmsprop', 'RMSprop', 5 * 4),
-    'adadelta': (dict(learning_rate=1.0), 'adadelta', 'Adadelta', 7 * 4),
-    'lion': (dict(learning_rate=1e-4), None, None, 5 * 4),
-    # LAMB and LARS scale each tensor's step by a ratio of norms, known only once the whole
-    # tensor has been read, so any implementation passes twice over tensors larger than the
-    # caches. LAMB: read w, g, m, v and write m, v (norms of w and of the update), then read
-    # w, m, v and write w; LARS: read w, g (their norms), then read w, g, mom, write w, mom.
-    'lamb': (dict(learning_rate=1e-3), 'lamb', None, 10 * 4),
-    'lars': (dict(learning_rate=0.01, momentum=0.9), 'lars', None, 7 * 4),
-    'schedulefree_adamw': (dict(learning_rate=1e-3), None, None, 7 * 4),
-    # Muon: the elementwise traffic of the matrices (read w, g, B; write w, B); Newton-Schulz's
-    # matrix products come on top and are not counted (the vectors are AdamW's 7 * 4)
-    'muon': (dict(learning_rate=0.02), None, None, 5 * 4),
-    # Lookahead(Adam): Adam's bytes, plus the sync (read w, slow; write w, slow) every k = 5th
-    'lookahead': (dict(optimizer='gluon_opt.adam', learning_rate=1e-3, k=5), None, None,
-                  7 * 4 + 4 * 4 / 5),
-    # Adafactor: bytes per tensor, from its shape (_adafactor_bytes). No torch column:
-    # torch.optim.Adafactor's conventions differ.
-    'adafactor': (dict(learning_rate=1.0), None, None, _adafactor_bytes),
-}
+#: the optimizers the benchmark times, from their records (``_algorithms``)
+ALGORITHMS = _algorithms()
 
 
 def algorithm_bytes(name, shapes):
@@ -137,7 +101,7 @@ def mlp_shapes():
 
 
 def resnet50_shapes():
-    from ._compat import import_gluoncv
+    from .._compat import import_gluoncv
     gcv = import_gluoncv()
     net = gcv.model_zoo.get_model('resnet50_v1', pretrained=False)
     net.initialize()
@@ -246,7 +210,7 @@ def torch_runner(shapes, cls_name, hp, mode):
 
 def _copy_step(nbytes=256 << 20):
     """``(step, how)``: one multi-threaded copy of ``nbytes`` (bandwidth = 2 * nbytes / time)."""
-    from . import kernels
+    from .. import kernels
     src = mx.nd.ones((nbytes // 4,))
     dst = mx.nd.zeros((nbytes // 4,))
     if kernels.available():
@@ -405,7 +369,7 @@ def run(args):
 
 def benchmark(args):
     """Run the measurements ``args`` (from ``add_arguments``) ask for; returns the rows."""
-    from . import kernels
+    from .. import kernels
     sets = [s.strip() for s in args.sets.split(',') if s.strip()]
     names = [s.strip() for s in args.optimizers.split(',') if s.strip()]
     if names == ['all']:
@@ -531,7 +495,7 @@ NONFINITE_MODES = ('ignore', 'raise', 'skip')
 def _trainer(params, optimizer, hp, trainer_kwargs):
     if trainer_kwargs is None:
         return gluon.Trainer(params, optimizer, dict(hp), kvstore=None)
-    from .trainer import Trainer
+    from ..trainer import Trainer
     return Trainer(params, optimizer, dict(hp), kvstore=None, **trainer_kwargs)
 
 

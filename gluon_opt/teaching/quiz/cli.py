@@ -1,13 +1,13 @@
-"""The terminal quiz: ``gluon-opt quiz [chapter]`` (or ``python -m gluon_opt.quiz``).
+"""The terminal quiz: ``gluon-opt quiz [chapter]`` (or ``python -m gluon_opt.teaching.quiz``).
 
 Questions about the learner's own experiment need values only the notebook computes; the
 terminal skips them and says so. Answers: a letter (or the text) for choices, a number for
-numeric questions; each gets the same verdict ``gluon_opt.quiz.check`` gives.
+numeric questions; each gets the same verdict ``quiz.engine.check`` gives.
 """
 import sys
 
-from . import (QuizError, chapters, check, choices_for, load, parse_chapter, render_text,
-               title)
+from .engine import (QuizError, chapters, check, choices_for, load, parse_chapter,
+                     render_text, title)
 
 __all__ = ['add_arguments', 'run', 'main', 'parse_answer']
 

@@ -10,7 +10,7 @@ so nothing here needs the network. Two ways to iterate over it:
   ``DataLoader`` objects, with the same transforms and the same validation split, for code that
   wants the Gluon API.
 
-Both yield ``(data, label)`` pairs, which is all ``gluon_opt.training.train`` asks of a loader.
+Both yield ``(data, label)`` pairs, which is all ``training.train`` asks of a loader.
 
 Where the file is missing, ``gluon.data.vision.FashionMNIST`` is tried instead (it downloads);
 where that fails too, ``DataFileError`` says where the file should be. A corrupt or truncated
@@ -53,8 +53,8 @@ def default_path():
     env = os.environ.get(DATA_ENV)
     if env:
         return env
-    here = os.path.dirname(os.path.abspath(__file__))
-    return os.path.join(os.path.dirname(here), 'data', 'fashion_mnist.npz')
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # gluon_opt/
+    return os.path.join(os.path.dirname(package), 'data', 'fashion_mnist.npz')
 
 
 def _read_npz(path):

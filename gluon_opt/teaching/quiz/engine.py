@@ -1,6 +1,6 @@
-"""Quizzes for the course: a question bank kept as data, checked the same way everywhere.
+"""The quiz engine: a question bank kept as data, checked the same way everywhere.
 
-Each chapter's questions live in ``gluon_opt/quiz/bank/chNN.json``::
+Each chapter's questions live in ``gluon_opt/teaching/quiz/bank/chNN.json``::
 
     {"chapter": 3, "title": "Momentum and Nesterov",
      "questions": [{"id": "ch03-ravine", "kind": "choice", "prompt": "...",
@@ -33,7 +33,7 @@ Question kinds
 Answers: for choice-like questions the 0-based index or the choice's text; for numbers, a
 number. ``check`` gives the verdict; ``ask`` shows the question as a widget in Jupyter (its
 Check button calls ``check``, so both always agree) and prints it elsewhere. The terminal
-quiz (``gluon-opt quiz 3`` or ``python -m gluon_opt.quiz 3``) uses the same ``check``.
+quiz (``gluon-opt quiz 3``, ``quiz.cli``) uses the same ``check``.
 """
 import glob
 import json
@@ -41,8 +41,9 @@ import math
 import numbers
 import os
 
-__all__ = ['load', 'chapters', 'question', 'all_questions', 'check', 'ask', 'choices_for',
-           'expected_answer', 'Verdict', 'Question', 'QuizError', 'BANK_DIR']
+__all__ = ['load', 'chapters', 'title', 'parse_chapter', 'question', 'all_questions', 'validate',
+           'check', 'ask', 'render_text', 'choices_for', 'expected_answer', 'Verdict',
+           'Question', 'QuizError', 'BANK_DIR', 'KINDS', 'RULE_OPS']
 
 BANK_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'bank')
 KINDS = ('choice', 'numeric', 'experiment')

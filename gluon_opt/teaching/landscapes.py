@@ -4,7 +4,7 @@ registered optimizer on one of them. The course uses them to show what an update
 Every landscape is a ``Landscape``: ``value(x)`` and ``grad(x)`` on float64 NumPy arrays of
 shape ``(dim,)``, the known ``minimum`` (where it is known), and a plotting window ``bounds``.
 
->>> from gluon_opt import landscapes
+>>> from gluon_opt.teaching import landscapes
 >>> bowl = landscapes.quadratic(condition=50)
 >>> run = landscapes.trajectory('gluon_opt.sgd', bowl, start=(-4, 1.5), steps=100,
 ...                             learning_rate=0.03, momentum=0.9)

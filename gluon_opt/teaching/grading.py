@@ -5,7 +5,7 @@ and returns a short verdict string when the work is right:
 
 * ``check_optimizer(student, reference='gluon_opt.adam', hyper=..., steps=..., seeds=...)``
   runs the student's optimizer beside the reference on random noisy quadratics
-  (``gluon_opt.checking.compare_optimizers``) and, on a mismatch, reports the relative error,
+  (``checking.compare_optimizers``) and, on a mismatch, reports the relative error,
   the first step where the weights diverged, and the likely cause: it replays a list of
   typical mistakes planted into the reference (missing bias correction, weight decay applied
   twice or not at all, epsilon inside the square root, state not updated in place, ...) and
@@ -27,7 +27,8 @@ import mxnet as mx
 from . import quiz
 from .checking import compare_optimizers
 from .landscapes import make_optimizer
-from .optimizers.base import REGISTRY, bias_corrections, couple_weight_decay
+from ..optimizers import resolve
+from ..optimizers.base import bias_corrections, couple_weight_decay
 
 __all__ = ['check_optimizer', 'diagnose', 'Mistake', 'mistakes_for', 'resolve_reference',
            'check_bias_correction', 'check_newton_step', 'logistic_regression',
@@ -51,14 +52,10 @@ def resolve_reference(reference):
         return type(reference)
     if isinstance(reference, type):
         return reference
-    name = str(reference)
-    short = name[len('gluon_opt.'):] if name.startswith('gluon_opt.') else name
-    if short in REGISTRY:
-        return REGISTRY[short]
-    registry = mx.optimizer.Optimizer.opt_registry
-    if name.lower() in registry:
-        return registry[name.lower()]
-    raise ValueError('unknown reference optimizer %r' % (reference,))
+    try:
+        return mx.optimizer.Optimizer.opt_registry[resolve(reference)]
+    except ValueError as err:
+        raise ValueError('unknown reference optimizer %r: %s' % (reference, err)) from None
 
 
 # ---------------------------------------------------------------------------------------
@@ -306,7 +303,7 @@ def check_optimizer(student, reference='gluon_opt.adam', hyper=None, steps=40,
     weights exactly as ``reference`` does.
 
     Both run on noisy quadratics, one per seed, each with several tensors, for ``steps``
-    updates, seeing the same gradients (``gluon_opt.checking.compare_optimizers``); the
+    updates, seeing the same gradients (``checking.compare_optimizers``); the
     weights must agree to the relative error ``rtol`` after every step. ``hyper`` (a dict,
     or a list of dicts to try several settings) goes to both optimizers.
 
@@ -525,14 +522,14 @@ def check_newton_step(fn, trials=10, seed=0, rtol=1e-6):
 
 def train_mlp(learning_rate, optimizer='gluon_opt.sgd', epochs=3, batch_size=100,
               n_train=5000, n_test=2000, hidden=64, seed=0, **hyper):
-    """Train a one-hidden-layer MLP on a Fashion-MNIST subset (``gluon_opt.data``,
-    ``gluon_opt.models.mlp``, ``gluon_opt.training.train``); deterministic for a seed.
+    """Train a one-hidden-layer MLP on a Fashion-MNIST subset (``gluon_opt.experiments``:
+    ``data``, ``models.mlp``, ``training.train``); deterministic for a seed.
 
     Returns a dict: ``accuracy`` (test subset; 0 where training diverged), ``losses``
     (per-epoch mean minibatch loss), ``steps``, ``seconds``, ``diverged``."""
-    from .data import load_fashion_mnist
-    from .models import mlp
-    from .training import train, TrainingDiverged
+    from ..experiments.data import load_fashion_mnist
+    from ..experiments.models import mlp
+    from ..experiments.training import train, TrainingDiverged
     data = load_fashion_mnist(batch_size=batch_size, val_size=0, normalize=True,
                               train_subset=n_train, test_subset=n_test, seed=seed)
     steps = epochs * -(-n_train // batch_size)
@@ -587,7 +584,7 @@ def check_learning_rate(learning_rate, optimizer='gluon_opt.sgd', target=0.75, e
 def check_quiz(question_id, answer):
     """Assert that ``answer`` (a choice's letter as ``quiz.render_text`` shows it, its
     0-based index or text, or a number) is right for the quiz bank's question
-    (``gluon_opt.quiz``); the message is the quiz's feedback."""
+    (``gluon_opt.teaching.quiz``); the message is the quiz's feedback."""
     if answer is None:
         _not_answered('question %s' % question_id)
     choices = quiz.choices_for(question_id)

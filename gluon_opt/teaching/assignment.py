@@ -3,7 +3,7 @@
     gluon-opt assignment release [--output release/ [--overwrite]] [--course-dir DIR]
     gluon-opt assignment grade SUBMISSION... [--output grades/ [--overwrite]] [--student ID]
         [--timeout S]
-    (or: python -m gluon_opt.assignment release|grade ...)
+    (or: python -m gluon_opt.teaching.assignment release|grade ...)
 
 Every exercise notebook of the course (``course/NNx_exercises_*.ipynb``, the instructor
 version with solutions) is one nbgrader assignment named after the notebook. Both commands
@@ -20,7 +20,7 @@ keep)::
         feedback/<student>/<assignment>/<nb>.html      (nbgrader generate_feedback)
 
 ``--output`` is a new (or empty) folder; ``--overwrite`` replaces one only if gluon-opt wrote
-it (``gluon_opt.outputs``), and anything else is refused before any work.
+it (``gluon_opt.experiments.outputs``), and anything else is refused before any work.
 
 ``release`` copies ``release/`` to ``--output``: one folder per assignment, the notebooks with
 every solution region replaced by ``raise NotImplementedError()`` and hidden tests removed.
@@ -45,13 +45,13 @@ import shutil
 import sys
 import tempfile
 
-from .outputs import Output, OutputError
+from ..experiments.outputs import Output, OutputError
 
 __all__ = ['add_arguments', 'run', 'release', 'grade', 'exercise_notebooks', 'graded_cells',
            'write_course_config', 'AssignmentError', 'DEFAULT_TIMEOUT', 'SCORE_FIELDS']
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO_ROOT = os.path.dirname(HERE)
+REPO_ROOT = os.path.dirname(os.path.dirname(HERE))  # above gluon_opt/teaching/
 DEFAULT_SOURCE = os.path.join(REPO_ROOT, 'course')
 #: seconds one cell may run during autograding (nbgrader's own default, 30 s, is too short
 #: for the training cells on a small machine)
@@ -90,7 +90,7 @@ def graded_cells(path):
 def write_course_config(course_dir, timeout=DEFAULT_TIMEOUT):
     """Write ``nbgrader_config.py`` so that nbgrader's own commands, run in ``course_dir``,
     behave as ``gluon-opt assignment`` does."""
-    text = '''# nbgrader configuration written by `gluon-opt assignment` (gluon_opt/assignment.py).
+    text = '''# nbgrader configuration written by `gluon-opt assignment`.
 c = get_config()  # noqa: F821
 c.CourseDirectory.root = %(root)r
 c.CourseDirectory.db_url = %(db)r
@@ -181,7 +181,7 @@ def release(output='release', source_dir=DEFAULT_SOURCE, course_dir=None, assign
     ``output/<assignment>/``. Returns ``{assignment: [student notebook paths]}``.
 
     ``output`` must be new or empty, or with ``overwrite`` a folder gluon-opt wrote
-    (``gluon_opt.outputs``; ``OutputError`` otherwise, before any work)."""
+    (``gluon_opt.experiments.outputs``; ``OutputError`` otherwise, before any work)."""
     folder = Output(output, 'assignment release', overwrite=overwrite, option='--output')
     notebooks = _select(exercise_notebooks(source_dir), assignments)
     out = {}

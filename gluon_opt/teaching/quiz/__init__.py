@@ -1,0 +1,10 @@
+"""The course quizzes: ``quiz.ask('ch03-ravine')`` in a notebook, ``gluon-opt quiz 3`` in a
+terminal, ``grading.check_quiz`` in a graded cell, all checked by the same ``check``.
+
+* ``engine``: the bank (``bank/chNN.json``, its format documented there), ``check``, ``ask``;
+* ``cli``: the terminal quiz.
+
+The engine's functions are importable from here (``from gluon_opt.teaching import quiz``).
+"""
+from .engine import *  # noqa: F401,F403
+from .engine import __all__  # noqa: F401
