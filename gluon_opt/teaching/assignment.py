@@ -2,7 +2,7 @@
 
     gluon-opt assignment release [--output release/ [--overwrite]] [--course-dir DIR]
     gluon-opt assignment grade SUBMISSION... [--output grades/ [--overwrite]] [--student ID]
-        [--timeout S]
+        [--timeout S] [--max-notebook-mb MB] [--max-cells N] [--max-output-kb KB]
     (or: python -m gluon_opt.teaching.assignment release|grade ...)
 
 Every exercise notebook of the course (``course/NNx_exercises_*.ipynb``, the instructor
@@ -32,6 +32,12 @@ status, message; one row per graded cell) and ``--output``/feedback/<student>/<a
 A file that is not a notebook, a notebook nbgrader cannot grade, a cell that raises or runs
 past ``--timeout`` seconds: each costs the affected exercises their points, with the reason
 in ``message``, and the grading of everything else goes on.
+
+Submissions are untrusted (course/ASSIGNMENTS.md, "Hostile submissions"): two folders giving
+one student id stop ``grade`` before any work; a file over ``--max-notebook-mb`` or
+``--max-cells`` is not run; a cell with nbgrader metadata the assignment does not have loses
+that metadata (a ``notice`` row says so); the feedback shows student HTML and markdown as
+escaped text, hidden tests as a placeholder, and at most ``--max-output-kb`` of outputs.
 """
 import argparse
 import contextlib
@@ -44,11 +50,13 @@ import re
 import shutil
 import sys
 import tempfile
+import unicodedata
 
 from ..experiments.outputs import Output, OutputError
 
 __all__ = ['add_arguments', 'run', 'release', 'grade', 'exercise_notebooks', 'graded_cells',
-           'write_course_config', 'AssignmentError', 'DEFAULT_TIMEOUT', 'SCORE_FIELDS']
+           'write_course_config', 'AssignmentError', 'DEFAULT_TIMEOUT', 'DEFAULT_MAX_NOTEBOOK_MB',
+           'DEFAULT_MAX_CELLS', 'DEFAULT_MAX_OUTPUT_KB', 'SCORE_FIELDS']
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(os.path.dirname(HERE))  # above gluon_opt/teaching/
@@ -56,6 +64,12 @@ DEFAULT_SOURCE = os.path.join(REPO_ROOT, 'course')
 #: seconds one cell may run during autograding (nbgrader's own default, 30 s, is too short
 #: for the training cells on a small machine)
 DEFAULT_TIMEOUT = 300
+#: limits on what one submission may cost: its file size, its number of cells (both checked
+#: before any kernel starts) and the size of the outputs shown in its feedback (beyond it they
+#: are cut, so that a loop printing megabytes cannot make a megabyte feedback page)
+DEFAULT_MAX_NOTEBOOK_MB = 5.0
+DEFAULT_MAX_CELLS = 1000
+DEFAULT_MAX_OUTPUT_KB = 1024
 SCORE_FIELDS = ('student', 'assignment', 'exercise', 'points', 'max_points', 'status', 'message')
 _EXERCISE_GLOB = '[0-9][0-9]x_*.ipynb'
 
@@ -209,7 +223,9 @@ def _select(notebooks, assignments):
 # grade
 
 def _student_id(text):
-    sid = re.sub(r'[^A-Za-z0-9_.@-]+', '_', str(text)).strip('._')
+    # keeps letters of any script (\w is Unicode-aware): Josè and José stay two students
+    text = unicodedata.normalize('NFC', str(text))
+    sid = re.sub(r'[^\w.@-]+', '_', text).strip('._')
     return sid or 'student'
 
 
@@ -228,20 +244,31 @@ def _match_assignment(path, notebooks):
 def collect_submissions(paths, notebooks, student=None):
     """``(jobs, problems)``: ``jobs`` maps ``(student, assignment)`` to a submitted file;
     ``problems`` lists ``(student, path, message)`` for files that match no assignment."""
-    jobs, problems = {}, []
+    jobs, problems, owners = {}, [], {}
+
+    def owner(sid, folder):
+        # two different folders must never become one student: one would silently replace
+        # the other's work
+        first = owners.setdefault(sid, folder)
+        if first != folder and not student:
+            raise AssignmentError('the student folders %r and %r both give the student id %r; '
+                                  'rename one (nothing was graded)' % (first, folder, sid))
+        return sid
+
     for path in paths:
         if not os.path.exists(path):
             raise AssignmentError('no such file or folder: %s' % path)
         if os.path.isdir(path):
-            sid = _student_id(student or os.path.basename(os.path.abspath(path)))
+            folder = os.path.abspath(path)
+            sid = owner(_student_id(student or os.path.basename(folder)), folder)
             files = sorted(p for p in glob.glob(os.path.join(path, '**', '*.ipynb'),
                                                 recursive=True)
                            if '.ipynb_checkpoints' not in p)
             if not files:
                 problems.append((sid, path, 'no notebook in this folder'))
         else:
-            sid = _student_id(student or os.path.basename(os.path.dirname(os.path.abspath(
-                path))))
+            folder = os.path.dirname(os.path.abspath(path))
+            sid = owner(_student_id(student or os.path.basename(folder)), folder)
             files = [path]
         for f in files:
             assignment = _match_assignment(f, notebooks)
@@ -253,9 +280,14 @@ def collect_submissions(paths, notebooks, student=None):
     return jobs, problems
 
 
-def _read_notebook_or_reason(path):
-    """None when ``path`` is a readable notebook, else why it is not."""
+def _read_notebook_or_reason(path, max_mb=DEFAULT_MAX_NOTEBOOK_MB,
+                             max_cells=DEFAULT_MAX_CELLS):
+    """None when ``path`` is a readable notebook within the limits, else why it is not."""
     import nbformat
+    size = os.path.getsize(path)
+    if size > max_mb * 1e6:
+        return 'the notebook is %.1f MB, over the limit of %g MB (--max-notebook-mb)' % (
+            size / 1e6, max_mb)
     try:
         with open(path, encoding='utf-8') as f:
             text = f.read()
@@ -265,6 +297,10 @@ def _read_notebook_or_reason(path):
         data = json.loads(text)
     except ValueError as err:
         return 'not a notebook: the file is not valid JSON (%s)' % err
+    cells = data.get('cells') if isinstance(data, dict) else None
+    if isinstance(cells, list) and len(cells) > max_cells:
+        return 'the notebook has %d cells, over the limit of %d (--max-cells)' % (
+            len(cells), max_cells)
     try:
         nb = nbformat.from_dict(data)
         if nb.get('nbformat') != 4:
@@ -322,6 +358,110 @@ def _cell_messages(autograded_path, timeout):
     return out
 
 
+def _strip_foreign_cells(path, target, source_path):
+    """Copy the submission ``path`` to ``target``, removing the nbgrader metadata of every
+    cell whose grade_id is not one of the assignment's (or repeats one): nbgrader would
+    refuse the whole notebook for it. Returns ``[(grade_id, message), ...]``."""
+    import nbformat
+    source = nbformat.read(source_path, as_version=4)
+    known = {c.metadata.get('nbgrader', {}).get('grade_id') for c in source.cells} - {None}
+    nb = nbformat.read(path, as_version=4)
+    seen, notices = set(), []
+    for cell in nb.cells:
+        meta = cell.metadata.get('nbgrader')
+        if meta is None:
+            continue
+        gid = meta.get('grade_id') if isinstance(meta, dict) else None
+        gid = gid if isinstance(gid, str) else None
+        if gid in known and gid not in seen:
+            seen.add(gid)
+            continue
+        kind = 'grade: true' if isinstance(meta, dict) and meta.get('grade') else \
+            'nbgrader metadata'
+        why = 'appears twice' if gid in seen else 'is not in the assignment'
+        notices.append((str(gid or ''), 'cell %s has %s but %s: graded as an ordinary cell' % (
+            gid or '(without grade_id)', kind, why)))
+        del cell.metadata['nbgrader']
+    if notices:
+        nbformat.write(nb, target)
+    else:
+        shutil.copy(path, target)
+    return notices
+
+
+#: output types shown as they are in the feedback; anything else (text/html, javascript,
+#: svg, widgets: HTML the student's code chose) is shown as its text/plain form, escaped
+_SAFE_MIME = ('text/plain', 'image/png', 'image/jpeg')
+_BASE64 = re.compile(r'[A-Za-z0-9+/=\s]*')
+_HIDDEN = re.compile(r'^[ \t]*#+ *BEGIN HIDDEN TESTS.*?^[ \t]*#+ *END HIDDEN TESTS[^\n]*',
+                     re.S | re.M)
+
+
+def _output_size(output):
+    if output.get('output_type') == 'stream':
+        return len(output.get('text', ''))
+    if output.get('output_type') == 'error':
+        return sum(len(t) for t in output.get('traceback', [])) + len(output.get('evalue', ''))
+    return sum(len(v) if isinstance(v, str) else len(json.dumps(v))
+               for v in output.get('data', {}).values())
+
+
+def _sanitise_for_feedback(path, max_output_kb=DEFAULT_MAX_OUTPUT_KB):
+    """Rewrite the autograded notebook ``path`` before nbgrader renders it as feedback HTML
+    (nbgrader shows outputs and markdown as they are): student HTML becomes escaped text,
+    hidden tests become a placeholder, outputs beyond ``max_output_kb`` are cut. Returns a
+    notice, or None."""
+    import nbformat
+    nb = nbformat.read(path, as_version=4)
+    budget = int(max_output_kb * 1024)
+    cut = 0
+    for cell in nb.cells:
+        meta = cell.metadata.get('nbgrader', {})
+        if cell.cell_type == 'markdown' and not meta.get('locked'):
+            cell.source = html.escape(cell.source, quote=False)
+        if cell.cell_type == 'raw':  # a raw cell marked text/html is copied into the page
+            cell.metadata.pop('raw_mimetype', None)
+            cell.metadata.pop('format', None)
+        if cell.cell_type != 'code':
+            continue
+        if meta.get('grade') and meta.get('locked'):
+            cell.source = _HIDDEN.sub('# (hidden tests not shown)', cell.source)
+        outputs, noted = [], False
+        for out in cell.get('outputs', []):
+            if 'data' in out:
+                # images go into the page as data: URLs, unescaped: base64 or nothing
+                data = {k: v for k, v in out['data'].items() if k in _SAFE_MIME and (
+                    k == 'text/plain' or isinstance(v, str) and _BASE64.fullmatch(v))}
+                if not data:
+                    data = {'text/plain': '[output of type %s not shown]'
+                            % ', '.join(sorted(out['data']))}
+                out['data'] = data
+            size = _output_size(out)
+            if size <= budget:
+                budget -= size
+                outputs.append(out)
+                continue
+            cut += size
+            if out.get('output_type') == 'stream' and budget > 0:
+                cut -= budget
+                out['text'] = out['text'][:budget]
+                outputs.append(out)
+                budget = 0
+            if not noted:
+                noted = True
+                outputs.append(nbformat.v4.new_output('stream', name='stdout', text=(
+                    '\n[output cut: this submission\'s outputs exceed %g KB]\n'
+                    % max_output_kb)))
+        cell.outputs = outputs
+    os.chmod(path, 0o644)  # nbgrader leaves the autograded notebook read-only
+    nbformat.write(nb, path)
+    os.chmod(path, 0o444)
+    if cut:
+        return ('outputs over the limit of %g KB (--max-output-kb): %d KB cut from the '
+                'feedback' % (max_output_kb, cut // 1024))
+    return None
+
+
 def _zero_rows(student, assignment, cells, status, message):
     return [dict(student=student, assignment=assignment, exercise=gid, points=0.0,
                  max_points=pts, status=status, message=message) for gid, pts in cells]
@@ -340,8 +480,13 @@ def _write_html(path, title, student, rows, reason):
                                             html.escape(student), html.escape(reason), items))
 
 
+def _notice_rows(student, assignment, notices):
+    return [dict(student=student, assignment=assignment, exercise=gid, points=0.0,
+                 max_points=0.0, status='notice', message=message) for gid, message in notices]
+
+
 def _grade_one(api, course_dir, student, assignment, source_path, submitted, output,
-               timeout):
+               timeout, limits=None):
     """Autograde one student's notebook for one assignment; returns the score rows. Never
     raises for a problem of the submission."""
     from nbgrader.api import Gradebook, MissingEntry
@@ -350,7 +495,9 @@ def _grade_one(api, course_dir, student, assignment, source_path, submitted, out
     stem = os.path.splitext(name)[0]
     feedback = os.path.join(output, 'feedback', student, assignment + '.html')
 
-    reason = _read_notebook_or_reason(submitted)
+    limits = dict(limits or {})
+    max_output_kb = limits.pop('max_output_kb', DEFAULT_MAX_OUTPUT_KB)
+    reason = _read_notebook_or_reason(submitted, **limits)
     if reason is not None:
         rows = _zero_rows(student, assignment, cells, 'invalid', reason)
         _write_html(feedback, assignment, student, rows, reason)
@@ -360,18 +507,19 @@ def _grade_one(api, course_dir, student, assignment, source_path, submitted, out
     if os.path.isdir(target):
         shutil.rmtree(target)
     os.makedirs(target)
-    shutil.copy(submitted, os.path.join(target, name))
+    notices = _strip_foreign_cells(submitted, os.path.join(target, name), source_path)
     result = api.autograde(assignment, student)
     if not result.get('success'):
         reason = 'nbgrader could not autograde this notebook: %s' % _first_line(
             (result.get('error') or result.get('log') or 'unknown error').strip()
             .splitlines()[-1])
-        rows = _zero_rows(student, assignment, cells, 'error', reason)
+        rows = _zero_rows(student, assignment, cells, 'error', reason) + _notice_rows(
+            student, assignment, notices)
         _write_html(feedback, assignment, student, rows, reason)
         return rows
 
-    messages = _cell_messages(os.path.join(course_dir, 'autograded', student, assignment,
-                                           name), timeout)
+    autograded = os.path.join(course_dir, 'autograded', student, assignment, name)
+    messages = _cell_messages(autograded, timeout)
     rows = []
     with Gradebook(_db_url(course_dir)) as gb:
         try:
@@ -389,6 +537,11 @@ def _grade_one(api, course_dir, student, assignment, source_path, submitted, out
                              status='passed' if full else 'failed',
                              message='' if full else messages.get(
                                  gid, 'no points (see the feedback)')))
+    if os.path.exists(autograded):
+        cut = _sanitise_for_feedback(autograded, max_output_kb)
+        if cut:
+            notices.append(('', cut))
+    rows.extend(_notice_rows(student, assignment, notices))
     api.generate_feedback(assignment, student)
     html_path = os.path.join(course_dir, 'feedback', student, assignment, stem + '.html')
     if os.path.exists(html_path):
@@ -400,7 +553,9 @@ def _grade_one(api, course_dir, student, assignment, source_path, submitted, out
 
 
 def grade(submissions, output='grades', student=None, source_dir=DEFAULT_SOURCE,
-          course_dir=None, timeout=DEFAULT_TIMEOUT, log=None, overwrite=False):
+          course_dir=None, timeout=DEFAULT_TIMEOUT, log=None, overwrite=False,
+          max_notebook_mb=DEFAULT_MAX_NOTEBOOK_MB, max_cells=DEFAULT_MAX_CELLS,
+          max_output_kb=DEFAULT_MAX_OUTPUT_KB):
     """Autograde ``submissions`` (notebook files or per-student folders) against the
     course's exercise notebooks; write ``output``/scores.csv and ``output``/feedback/.
     Returns the score rows (dicts with ``SCORE_FIELDS``). ``output`` must be new or empty,
@@ -424,7 +579,9 @@ def grade(submissions, output='grades', student=None, source_dir=DEFAULT_SOURCE,
                     log('grading %s / %s (%s)' % (sid, assignment, path))
                     try:
                         got = _grade_one(api, cdir, sid, assignment, needed[assignment], path,
-                                         output, timeout)
+                                         output, timeout, limits=dict(
+                                             max_mb=max_notebook_mb, max_cells=max_cells,
+                                             max_output_kb=max_output_kb))
                     except Exception as err:  # noqa: BLE001 (one never stops the rest)
                         reason = 'grading failed: %s: %s' % (type(err).__name__,
                                                              _first_line(err))
@@ -483,6 +640,15 @@ def add_arguments(parser):
     g.add_argument('--timeout', type=int, default=DEFAULT_TIMEOUT,
                    help='seconds one cell may run before it is stopped and scores zero '
                         '(default: %d)' % DEFAULT_TIMEOUT)
+    g.add_argument('--max-notebook-mb', type=float, default=DEFAULT_MAX_NOTEBOOK_MB,
+                   help='a larger submitted file is not run and scores zero (default: %g)'
+                   % DEFAULT_MAX_NOTEBOOK_MB)
+    g.add_argument('--max-cells', type=int, default=DEFAULT_MAX_CELLS,
+                   help='a notebook with more cells is not run and scores zero (default: %d)'
+                   % DEFAULT_MAX_CELLS)
+    g.add_argument('--max-output-kb', type=float, default=DEFAULT_MAX_OUTPUT_KB,
+                   help='outputs of one submission shown in its feedback; the rest is cut '
+                        '(default: %g)' % DEFAULT_MAX_OUTPUT_KB)
     _overwrite(g)
     _common(g)
 
@@ -513,9 +679,14 @@ def run(args):
         return 0
     if args.timeout <= 0:
         raise AssignmentError('--timeout must be a positive number of seconds')
+    for option in ('max_notebook_mb', 'max_cells', 'max_output_kb'):
+        if getattr(args, option) <= 0:
+            raise AssignmentError('--%s must be positive' % option.replace('_', '-'))
     rows = grade(args.submissions, output=args.output, student=args.student,
                  source_dir=args.source, course_dir=args.course_dir, timeout=args.timeout,
-                 log=lambda msg: print(msg, file=sys.stderr), overwrite=args.overwrite)
+                 log=lambda msg: print(msg, file=sys.stderr), overwrite=args.overwrite,
+                 max_notebook_mb=args.max_notebook_mb, max_cells=args.max_cells,
+                 max_output_kb=args.max_output_kb)
     for line in _summary(rows):
         print(line)
     for r in rows:
