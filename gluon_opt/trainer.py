@@ -85,6 +85,13 @@ class _SkipStep(Exception):
         self.loss = loss
 
 
+def _sum_of_squares(grads, dtype):
+    """The sum of the squares of every element of ``grads``, computed in ``dtype``, as one
+    NDArray on their context (the global norm's square, for ``clip_global_norm``)."""
+    sq = [nd.sum(nd.square(g.astype(dtype))) for g in grads]
+    return nd.add_n(*sq) if len(sq) > 1 else sq[0]
+
+
 def _squares(grads):
     """The sums of the squares of the gradients' elements, as float32 NDArrays on their context
     (one ``multi_sum_sq`` call per dtype and chunk; one entry per gradient). A sum is NaN or inf
@@ -349,8 +356,7 @@ class Trainer(gluon.Trainer):
         sums = {}
         if clip:
             for k in range(n_ctx):
-                sq = [nd.sum(nd.square(p.list_grad()[k].astype('float32'))) for p in params]
-                sums[k] = nd.add_n(*sq) if len(sq) > 1 else sq[0]
+                sums[k] = _sum_of_squares([p.list_grad()[k] for p in params], 'float32')
         overflow = False
         if check:
             # reduced by a kvstore: every context holds the same sum, so the first one tells
@@ -475,11 +481,7 @@ class Trainer(gluon.Trainer):
         gradients are finite), so the norm is recomputed in float64."""
         for k in range(len(self._contexts)):
             grads = [p.list_grad()[k] for p in params]
-            if overflow:
-                sq = [nd.sum(nd.square(g.astype('float64'))) for g in grads]
-                total = nd.add_n(*sq) if len(sq) > 1 else sq[0]
-            else:
-                total = sums[k]
+            total = _sum_of_squares(grads, 'float64') if overflow else sums[k]
             norm = nd.sqrt(total) * rescale_grad
             factor = nd.clip(self._clip_global_norm / (norm + 1e-6), 0.0, 1.0)
             for g in grads:
