@@ -1,49 +1,42 @@
-"""Classroom assignments with nbgrader: release the student version, autograde submissions.
+"""Classroom assignments: release the student version, grade submissions in a sandbox.
 
     gluon-opt assignment release [--output release/ [--overwrite]] [--course-dir DIR]
     gluon-opt assignment grade SUBMISSION... [--output grades/ [--overwrite]] [--student ID]
-        [--timeout S] [--max-notebook-mb MB] [--max-cells N] [--max-output-kb KB]
+        [--timeout S] [--max-seconds S] [--max-memory-mb MB] [--max-notebook-mb MB]
+        [--max-cells N] [--max-output-kb KB] [--no-sandbox] [--course-dir DIR]
     (or: python -m gluon_opt.teaching.assignment release|grade ...)
 
 Every exercise notebook of the course (``course/NNx_exercises_*.ipynb``, the instructor
-version with solutions) is one nbgrader assignment named after the notebook. Both commands
-work in an nbgrader course directory (a temporary one unless ``--course-dir`` names one to
-keep)::
+version with solutions and hidden tests) is one nbgrader assignment named after the notebook.
 
-    <course-dir>/
-        nbgrader_config.py               cell timeout, database location
-        gradebook.db                     nbgrader's SQLite gradebook
-        source/<assignment>/<nb>.ipynb   instructor versions (copied from course/)
-        release/<assignment>/<nb>.ipynb  student versions (nbgrader generate_assignment)
-        submitted/<student>/<assignment>/<nb>.ipynb
-        autograded/<student>/<assignment>/<nb>.ipynb   (nbgrader autograde)
-        feedback/<student>/<assignment>/<nb>.html      (nbgrader generate_feedback)
-
-``--output`` is a new (or empty) folder; ``--overwrite`` replaces one only if gluon-opt wrote
-it (``gluon_opt.experiments.outputs``), and anything else is refused before any work.
-
-``release`` copies ``release/`` to ``--output``: one folder per assignment, the notebooks with
-every solution region replaced by ``raise NotImplementedError()`` and hidden tests removed.
+``release`` builds the student versions with nbgrader's ``generate_assignment`` in an nbgrader
+course directory (a temporary one unless ``--course-dir`` names one; in an existing one
+nothing is overwritten) and copies them to ``--output``: each solution region replaced by
+``raise NotImplementedError()``, hidden tests removed.
 
 ``grade`` takes submitted notebooks, or folders of them (one folder per student). The student
-id is ``--student``, else the folder's name; the assignment is found from the notebook's file
-name. It writes ``--output``/scores.csv (student, assignment, exercise, points, max_points,
-status, message; one row per graded cell) and ``--output``/feedback/<student>/<assignment>.html.
-A file that is not a notebook, a notebook nbgrader cannot grade, a cell that raises or runs
-past ``--timeout`` seconds: each costs the affected exercises their points, with the reason
-in ``message``, and the grading of everything else goes on.
+id is ``--student``, else the folder's name; the assignment is found from the file name. Each
+submission is graded by ``gluon_opt.teaching.autograde``: its code runs in a bubblewrap
+sandbox (``gluon_opt.teaching.sandbox``; ``--no-sandbox`` for trusted code only), the test
+cells are read, not run, and every verdict is computed in this process from what the
+student's code produced. It writes ``--output``/scores.csv (student, assignment, exercise,
+points, max_points, status, message; one row per graded cell) and
+``--output``/feedback/<student>/<assignment>.html. ``--output`` is a new (or empty) folder;
+``--overwrite`` replaces one only if gluon-opt wrote it (``gluon_opt.experiments.outputs``).
 
-Submissions are untrusted (course/ASSIGNMENTS.md, "Hostile submissions"): two folders giving
-one student id stop ``grade`` before any work; a file over ``--max-notebook-mb`` or
-``--max-cells`` is not run; a cell with nbgrader metadata the assignment does not have loses
-that metadata (a ``notice`` row says so); the feedback shows student HTML and markdown as
-escaped text, hidden tests as a placeholder, and at most ``--max-output-kb`` of outputs.
+Submissions are untrusted (course/ASSIGNMENTS.md, "Threat model"): two folders giving one
+student id stop ``grade`` before any work; a file over ``--max-notebook-mb`` or
+``--max-cells`` is not run; a cell over ``--timeout``, a notebook over ``--max-seconds`` or
+``--max-memory-mb`` is stopped; a cell with nbgrader metadata the assignment does not have is
+graded as an ordinary cell (a ``notice`` row says so); an exercise that asks for an
+implementation scores nothing when the notebook calls an existing one
+(``gluon_opt.teaching.policy``); the feedback shows student output and markdown as escaped
+text, never the hidden tests.
 """
 import argparse
 import contextlib
 import csv
 import glob
-import html
 import json
 import os
 import re
@@ -53,10 +46,12 @@ import tempfile
 import unicodedata
 
 from ..experiments.outputs import Output, OutputError
+from . import autograde, sandbox
 
 __all__ = ['add_arguments', 'run', 'release', 'grade', 'exercise_notebooks', 'graded_cells',
            'write_course_config', 'AssignmentError', 'DEFAULT_TIMEOUT', 'DEFAULT_MAX_NOTEBOOK_MB',
-           'DEFAULT_MAX_CELLS', 'DEFAULT_MAX_OUTPUT_KB', 'SCORE_FIELDS']
+           'DEFAULT_MAX_CELLS', 'DEFAULT_MAX_OUTPUT_KB', 'DEFAULT_MAX_SECONDS',
+           'DEFAULT_MAX_MEMORY_MB', 'SCORE_FIELDS']
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(os.path.dirname(HERE))  # above gluon_opt/teaching/
@@ -70,6 +65,9 @@ DEFAULT_TIMEOUT = 300
 DEFAULT_MAX_NOTEBOOK_MB = 5.0
 DEFAULT_MAX_CELLS = 1000
 DEFAULT_MAX_OUTPUT_KB = 1024
+#: what one submission may cost in all: wall and CPU seconds for all its cells, and memory
+DEFAULT_MAX_SECONDS = 900
+DEFAULT_MAX_MEMORY_MB = 4096
 SCORE_FIELDS = ('student', 'assignment', 'exercise', 'points', 'max_points', 'status', 'message')
 _EXERCISE_GLOB = '[0-9][0-9]x_*.ipynb'
 
@@ -172,18 +170,37 @@ def _course_directory(course_dir):
 
 def _prepare(course_dir, notebooks, timeout):
     """Copy the instructor versions into ``source/`` and run ``generate_assignment`` for each
-    (which also records the assignments and their graded cells in the gradebook)."""
-    write_course_config(course_dir, timeout)
+    (which also records the assignments and their graded cells in the gradebook). In an
+    existing course directory nothing is overwritten: its ``nbgrader_config.py`` is kept, a
+    different notebook already in ``source/`` or an existing ``release/<assignment>/`` stops
+    the command before any work."""
+    for assignment, path in notebooks.items():
+        target = os.path.join(course_dir, 'source', assignment, os.path.basename(path))
+        if os.path.exists(target) and not _same_file(target, path):
+            raise AssignmentError('%s exists and differs from %s: remove it, or use another '
+                                  '--course-dir (nothing was changed)' % (target, path))
+        released = os.path.join(course_dir, 'release', assignment)
+        if os.path.exists(released):
+            raise AssignmentError('%s exists: remove it, or use another --course-dir '
+                                  '(nothing was changed)' % released)
+    if not os.path.exists(os.path.join(course_dir, 'nbgrader_config.py')):
+        write_course_config(course_dir, timeout)
     api = _api(course_dir, timeout)
     for assignment, path in notebooks.items():
         target = os.path.join(course_dir, 'source', assignment)
         os.makedirs(target, exist_ok=True)
-        shutil.copy(path, os.path.join(target, os.path.basename(path)))
+        if not os.path.exists(os.path.join(target, os.path.basename(path))):
+            shutil.copy(path, os.path.join(target, os.path.basename(path)))
         result = api.generate_assignment(assignment)
         if not result.get('success'):
             raise AssignmentError('nbgrader generate_assignment failed for %s:\n%s'
                                   % (assignment, result.get('error') or result.get('log')))
     return api
+
+
+def _same_file(a, b):
+    with open(a, 'rb') as f, open(b, 'rb') as g:
+        return f.read() == g.read()
 
 
 # ---------------------------------------------------------------------------------------
@@ -311,173 +328,15 @@ def _read_notebook_or_reason(path, max_mb=DEFAULT_MAX_NOTEBOOK_MB,
     return None
 
 
-def _first_line(text, limit=1500):
-    text = ' '.join(line.strip() for line in str(text).splitlines() if line.strip())
-    return text if len(text) <= limit else text[:limit - 3] + '...'
-
-
-_ANSI = re.compile(r'\x1b\[[0-9;]*m')
-
-
-def _error_text(output, timeout):
-    ename = output.get('ename', 'Error')
-    # nbgrader interrupts a cell past the timeout: the kernel then reports KeyboardInterrupt
-    # (CellTimeoutError where the kernel did not answer at all)
-    if ename in ('CellTimeoutError', 'KeyboardInterrupt'):
-        return 'timed out: the cell ran longer than %d s and was stopped (an endless loop?)' \
-            % timeout
-    evalue = _ANSI.sub('', output.get('evalue', ''))
-    return _first_line('%s: %s' % (ename, evalue) if evalue else ename)
-
-
-def _cell_messages(autograded_path, timeout):
-    """``{grade_id: message}`` for the graded cells that failed, from the autograded
-    notebook's outputs. Where a cell between the previous test and this one (the solution
-    cell, usually) raised or timed out, the message says so first: that is the cause."""
-    import nbformat
-    out = {}
-    if not os.path.exists(autograded_path):
-        return out
-    nb = nbformat.read(autograded_path, as_version=4)
-    earlier = []
-    for cell in nb.cells:
-        if cell.cell_type != 'code':
-            continue
-        meta = cell.metadata.get('nbgrader', {})
-        errors = [o for o in cell.get('outputs', []) if o.get('output_type') == 'error']
-        if not meta.get('grade'):
-            if errors and meta.get('grade_id'):  # a solution or setup cell, not a free one
-                earlier.append('your cell %s failed first (%s)' % (
-                    meta['grade_id'], _error_text(errors[0], timeout)))
-            continue
-        if errors:
-            text = _error_text(errors[0], timeout)
-            out[meta['grade_id']] = '; '.join(earlier + ['then the test: ' + text]) \
-                if earlier else text
-        earlier = []
-    return out
-
-
-def _strip_foreign_cells(path, target, source_path):
-    """Copy the submission ``path`` to ``target``, removing the nbgrader metadata of every
-    cell whose grade_id is not one of the assignment's (or repeats one): nbgrader would
-    refuse the whole notebook for it. Returns ``[(grade_id, message), ...]``."""
-    import nbformat
-    source = nbformat.read(source_path, as_version=4)
-    known = {c.metadata.get('nbgrader', {}).get('grade_id') for c in source.cells} - {None}
-    nb = nbformat.read(path, as_version=4)
-    seen, notices = set(), []
-    for cell in nb.cells:
-        meta = cell.metadata.get('nbgrader')
-        if meta is None:
-            continue
-        gid = meta.get('grade_id') if isinstance(meta, dict) else None
-        gid = gid if isinstance(gid, str) else None
-        if gid in known and gid not in seen:
-            seen.add(gid)
-            continue
-        kind = 'grade: true' if isinstance(meta, dict) and meta.get('grade') else \
-            'nbgrader metadata'
-        why = 'appears twice' if gid in seen else 'is not in the assignment'
-        notices.append((str(gid or ''), 'cell %s has %s but %s: graded as an ordinary cell' % (
-            gid or '(without grade_id)', kind, why)))
-        del cell.metadata['nbgrader']
-    if notices:
-        nbformat.write(nb, target)
-    else:
-        shutil.copy(path, target)
-    return notices
-
-
-#: output types shown as they are in the feedback; anything else (text/html, javascript,
-#: svg, widgets: HTML the student's code chose) is shown as its text/plain form, escaped
-_SAFE_MIME = ('text/plain', 'image/png', 'image/jpeg')
-_BASE64 = re.compile(r'[A-Za-z0-9+/=\s]*')
-_HIDDEN = re.compile(r'^[ \t]*#+ *BEGIN HIDDEN TESTS.*?^[ \t]*#+ *END HIDDEN TESTS[^\n]*',
-                     re.S | re.M)
-
-
-def _output_size(output):
-    if output.get('output_type') == 'stream':
-        return len(output.get('text', ''))
-    if output.get('output_type') == 'error':
-        return sum(len(t) for t in output.get('traceback', [])) + len(output.get('evalue', ''))
-    return sum(len(v) if isinstance(v, str) else len(json.dumps(v))
-               for v in output.get('data', {}).values())
-
-
-def _sanitise_for_feedback(path, max_output_kb=DEFAULT_MAX_OUTPUT_KB):
-    """Rewrite the autograded notebook ``path`` before nbgrader renders it as feedback HTML
-    (nbgrader shows outputs and markdown as they are): student HTML becomes escaped text,
-    hidden tests become a placeholder, outputs beyond ``max_output_kb`` are cut. Returns a
-    notice, or None."""
-    import nbformat
-    nb = nbformat.read(path, as_version=4)
-    budget = int(max_output_kb * 1024)
-    cut = 0
-    for cell in nb.cells:
-        meta = cell.metadata.get('nbgrader', {})
-        if cell.cell_type == 'markdown' and not meta.get('locked'):
-            cell.source = html.escape(cell.source, quote=False)
-        if cell.cell_type == 'raw':  # a raw cell marked text/html is copied into the page
-            cell.metadata.pop('raw_mimetype', None)
-            cell.metadata.pop('format', None)
-        if cell.cell_type != 'code':
-            continue
-        if meta.get('grade') and meta.get('locked'):
-            cell.source = _HIDDEN.sub('# (hidden tests not shown)', cell.source)
-        outputs, noted = [], False
-        for out in cell.get('outputs', []):
-            if 'data' in out:
-                # images go into the page as data: URLs, unescaped: base64 or nothing
-                data = {k: v for k, v in out['data'].items() if k in _SAFE_MIME and (
-                    k == 'text/plain' or isinstance(v, str) and _BASE64.fullmatch(v))}
-                if not data:
-                    data = {'text/plain': '[output of type %s not shown]'
-                            % ', '.join(sorted(out['data']))}
-                out['data'] = data
-            size = _output_size(out)
-            if size <= budget:
-                budget -= size
-                outputs.append(out)
-                continue
-            cut += size
-            if out.get('output_type') == 'stream' and budget > 0:
-                cut -= budget
-                out['text'] = out['text'][:budget]
-                outputs.append(out)
-                budget = 0
-            if not noted:
-                noted = True
-                outputs.append(nbformat.v4.new_output('stream', name='stdout', text=(
-                    '\n[output cut: this submission\'s outputs exceed %g KB]\n'
-                    % max_output_kb)))
-        cell.outputs = outputs
-    os.chmod(path, 0o644)  # nbgrader leaves the autograded notebook read-only
-    nbformat.write(nb, path)
-    os.chmod(path, 0o444)
-    if cut:
-        return ('outputs over the limit of %g KB (--max-output-kb): %d KB cut from the '
-                'feedback' % (max_output_kb, cut // 1024))
-    return None
-
-
 def _zero_rows(student, assignment, cells, status, message):
     return [dict(student=student, assignment=assignment, exercise=gid, points=0.0,
                  max_points=pts, status=status, message=message) for gid, pts in cells]
 
 
-def _write_html(path, title, student, rows, reason):
+def _write(path, text):
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    items = ''.join('<tr><td>%s</td><td>%g / %g</td><td>%s</td></tr>' % (
-        html.escape(r['exercise']), r['points'], r['max_points'], html.escape(r['message']))
-        for r in rows)
     with open(path, 'w', encoding='utf-8') as f:
-        f.write('<!DOCTYPE html><html><head><meta charset="utf-8"><title>%s</title></head>'
-                '<body><h1>%s: %s</h1><p><strong>Not graded:</strong> %s</p>'
-                '<table border="1"><tr><th>exercise</th><th>score</th><th>message</th></tr>%s'
-                '</table></body></html>' % (html.escape(title), html.escape(title),
-                                            html.escape(student), html.escape(reason), items))
+        f.write(text)
 
 
 def _notice_rows(student, assignment, notices):
@@ -485,84 +344,72 @@ def _notice_rows(student, assignment, notices):
                  max_points=0.0, status='notice', message=message) for gid, message in notices]
 
 
-def _grade_one(api, course_dir, student, assignment, source_path, submitted, output,
-               timeout, limits=None):
-    """Autograde one student's notebook for one assignment; returns the score rows. Never
-    raises for a problem of the submission."""
-    from nbgrader.api import Gradebook, MissingEntry
-    cells = graded_cells(source_path)
-    name = os.path.basename(source_path)
-    stem = os.path.splitext(name)[0]
-    feedback = os.path.join(output, 'feedback', student, assignment + '.html')
+def _sources(source_dir, course_dir):
+    """The instructor notebooks: ``source_dir``'s, each replaced by the one in an nbgrader
+    course directory's ``source/<assignment>/`` where that exists (read, never written)."""
+    notebooks = exercise_notebooks(source_dir)
+    if course_dir:
+        for name in notebooks:
+            own = os.path.join(course_dir, 'source', name, name + '.ipynb')
+            if os.path.isfile(own):
+                notebooks[name] = own
+    return notebooks
 
-    limits = dict(limits or {})
-    max_output_kb = limits.pop('max_output_kb', DEFAULT_MAX_OUTPUT_KB)
-    reason = _read_notebook_or_reason(submitted, **limits)
-    if reason is not None:
-        rows = _zero_rows(student, assignment, cells, 'invalid', reason)
-        _write_html(feedback, assignment, student, rows, reason)
-        return rows
 
-    target = os.path.join(course_dir, 'submitted', student, assignment)
-    if os.path.isdir(target):
-        shutil.rmtree(target)
-    os.makedirs(target)
-    notices = _strip_foreign_cells(submitted, os.path.join(target, name), source_path)
-    result = api.autograde(assignment, student)
-    if not result.get('success'):
-        reason = 'nbgrader could not autograde this notebook: %s' % _first_line(
-            (result.get('error') or result.get('log') or 'unknown error').strip()
-            .splitlines()[-1])
-        rows = _zero_rows(student, assignment, cells, 'error', reason) + _notice_rows(
-            student, assignment, notices)
-        _write_html(feedback, assignment, student, rows, reason)
-        return rows
-
-    autograded = os.path.join(course_dir, 'autograded', student, assignment, name)
-    messages = _cell_messages(autograded, timeout)
-    rows = []
-    with Gradebook(_db_url(course_dir)) as gb:
+def _load(notebooks, name, cache):
+    if name not in cache:
         try:
-            nb = gb.find_submission_notebook(stem, assignment, student)
-            grades = {g.name: g for g in nb.grades}
-        except MissingEntry:
-            grades = {}
-        for gid, pts in cells:
-            g = grades.get(gid)
-            score = float(g.score) if g is not None and g.score is not None else 0.0
-            max_points = float(g.max_score) if g is not None else pts
-            full = score >= max_points
-            rows.append(dict(student=student, assignment=assignment, exercise=gid,
-                             points=score, max_points=max_points,
-                             status='passed' if full else 'failed',
-                             message='' if full else messages.get(
-                                 gid, 'no points (see the feedback)')))
-    if os.path.exists(autograded):
-        cut = _sanitise_for_feedback(autograded, max_output_kb)
-        if cut:
-            notices.append(('', cut))
-    rows.extend(_notice_rows(student, assignment, notices))
-    api.generate_feedback(assignment, student)
-    html_path = os.path.join(course_dir, 'feedback', student, assignment, stem + '.html')
-    if os.path.exists(html_path):
-        os.makedirs(os.path.dirname(feedback), exist_ok=True)
-        shutil.copy(html_path, feedback)
-    else:
-        _write_html(feedback, assignment, student, rows, 'nbgrader wrote no feedback')
-    return rows
+            cache[name] = autograde.Assignment(name, notebooks[name])
+        except autograde.AssignmentSourceError as err:
+            raise AssignmentError('%s: %s' % (notebooks[name], err))
+    return cache[name]
+
+
+def _grade_file(assignment, sid, path, output, timeout, limits, use_sandbox, max_notebook_mb,
+                max_cells, max_output_kb, hide):
+    import nbformat
+    feedback = os.path.join(output, 'feedback', sid, assignment.name + '.html')
+    reason = _read_notebook_or_reason(path, max_notebook_mb, max_cells)
+    if reason is not None:
+        rows = _zero_rows(sid, assignment.name, assignment.graded(), 'invalid', reason)
+        _write(feedback, autograde.feedback_html(assignment.name, sid, rows, [], {}, reason))
+        return rows
+    try:
+        nb = nbformat.read(path, as_version=4)
+        rows, notices, page = autograde.grade_submission(
+            nb, assignment, sid, timeout, limits, use_sandbox, max_output_kb, hide=hide)
+    except sandbox.SandboxError:
+        raise
+    except Exception as err:  # noqa: BLE001 (one submission never stops the rest)
+        reason = 'grading failed: %s: %s' % (type(err).__name__, autograde._first_line(err))
+        rows = _zero_rows(sid, assignment.name, assignment.graded(), 'error', reason)
+        _write(feedback, autograde.feedback_html(assignment.name, sid, rows, [], {}, reason))
+        return rows
+    _write(feedback, page)
+    return rows + _notice_rows(sid, assignment.name, notices)
 
 
 def grade(submissions, output='grades', student=None, source_dir=DEFAULT_SOURCE,
           course_dir=None, timeout=DEFAULT_TIMEOUT, log=None, overwrite=False,
           max_notebook_mb=DEFAULT_MAX_NOTEBOOK_MB, max_cells=DEFAULT_MAX_CELLS,
-          max_output_kb=DEFAULT_MAX_OUTPUT_KB):
-    """Autograde ``submissions`` (notebook files or per-student folders) against the
-    course's exercise notebooks; write ``output``/scores.csv and ``output``/feedback/.
-    Returns the score rows (dicts with ``SCORE_FIELDS``). ``output`` must be new or empty,
-    or with ``overwrite`` a folder gluon-opt wrote (``OutputError`` otherwise)."""
+          max_output_kb=DEFAULT_MAX_OUTPUT_KB, max_seconds=DEFAULT_MAX_SECONDS,
+          max_memory_mb=DEFAULT_MAX_MEMORY_MB, use_sandbox=True):
+    """Grade ``submissions`` (notebook files or per-student folders) against the course's
+    exercise notebooks; write ``output``/scores.csv and ``output``/feedback/. Returns the
+    score rows (dicts with ``SCORE_FIELDS``).
+
+    Each submission's code runs in a sandbox (``gluon_opt.teaching.sandbox``: bubblewrap;
+    ``use_sandbox=False`` runs it unprotected) and every verdict is computed in this process
+    (``gluon_opt.teaching.autograde``). ``output`` must be new or empty, or with ``overwrite``
+    a folder gluon-opt wrote (``OutputError`` otherwise)."""
     folder = Output(output, 'assignment grade', overwrite=overwrite, option='--output')
     log = log or (lambda msg: None)
-    notebooks = exercise_notebooks(source_dir)
+    if use_sandbox and sandbox.bwrap() is None:
+        raise AssignmentError('bubblewrap (bwrap) is not installed, and grading runs each '
+                              'submission in it: install it (Debian/Ubuntu: apt-get install '
+                              'bubblewrap), or pass --no-sandbox to run the students\' code '
+                              'with your rights (unsafe with submissions you do not trust)')
+    notebooks = _sources(source_dir, course_dir)
     jobs, problems = collect_submissions(submissions, notebooks, student=student)
     rows = []
     for sid, path, message in problems:
@@ -570,26 +417,19 @@ def grade(submissions, output='grades', student=None, source_dir=DEFAULT_SOURCE,
         rows.append(dict(student=sid, assignment='', exercise='', points=0.0, max_points=0.0,
                          status='unmatched', message='%s: %s' % (os.path.basename(path),
                                                                 message)))
+    limits = sandbox.Limits(max_seconds=max_seconds, max_memory_mb=max_memory_mb,
+                            max_file_mb=max(64, int(max_output_kb / 1024) + 1))
+    # folders the sandbox must not show even where they lie under a path it binds
+    hide = [source_dir, course_dir, os.path.abspath(output)] + sorted(
+        {os.path.dirname(os.path.abspath(p)) for p in jobs.values()})
+    cache = {}
     with folder.writing():
-        needed = {a: notebooks[a] for a in notebooks if any(a == j[1] for j in jobs)}
-        if needed:
-            with _course_directory(course_dir) as cdir, _environment():
-                api = _prepare(cdir, needed, timeout)
-                for (sid, assignment), path in sorted(jobs.items()):
-                    log('grading %s / %s (%s)' % (sid, assignment, path))
-                    try:
-                        got = _grade_one(api, cdir, sid, assignment, needed[assignment], path,
-                                         output, timeout, limits=dict(
-                                             max_mb=max_notebook_mb, max_cells=max_cells,
-                                             max_output_kb=max_output_kb))
-                    except Exception as err:  # noqa: BLE001 (one never stops the rest)
-                        reason = 'grading failed: %s: %s' % (type(err).__name__,
-                                                             _first_line(err))
-                        got = _zero_rows(sid, assignment, graded_cells(needed[assignment]),
-                                         'error', reason)
-                        _write_html(os.path.join(output, 'feedback', sid, assignment + '.html'),
-                                    assignment, sid, got, reason)
-                    rows.extend(got)
+        for (sid, name), path in sorted(jobs.items()):
+            assignment = _load(notebooks, name, cache)
+            log('grading %s / %s (%s)' % (sid, name, path))
+            rows.extend(_grade_file(assignment, sid, path, output, timeout, limits,
+                                    use_sandbox, max_notebook_mb, max_cells, max_output_kb,
+                                    hide))
         with open(os.path.join(output, 'scores.csv'), 'w', newline='', encoding='utf-8') as f:
             writer = csv.DictWriter(f, fieldnames=SCORE_FIELDS)
             writer.writeheader()
@@ -628,9 +468,10 @@ def add_arguments(parser):
     _overwrite(p)
     _common(p)
     g = sub.add_parser('grade', help='autograde submitted notebooks: scores.csv and feedback',
-                       description='Autograde submitted notebooks with nbgrader; write '
-                       'scores.csv (one row per student, assignment and graded exercise) '
-                       'and feedback HTML.')
+                       description='Autograde submitted notebooks, each run in a bubblewrap '
+                       'sandbox, with every verdict computed outside it; write scores.csv '
+                       '(one row per student, assignment and graded exercise) and feedback '
+                       'HTML.')
     g.add_argument('submissions', nargs='+', metavar='SUBMISSION',
                    help='a submitted notebook, or a folder of one student\'s notebooks')
     g.add_argument('--student', help='student id for all the submissions (default: the '
@@ -649,6 +490,15 @@ def add_arguments(parser):
     g.add_argument('--max-output-kb', type=float, default=DEFAULT_MAX_OUTPUT_KB,
                    help='outputs of one submission shown in its feedback; the rest is cut '
                         '(default: %g)' % DEFAULT_MAX_OUTPUT_KB)
+    g.add_argument('--max-seconds', type=float, default=DEFAULT_MAX_SECONDS,
+                   help='wall and CPU seconds for all the cells of one submission; what has '
+                        'not run by then scores zero (default: %g)' % DEFAULT_MAX_SECONDS)
+    g.add_argument('--max-memory-mb', type=int, default=DEFAULT_MAX_MEMORY_MB,
+                   help='address space of one submission\'s process (default: %d)'
+                   % DEFAULT_MAX_MEMORY_MB)
+    g.add_argument('--no-sandbox', action='store_true',
+                   help='run the students\' code without the bubblewrap sandbox, with your '
+                        'rights: only for code you trust')
     _overwrite(g)
     _common(g)
 
@@ -663,7 +513,9 @@ def _common(p):
                    help='folder with the instructor notebooks NNx_exercises_*.ipynb '
                         '(default: the course/ of this checkout)')
     p.add_argument('--course-dir',
-                   help='nbgrader course directory to use and keep (default: a temporary one)')
+                   help='an nbgrader course directory: release works in it (keeping what is '
+                        'there; default: a temporary one); grade reads its source/ '
+                        'notebooks, if any, and writes nothing there')
 
 
 def run(args):
@@ -679,14 +531,20 @@ def run(args):
         return 0
     if args.timeout <= 0:
         raise AssignmentError('--timeout must be a positive number of seconds')
-    for option in ('max_notebook_mb', 'max_cells', 'max_output_kb'):
+    for option in ('max_notebook_mb', 'max_cells', 'max_output_kb', 'max_seconds',
+                   'max_memory_mb'):
         if getattr(args, option) <= 0:
             raise AssignmentError('--%s must be positive' % option.replace('_', '-'))
+    if args.no_sandbox:
+        print('WARNING: --no-sandbox: the submissions\' code runs with your rights and can '
+              'read and change your files, other submissions and the grades; use it only for '
+              'code you trust', file=sys.stderr)
     rows = grade(args.submissions, output=args.output, student=args.student,
                  source_dir=args.source, course_dir=args.course_dir, timeout=args.timeout,
                  log=lambda msg: print(msg, file=sys.stderr), overwrite=args.overwrite,
                  max_notebook_mb=args.max_notebook_mb, max_cells=args.max_cells,
-                 max_output_kb=args.max_output_kb)
+                 max_output_kb=args.max_output_kb, max_seconds=args.max_seconds,
+                 max_memory_mb=args.max_memory_mb, use_sandbox=not args.no_sandbox)
     for line in _summary(rows):
         print(line)
     for r in rows:
@@ -706,7 +564,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return run(args)
-    except (AssignmentError, OutputError) as err:
+    except (AssignmentError, OutputError, sandbox.SandboxError) as err:
         print('%s: error: %s' % (parser.prog, err), file=sys.stderr)
         return 2
 
