@@ -109,6 +109,19 @@ def test_course_has_enough_graded_exercises():
     assert all(points > 0 for _, points in cells)
 
 
+def test_learner_versions_in_course_are_the_released_notebooks(released):
+    course = os.path.dirname(SOURCE)
+    for name, paths in released.items():
+        for path in paths:
+            mine = nbformat.read(os.path.join(course, os.path.basename(path)), as_version=4)
+            theirs = nbformat.read(path, as_version=4)
+            assert [(c.cell_type, c.source) for c in mine.cells] == \
+                [(c.cell_type, c.source) for c in theirs.cells], (
+                    '%s differs from what release makes of course/instructor/: run '
+                    'python course/build.py %s' % (os.path.basename(path), name[:3]))
+            assert all(not c.get('outputs') for c in mine.cells if c.cell_type == 'code')
+
+
 def test_release_removes_solutions_and_hidden_tests(released):
     assert sorted(released) == sorted(assignment.exercise_notebooks())
     for assignment_id, paths in released.items():
