@@ -495,3 +495,25 @@ def test_gpu_items_take_kernels_only_where_built(monkeypatch):
     assert plans._gpu_op('gopt_adam') and plans._gpu_op('gopt_muon_apply')
     assert not plans._gpu_op('gopt_adafactor')  # its factored passes are CPU-only
     assert not plans._gpu_op('gopt_lookahead_sync')
+
+
+def test_prebuild_says_what_it_builds_before_any_timing(monkeypatch, tmp_path):
+    """compare and bench call kernels.prebuild() before their first timed step: where the cache
+    lacks the library it says so (what, how long, where) and builds it then."""
+    import io
+    from gluon_opt.kernels import build, runtime
+    monkeypatch.setattr(runtime, '_state', {'error': None, 'warned': False, 'ops': None,
+                                            'handles': {}})
+    monkeypatch.setattr(build, 'library_path', lambda nvcc=None: str(
+        tmp_path / 'cache' / '1.9.1-abc' / build.LIB_NAME))
+    built = []
+    monkeypatch.setattr(runtime, 'available', lambda: built.append(1) or True)
+    monkeypatch.delenv('GLUON_OPT_IMPL', raising=False)
+    stream = io.StringIO()
+    assert runtime.prebuild(stream) is True and built == [1]
+    text = stream.getvalue()
+    assert 'building the fused optimizer kernels' in text and str(tmp_path / 'cache') in text
+    assert 'kernels built in' in text
+    monkeypatch.setenv('GLUON_OPT_IMPL', 'reference')
+    quiet = io.StringIO()
+    assert runtime.prebuild(quiet) is False and quiet.getvalue() == '' and built == [1]

@@ -29,10 +29,11 @@ Lookahead's synchronisation on a GPU) falls back to the reference per item.
 """
 from .build import KernelBuildError, cuda_enabled
 from .runtime import (RULE_OPS, CPU_ONLY_OPS, GPU_OPS, MAX_TENSORS_PER_CALL,
-                      KernelBuildWarning, available, require, has_op, op, call, grad_attrs,
-                      _Call)
+                      KernelBuildWarning, available, prebuild, require, has_op, op, call,
+                      grad_attrs, _Call)
 from .plans import update, fusable
 
-__all__ = ['available', 'require', 'has_op', 'op', 'update', 'fusable', 'call', 'grad_attrs',
+__all__ = ['available', 'prebuild', 'require', 'has_op', 'op', 'update', 'fusable', 'call',
+           'grad_attrs',
            'RULE_OPS', 'CPU_ONLY_OPS', 'GPU_OPS', 'MAX_TENSORS_PER_CALL', 'KernelBuildError',
            'KernelBuildWarning', 'cuda_enabled']

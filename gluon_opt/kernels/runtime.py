@@ -4,13 +4,16 @@ The library (``build.py`` compiles it) registers its ops with MXNet; this module
 names (``RULE_OPS``, ``CPU_ONLY_OPS``), loads the library once (``available``, ``require``,
 ``op``), and calls an op over many tensors through MXNet's C API (``_Call``, ``call``).
 """
+import os
+import sys
+import time
 import warnings
 
 from .build import KernelBuildError, load as _load_library
 
 __all__ = ['RULE_OPS', 'CPU_ONLY_OPS', 'GPU_OPS', 'MAX_TENSORS_PER_CALL', 'KernelBuildWarning',
            'available', 'require', 'loaded', 'has_op', 'op', 'call', 'grad_attrs',
-           'format_scalars']
+           'format_scalars', 'prebuild']
 
 #: the ops registered with ``GLUON_OPT_REGISTER_RULE`` (``common.h``): one elementwise rule,
 #: with a CPU and, in a CUDA build, a CUDA driver
@@ -67,6 +70,34 @@ def available():
                       'reference to silence this. Cause: %s' % _state['error'],
                       KernelBuildWarning, stacklevel=3)
     return False
+
+
+def prebuild(stream=None):
+    """Build the library (where the cache lacks it) and load it now, before any timed work,
+    saying so in one line on ``stream`` (default stderr): what is built, about how long it
+    takes and where it is cached. Returns ``available()``; does nothing (False) under
+    ``GLUON_OPT_IMPL=reference``. ``python -m gluon_opt.kernels.build`` does the same ahead of
+    time."""
+    if os.environ.get('GLUON_OPT_IMPL', '').strip().lower() == 'reference':
+        return False
+    if _state['ops'] is not None or _state['error'] is not None:
+        return _state['ops'] is not None
+    stream = stream or sys.stderr
+    from . import build
+    try:
+        path = build.library_path(build.cuda_compiler())
+    except Exception:  # noqa: BLE001 (available() reports the cause)
+        path = None
+    start = time.time()
+    if path is not None and not os.path.exists(path):
+        stream.write('gluon-opt: building the fused optimizer kernels (once, about 20-60 s on '
+                     '2 cores), cached in %s\n' % os.path.dirname(os.path.dirname(path)))
+        stream.flush()
+        ok = available()
+        stream.write('gluon-opt: kernels %s in %.0f s\n' % (
+            'built' if ok else 'unavailable (the reference updates run)', time.time() - start))
+        return ok
+    return available()
 
 
 def require():
