@@ -210,30 +210,38 @@ def evaluate(net, loader, ctx, loss_fn=None, max_examples=None):
 
 
 class _Progress(object):
-    """A one-line text progress bar on stderr (no dependency), redrawn at each loss check."""
+    """Progress on stderr: a tqdm bar over each epoch's batches with the running loss (only
+    where stderr is a terminal), and one summary line per epoch (whenever enabled)."""
 
     def __init__(self, enabled, name, epochs, stream=None):
         self.enabled, self.name, self.epochs = enabled, name, epochs
         self.stream = stream or sys.stderr
+        self.live = enabled and self.stream.isatty()  # a redrawn bar only makes sense live
+        self.bar = None
 
     def update(self, epoch, batch, batches, loss):
-        if not self.enabled or not self.stream.isatty():  # redrawing only makes sense live
+        if not self.live:
             return
-        width = 24
-        done = int(width * batch / max(batches, 1)) if batches else 0
-        self.stream.write('\r%-20s epoch %d/%d [%s%s] %d/%s loss %.4f' % (
-            self.name[:20], epoch, self.epochs, '#' * done, '.' * (width - done), batch,
-            batches if batches else '?', loss))
-        self.stream.flush()
+        if self.bar is None:
+            from tqdm import tqdm
+            self.bar = tqdm(total=batches, desc='%-20s epoch %d/%d' % (
+                self.name[:20], epoch, self.epochs), file=self.stream, leave=False,
+                unit='batch', dynamic_ncols=True)
+        self.bar.n = batch
+        self.bar.set_postfix_str('loss %.4f' % loss, refresh=False)
+        self.bar.refresh()
 
     def end_epoch(self, rec):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
         if not self.enabled:
             return
-        self.stream.write('\r%-20s epoch %d/%d  train loss %.4f  val acc %s  test acc %.4f  '
-                          '%.1fs%s\n' % (
+        self.stream.write('%-20s epoch %d/%d  train loss %.4f  val acc %s  test acc %.4f  '
+                          '%.1fs\n' % (
                               self.name[:20], rec['epoch'], self.epochs, rec['train_loss'],
                               'n/a' if rec['val_acc'] is None else '%.4f' % rec['val_acc'],
-                              rec['test_acc'], rec['epoch_time'], ' ' * 10))
+                              rec['test_acc'], rec['epoch_time']))
         self.stream.flush()
 
 

@@ -396,7 +396,7 @@ def grade(submissions, output='grades', student=None, source_dir=DEFAULT_SOURCE,
           course_dir=None, timeout=DEFAULT_TIMEOUT, log=None, overwrite=False,
           max_notebook_mb=DEFAULT_MAX_NOTEBOOK_MB, max_cells=DEFAULT_MAX_CELLS,
           max_output_kb=DEFAULT_MAX_OUTPUT_KB, max_seconds=DEFAULT_MAX_SECONDS,
-          max_memory_mb=DEFAULT_MAX_MEMORY_MB, use_sandbox=True):
+          max_memory_mb=DEFAULT_MAX_MEMORY_MB, use_sandbox=True, progress=False):
     """Grade ``submissions`` (notebook files or per-student folders) against the course's
     exercise notebooks; write ``output``/scores.csv and ``output``/feedback/. Returns the
     score rows (dicts with ``SCORE_FIELDS``).
@@ -404,7 +404,8 @@ def grade(submissions, output='grades', student=None, source_dir=DEFAULT_SOURCE,
     Each submission's code runs in a sandbox (``gluon_opt.teaching.sandbox``: bubblewrap;
     ``use_sandbox=False`` runs it unprotected) and every verdict is computed in this process
     (``gluon_opt.teaching.autograde``). ``output`` must be new or empty, or with ``overwrite``
-    a folder gluon-opt wrote (``OutputError`` otherwise)."""
+    a folder gluon-opt wrote (``OutputError`` otherwise). ``progress``: a bar over the
+    submissions on stderr where it is a terminal."""
     folder = Output(output, 'assignment grade', overwrite=overwrite, option='--output')
     log = log or (lambda msg: None)
     if use_sandbox and sandbox.bwrap() is None:
@@ -426,9 +427,13 @@ def grade(submissions, output='grades', student=None, source_dir=DEFAULT_SOURCE,
     hide = [source_dir, course_dir, os.path.abspath(output)] + sorted(
         {os.path.dirname(os.path.abspath(p)) for p in jobs.values()})
     cache = {}
+    from tqdm import tqdm
+    bar = tqdm(sorted(jobs.items()), unit='submission', file=sys.stderr, leave=False,
+               disable=not (progress and sys.stderr.isatty()), dynamic_ncols=True)
     with folder.writing():
-        for (sid, name), path in sorted(jobs.items()):
+        for (sid, name), path in bar:
             assignment = _load(notebooks, name, cache)
+            bar.set_description('%s / %s' % (sid, name))
             log('grading %s / %s (%s)' % (sid, name, path))
             rows.extend(_grade_file(assignment, sid, path, output, timeout, limits,
                                     use_sandbox, max_notebook_mb, max_cells, max_output_kb,
@@ -499,6 +504,8 @@ def add_arguments(parser):
     g.add_argument('--max-memory-mb', type=int, default=DEFAULT_MAX_MEMORY_MB,
                    help='address space of one submission\'s process (default: %d)'
                    % DEFAULT_MAX_MEMORY_MB)
+    g.add_argument('--no-progress', action='store_true',
+                   help='no progress bar (there is none anyway when stderr is not a terminal)')
     g.add_argument('--no-sandbox', action='store_true',
                    help='run the students\' code without the bubblewrap sandbox, with your '
                         'rights: only for code you trust')
@@ -519,6 +526,11 @@ def _common(p):
                    help='an nbgrader course directory: release works in it (keeping what is '
                         'there; default: a temporary one); grade reads its source/ '
                         'notebooks, if any, and writes nothing there')
+
+
+def _log(msg):
+    from tqdm import tqdm
+    tqdm.write(msg, file=sys.stderr)  # above a live progress bar, not through it
 
 
 def run(args):
@@ -544,10 +556,11 @@ def run(args):
               'code you trust', file=sys.stderr)
     rows = grade(args.submissions, output=args.output, student=args.student,
                  source_dir=args.source, course_dir=args.course_dir, timeout=args.timeout,
-                 log=lambda msg: print(msg, file=sys.stderr), overwrite=args.overwrite,
+                 log=_log, overwrite=args.overwrite,
                  max_notebook_mb=args.max_notebook_mb, max_cells=args.max_cells,
                  max_output_kb=args.max_output_kb, max_seconds=args.max_seconds,
-                 max_memory_mb=args.max_memory_mb, use_sandbox=not args.no_sandbox)
+                 max_memory_mb=args.max_memory_mb, use_sandbox=not args.no_sandbox,
+                 progress=not args.no_progress)
     for line in _summary(rows):
         print(line)
     for r in rows:
