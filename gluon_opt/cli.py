@@ -66,6 +66,9 @@ SUBCOMMANDS = [
     Subcommand('launch', 'run a distributed (parameter-server) job on this machine: '
                'scheduler, servers and workers on 127.0.0.1',
                *_command('gluon_opt.experiments.distributed')),
+    Subcommand('course', 'copy the course notebooks into a folder (default ./gluon-opt-course) '
+               'and, with --open, start JupyterLab there',
+               *_command('gluon_opt.teaching.course_copy', ('CourseError',))),
     Subcommand('quiz', "take a chapter's quiz in the terminal (no chapter: list the quizzes)",
                *_command('gluon_opt.teaching.quiz.cli')),
     Subcommand('assignment', 'classroom assignments with nbgrader: release the student '

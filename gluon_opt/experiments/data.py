@@ -24,6 +24,8 @@ import numpy as np
 import mxnet as mx
 from mxnet import gluon
 
+from .. import _resources
+
 __all__ = ['CLASS_NAMES', 'DATA_ENV', 'DataFileError', 'default_path', 'load_arrays',
            'split_indices', 'transform_images', 'ArrayLoader', 'Loaders', 'load_fashion_mnist',
            'get_datasets', 'get_dataloaders', 'MEAN', 'STD']
@@ -33,7 +35,7 @@ CLASS_NAMES = ('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 
                'Sneaker', 'Bag', 'Ankle boot')
 
 #: Environment variable naming another location of ``fashion_mnist.npz``.
-DATA_ENV = 'GLUON_OPT_DATA'
+DATA_ENV = _resources.DATA_ENV
 
 #: Mean and standard deviation of the training pixels scaled to [0, 1] (the figures usually
 #: quoted for Fashion-MNIST; ``data/README.md`` checks the mean against this file).
@@ -49,12 +51,9 @@ class DataFileError(RuntimeError):
 
 def default_path():
     """Where ``fashion_mnist.npz`` is looked for: ``$GLUON_OPT_DATA`` if set, else the
-    repository's ``data/`` folder beside the ``gluon_opt`` package."""
-    env = os.environ.get(DATA_ENV)
-    if env:
-        return env
-    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # gluon_opt/
-    return os.path.join(os.path.dirname(package), 'data', 'fashion_mnist.npz')
+    checkout's ``data/`` folder, else the copy inside the installed package
+    (``gluon_opt._resources``)."""
+    return _resources.data_file()
 
 
 def _read_npz(path):
@@ -113,7 +112,8 @@ def load_arrays(path=None, download=True):
         except Exception as err:  # any failure of the fallback ends in the same advice
             why = 'the fallback download failed: %s: %s' % (type(err).__name__, err)
     raise DataFileError('Fashion-MNIST not found: expected %s (%s); copy data/fashion_mnist.npz '
-                        'from the repository there, or point %s at it.' % (path, why, DATA_ENV))
+                        'from the repository there (or reinstall gluon-opt, whose wheel carries '
+                        'it), or point %s at it.' % (path, why, DATA_ENV))
 
 
 def split_indices(labels, val_size, seed=0):

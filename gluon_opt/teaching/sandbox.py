@@ -124,7 +124,9 @@ def _command(argv, limits, hide):
                            'cannot harm anything, pass --no-sandbox')
     roots = bound_paths()
     cmd = [exe, '--unshare-all', '--die-with-parent', '--new-session', '--cap-drop', 'ALL',
-           '--uid', str(NOBODY), '--gid', str(NOBODY), '--hostname', 'grading']
+           '--uid', str(NOBODY), '--gid', str(NOBODY), '--hostname', 'grading',
+           # the private /tmp first: a Python installed under /tmp is bound on top of it
+           '--size', str(limits.tmp_mb << 20), '--tmpfs', '/tmp']
     for p in roots:
         if os.path.islink(p) and not p.startswith('/usr'):
             cmd += ['--ro-bind', os.path.realpath(p), p]
@@ -139,8 +141,7 @@ def _command(argv, limits, hide):
     for p in hide:  # an instructor's folder under a bound path: an empty folder instead
         if p and os.path.exists(p) and _inside(p, roots):
             cmd += ['--tmpfs', os.path.realpath(p)]
-    cmd += ['--proc', '/proc', '--dev', '/dev',
-            '--size', str(limits.tmp_mb << 20), '--tmpfs', '/tmp', '--chdir', '/tmp',
+    cmd += ['--proc', '/proc', '--dev', '/dev', '--dir', '/tmp/work', '--chdir', '/tmp/work',
             '--clearenv']
     for key, value in sorted(_environment(True).items()):
         cmd += ['--setenv', key, value]
