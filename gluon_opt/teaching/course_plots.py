@@ -4,16 +4,40 @@ notebook's output deterministic (PNG only, fixed size and dpi, fixed seeds), whi
 """
 import numpy as np
 
-__all__ = ['setup_notebook', 'contour', 'landscape_1d', 'loss_curves', 'bars', 'COLORS']
+__all__ = ['setup_notebook', 'contour', 'landscape_1d', 'loss_curves', 'bars', 'COLORS',
+           'LEGEND_FONTSIZE', 'LAYOUT_DPI', 'COLUMN_LABELS']
 
-#: one colour per trajectory, in order (colour-blind safe: Okabe & Ito)
+#: one colour per series, in order: Okabe & Ito's eight colour-blind-safe colours, then six
+#: of Paul Tol's (wine, olive, purple, brown, grey, indigo), all at least 25 apart in CIELAB
+#: (CIE76 delta E; ``tests/test_course_plots.py``), so a chart of up to 14 series never repeats
+#: a colour
 COLORS = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#000000',
-          '#F0E442']
+          '#F0E442', '#882255', '#999933', '#AA4499', '#661100', '#888888', '#332288']
+
+#: points: the course's legends, ticks and labels are at least this large
+LEGEND_FONTSIZE = 9
+
+#: the dpi of matplotlib's figure layout in the notebooks (``figure.dpi``); the figure's text
+#: representation, ``<Figure size 792x273.6 with 2 Axes>``, which nbval compares, is in these
+#: units, so it stays what every chapter recorded whatever resolution the PNG is drawn at
+LAYOUT_DPI = 72
+
+#: readable axis labels for the ``History`` columns
+COLUMN_LABELS = {'train_loss': 'training loss', 'train_acc': 'training accuracy',
+                 'test_loss': 'test loss', 'test_acc': 'test accuracy',
+                 'val_loss': 'validation loss', 'val_acc': 'validation accuracy',
+                 'batch_loss': 'running minibatch loss',
+                 'batch_acc': 'running minibatch accuracy',
+                 'lr': 'learning rate'}
 
 
-def setup_notebook(seed=0, dpi=72, impl='reference'):
+def setup_notebook(seed=0, dpi=100, impl='reference'):
     """Call once at the top of a course notebook: inline figures as PNG (SVG embeds a date, so
-    it never compares equal), a fixed figure size and dpi, fixed NumPy/MXNet/random seeds.
+    it never compares equal) drawn at ``dpi`` (default 100), legends of at least
+    ``LEGEND_FONTSIZE`` points, a fixed figure size, fixed NumPy/MXNet/random seeds.
+
+    The layout is computed at ``LAYOUT_DPI`` (72) and only the PNG is rendered at ``dpi``, so
+    a figure's text output, which nbval compares, does not depend on ``dpi``.
 
     ``impl`` sets ``GLUON_OPT_IMPL`` for this process: by default the readable ``mx.nd``
     reference updates, the ones the course shows, so that outputs do not depend on whether the
@@ -27,13 +51,15 @@ def setup_notebook(seed=0, dpi=72, impl='reference'):
     import mxnet as mx
     try:
         from matplotlib_inline.backend_inline import set_matplotlib_formats
-        set_matplotlib_formats('png')
+        set_matplotlib_formats('png', dpi=dpi)
     except ImportError:  # not in IPython: nothing to configure
         pass
     matplotlib.rcParams.update({
-        'figure.figsize': (6.4, 4.0), 'figure.dpi': dpi, 'savefig.dpi': dpi,
+        'figure.figsize': (6.4, 4.0), 'figure.dpi': LAYOUT_DPI, 'savefig.dpi': dpi,
         'axes.grid': True, 'grid.alpha': 0.3, 'axes.spines.top': False,
         'axes.spines.right': False, 'legend.frameon': False, 'font.size': 10,
+        'legend.fontsize': LEGEND_FONTSIZE, 'xtick.labelsize': LEGEND_FONTSIZE,
+        'ytick.labelsize': LEGEND_FONTSIZE,
         'svg.hashsalt': 'gluon-opt', 'path.simplify': True,
     })
     plt.close('all')
@@ -88,7 +114,7 @@ def contour(landscape, trajectories=(), ax=None, levels=25, title=None, markers=
     ax.set_ylabel('$y$')
     ax.set_title(title if title is not None else landscape.name)
     if trajectories:
-        ax.legend(loc='best', fontsize=8)
+        ax.legend(loc='best', fontsize=LEGEND_FONTSIZE)
     return ax
 
 
@@ -109,7 +135,7 @@ def landscape_1d(landscape, trajectories=(), ax=None, title=None):
     ax.set_ylabel('$f(x)$')
     ax.set_title(title if title is not None else landscape.name)
     if trajectories:
-        ax.legend(loc='best', fontsize=8)
+        ax.legend(loc='best', fontsize=LEGEND_FONTSIZE)
     return ax
 
 
@@ -136,7 +162,7 @@ def loss_curves(curves, ax=None, log=True, xlabel='step', ylabel=None, title=Non
     ax.set_ylabel(ylabel or ('loss - minimum' if gap else 'loss'))
     if title:
         ax.set_title(title)
-    ax.legend(loc='best', fontsize=8)
+    ax.legend(loc='best', fontsize=LEGEND_FONTSIZE)
     return ax
 
 
@@ -169,10 +195,11 @@ def history_curves(histories, x='epoch', key='train_loss', ax=None, log=True, ti
         ax.set_yscale('log')
     ax.set_xlabel({'epoch': 'epoch', 'step': 'update step',
                    'time': 'training time (s)'}[x])
-    ax.set_ylabel(ylabel or (key if x == 'epoch' else 'minibatch loss'))
+    ax.set_ylabel(ylabel or (COLUMN_LABELS.get(key, key) if x == 'epoch'
+                             else 'minibatch loss'))
     if title:
         ax.set_title(title)
-    ax.legend(loc='best', fontsize=8)
+    ax.legend(loc='best', fontsize=LEGEND_FONTSIZE)
     return ax
 
 
@@ -207,5 +234,5 @@ def bars(values, ax=None, errors=None, log=False, ylabel=None, title=None, label
         ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title)
-    ax.legend(loc='best', fontsize=8)
+    ax.legend(loc='best', fontsize=LEGEND_FONTSIZE)
     return ax
