@@ -133,21 +133,194 @@ def test_experiment_rules(tmp_path, monkeypatch):
         quiz.check('ch99-val', 1.0, res={'adam': {'loss': 'fast'}})
 
 
+def _press(box, answer):
+    """Answer through the widget as a learner does: tick a choice or type in the box, then
+    press Check. Returns the feedback's HTML."""
+    if box.options:
+        for option in box.options:
+            option.value = option.description == answer
+    else:
+        box.entry.value = answer
+    box.on_check()
+    return box.feedback.value
+
+
 def test_widget_gives_the_verdict_check_gives():
-    widgets = pytest.importorskip('ipywidgets')
+    pytest.importorskip('ipywidgets')
     for q in ALL:
         if q.kind == 'experiment':
             continue
         box = quiz._widget(q, {})
-        entry, feedback = box.children[1], box.children[3]
-        answer = q.data['choices'][1] if q.kind == 'choice' else q.data['answer']
-        entry.value = answer
-        buf = io.StringIO()
-        with contextlib.redirect_stdout(buf):  # outside a kernel, Output prints to stdout
-            box.on_click(None)
-        shown = buf.getvalue().split('\r')[-1].strip()  # after clear_output's escape codes
-        assert shown == str(quiz.check(q.id, answer)), q.id
-    assert isinstance(widgets.Button(), widgets.Widget)
+        if q.kind == 'choice':
+            right, wrong = q.data['choices'][q.data['answer']], q.data['choices'][0]
+            if wrong == right:
+                wrong = q.data['choices'][1]
+        else:
+            right, wrong = repr(q.data['answer']), repr(q.data['answer'] * 3 + 1)
+        assert 'gluon-opt-quiz-hint' in _press(box, wrong), q.id
+        shown = _press(box, right)
+        assert 'gluon-opt-quiz-correct' in shown and 'Correct!' in shown, q.id
+        assert quiz.check(q.id, right if q.kind == 'numeric'
+                          else q.data['choices'].index(right)).correct
+
+
+def test_widget_choices_behave_as_radio_buttons_and_render_maths():
+    pytest.importorskip('ipywidgets')
+    box = quiz._widget(quiz.question('ch01-update-rule'), {})
+    a, b = box.options[0], box.options[1]
+    a.value = True
+    b.value = True
+    assert [o.value for o in box.options] == [False, True, False, False]
+    box.on_check()
+    assert 'Correct!' in box.feedback.value
+    html = box.children[1].value  # the prompt, an HTMLMath widget
+    assert type(box.children[1]).__name__ == 'HTMLMath' and 'Gradient descent' in html
+    # feedback is a coloured, wrapping HTML box in the notebook's text font, not monospace
+    style = box.feedback.value
+    assert 'white-space: normal' in style and 'font-family' in style and 'border-left' in style
+
+
+def test_widget_two_tries_then_answer_and_show_answer():
+    pytest.importorskip('ipywidgets')
+    box = quiz._widget(quiz.question('ch01-update-rule'), {})
+    assert 'Pick an answer first' in (box.on_check() or box.feedback.value)
+    first = _press(box, 'w <- w + lr * g')
+    assert 'gluon-opt-quiz-hint' in first and 'one more try' in first.lower()
+    assert 'w - lr * g' not in first  # the hint does not give the answer away
+    second = _press(box, 'w <- w - g / lr')
+    assert 'gluon-opt-quiz-answer' in second and 'the answer is w &lt;- w - lr * g' in second
+    box = quiz._widget(quiz.question('ch01-update-rule'), {})
+    box.on_show()
+    assert 'gluon-opt-quiz-shown' in box.feedback.value
+    assert 'The answer is w &lt;- w - lr * g.' in box.feedback.value
+
+
+def test_widget_number_box_says_not_a_number():
+    pytest.importorskip('ipywidgets')
+    box = quiz._widget(quiz.question('ch03-amplification'), {})  # the answer is 20
+    for junk in ['abc', '2^3', '1/0', '__import__("os")']:
+        shown = _press(box, junk)
+        assert 'Not a number' in shown and 'gluon-opt-quiz-invalid' in shown, junk
+    assert box.attempt.wrong == 0  # junk costs no try
+    assert 'Type a number first' in _press(box, '   ')
+    assert 'Correct!' in _press(box, '1/0.05')  # was read as 10.05 by the old number box
+
+
+def test_attempt_hint_then_answer():
+    attempt = quiz.Attempt('ch03-amplification')
+    first = attempt.submit('5')
+    assert first.kind == 'hint' and not first.final
+    assert str(first) == ('Not quite. Your number is too small. ' + quiz.GENERIC_HINT +
+                          ' One more try before the answer is shown (or press Show answer).')
+    assert attempt.submit('1e9').kind == 'answer'
+    assert 'the answer is 20.' in str(attempt.submit('1e9'))  # stays revealed
+    assert attempt.submit('20').correct
+    attempt = quiz.Attempt('ch03-amplification', reveal_how='type ? to see it')
+    assert attempt.submit('100').body.startswith('Your number is too large.')
+    assert attempt.submit('abc').kind == 'invalid' and attempt.wrong == 1
+    assert attempt.submit('').kind == 'empty' and attempt.submit(None).kind == 'empty'
+    assert attempt.submit('20').kind == 'correct' and attempt.solved
+    attempt = quiz.Attempt('ch01-update-rule')
+    for junk in [7, 'z', 'w <- w', True]:
+        assert str(attempt.submit(junk)).startswith('Not one of the choices:')
+    assert attempt.wrong == 0 and attempt.submit('w <- w - lr * g').correct
+    revealed = quiz.Attempt('ch01-update-rule').reveal()
+    assert revealed.kind == 'shown' and revealed.final
+    assert str(revealed).startswith('The answer is w <- w - lr * g.')
+
+
+def test_attempt_for_an_experiment_question():
+    results = {'lr=0.1': 1.0, 'lr=0.5': 0.01}
+    with pytest.raises(quiz.QuizError):
+        quiz.Attempt('ch01-ravine-best')  # its values are missing
+    attempt = quiz.Attempt('ch01-ravine-best', results=results)
+    assert attempt.submit('lr=0.1').kind == 'hint'
+    assert attempt.submit(0).kind == 'answer'
+    assert quiz.Attempt('ch01-ravine-best', results=results).submit(1).correct
+
+
+def test_bank_hints_and_maths(tmp_path, monkeypatch):
+    _bank(tmp_path, monkeypatch, [
+        {'id': 'ch99-rule', 'kind': 'choice', 'prompt': r'Which is the update, $w_t$?',
+         'choices': [r'$w \leftarrow w - \eta g$', r'$w \leftarrow w + \eta g$'], 'answer': 0,
+         'hint': r'Which way does $-g$ point?',
+         'explanation': r'Against the gradient: $\frac{1}{1-\mu}$ costs \$0.'}])
+    attempt = quiz.Attempt('ch99-rule')
+    assert str(attempt.submit(1)) == ('Not quite. Which way does -g point? One more try '
+                                      'before the answer is shown (or press Show answer).')
+    assert str(attempt.submit(1)) == ('Not quite: the answer is w ← w - η g. Against the '
+                                      'gradient: 1/(1-μ) costs $0.')
+    assert quiz.render_text('ch99-rule') == ('[ch99-rule] Which is the update, w_t?\n'
+                                             '   a) w ← w - η g\n   b) w ← w + η g')
+    # a choice is accepted as written in the bank and as the terminal shows it
+    assert quiz.check('ch99-rule', r'$w \leftarrow w - \eta g$')
+    assert quiz.check('ch99-rule', 'w ← w - η g') and quiz.check('ch99-rule', 'a') is not None
+    assert quiz.to_html(r'$a<b$ and `x <- y` \$') == r'$a&lt;b$ and <code>x &lt;- y</code> \$'
+    base = {'id': 'ch99-x', 'kind': 'choice', 'prompt': 'p', 'explanation': 'e',
+            'choices': ['a', 'b'], 'answer': 0}
+    for bad in [dict(base, prompt='costs $5'), dict(base, choices=['$x', 'b']),
+                dict(base, explanation=r'$\frac{1}{2$'), dict(base, hint=''),
+                dict(base, hint='it is {answer}')]:
+        _bank(tmp_path, monkeypatch, [bad])
+        with pytest.raises(quiz.QuizError):
+            quiz.load(99)
+
+
+@pytest.mark.parametrize('tex,text', [
+    (r'$w \gets w - \eta \nabla f(w)$', 'w ← w - η ∇f(w)'),
+    (r'$\frac{\eta}{\sqrt{\hat{v}_t} + \epsilon}$', 'η/(√v̂_t + ε)'),
+    (r'$1 + \mu + \mu^2 + \dots$', '1 + μ + μ² + dots'),
+    (r'$\|g\|_2 \le c$, $\lambda_{max}$', '||g||_2 ≤ c, λ_max'),
+    (r'$x^{t+1}$ \$3', 'x^(t+1) $3'),
+    ('no maths: w <- w - lr * g', 'no maths: w <- w - lr * g'),
+])
+def test_plain_makes_maths_readable(tex, text):
+    assert quiz.plain(tex) == text
+
+
+@pytest.mark.parametrize('text,value', [
+    ('0.2', 0.2), (' -3 ', -3.0), ('1e-3', 1e-3), ('1/0.05', 20.0), ('2 / 10', 0.2),
+    ('1 / (1 - 0.95)', 1 / (1 - 0.95)), ('5,000', 5000.0), ('2,000,000', 2e6),
+    ('\u22122', -2.0), ('3 × 4', 12.0), (7, 7.0), (0.5, 0.5)])
+def test_parse_number_reads_numbers_and_simple_fractions(text, value):
+    assert quiz.parse_number(text) == pytest.approx(value, rel=1e-12)
+
+
+@pytest.mark.parametrize('text', [
+    'abc', '', '   ', '1,5', '2^3', '2**3', '1/0', 'inf', 'nan', '1e999', '1e308 * 10',
+    '1j', 'True', 'x', '(1, 2)', '[1]', '__import__("os").system("echo hi")',
+    'open("f")', '1 if 1 else 2', '9' * 101, None, True, [1], float('nan')])
+def test_parse_number_refuses_everything_else(text):
+    with pytest.raises(quiz.NotANumber):
+        quiz.parse_number(text)
+
+
+def test_numeric_check_reads_text_with_parse_number():
+    assert quiz.check('ch03-amplification', '1/0.05')
+    assert quiz.check('ch03-amplification', '20')
+    assert not quiz.check('ch03-amplification', 'abc')
+    assert not quiz.check('ch03-amplification', '1/0.05 + 5')
+
+
+def test_fallback_says_how_to_get_the_interactive_quiz(monkeypatch):
+    pytest.importorskip('ipywidgets')
+    import IPython.display
+    shown = []
+    monkeypatch.setattr(quiz, '_in_jupyter', lambda: True)
+    monkeypatch.setattr(IPython.display, 'display', lambda obj, raw=False: shown.append(obj))
+    quiz.ask('ch01-update-rule')
+    quiz.ask('ch01-ravine-best', results={'lr=0.1': 1.0, 'lr=0.5': 0.01})
+    (plain_q, exp_q) = shown
+    assert 'application/vnd.jupyter.widget-view+json' in plain_q
+    text = plain_q['text/plain']
+    assert text.startswith(quiz.render_text('ch01-update-rule'))
+    assert 'run this cell in Jupyter' in text and 'Run > Run All Cells' in text
+    assert "quiz.check('ch01-update-rule', <answer>)" in text
+    assert "quiz.check('ch01-ravine-best', <answer>, results=...)" in exp_q['text/plain']
+    assert text == quiz.fallback_text('ch01-update-rule')
+    page = plain_q['text/html']
+    assert 'run this cell in Jupyter' in page and 'b) w &lt;- w - lr * g<br>' in page
+    assert 'w &lt;- w - lr * g' in page and '<script' not in page
 
 
 def _run_cli(argv):
@@ -184,11 +357,24 @@ def test_terminal_quiz_usage():
 def test_terminal_quiz_interactive():
     parser = argparse.ArgumentParser()
     cli.add_arguments(parser)
-    askable = [q for q in quiz.load(1) if q.kind != 'experiment']
-    typed = iter(['b'] * len(askable))
+    # ch01: update-rule (b), lr-border (0.2), trainer-step (b); experiment questions skipped
+    typed = iter(['z', 'a', 'b',      # not a choice (no try lost), wrong: a hint, right
+                  'abc', '1', '?',    # not a number (no try lost), too large, show the answer
+                  'c', 'd'])          # two wrong tries: the answer
     out = io.StringIO()
-    cli.run(parser.parse_args(['1']), out=out, read=lambda prompt: next(typed))
-    assert 'Score: ' in out.getvalue()
+
+    def read(prompt):
+        try:
+            return next(typed)
+        except StopIteration:
+            raise EOFError
+    code = cli.run(parser.parse_args(['1']), out=out, read=read)
+    text = out.getvalue()
+    assert code == 1 and 'Score: 1 / 3' in text
+    assert text.count('One more try before the answer is shown (or type ? to see it).') == 3
+    assert "Not a number: 'abc' is not a number" in text and 'too large' in text
+    assert "Not one of the choices: 'z'; answer with a letter from a to d." in text
+    assert 'The answer is 0.2.' in text and 'Not quite: the answer is Rescales' in text
 
 
 def test_ask_prints_outside_jupyter(capsys):

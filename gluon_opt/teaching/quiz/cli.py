@@ -2,12 +2,15 @@
 
 Questions about the learner's own experiment need values only the notebook computes; the
 terminal skips them and says so. Answers: a letter (or the text) for choices, a number for
-numeric questions; each gets the same verdict ``quiz.engine.check`` gives.
+numeric questions (``1/5`` too, read by ``quiz.engine.parse_number``). Typed answers get two
+tries as in the notebook (``quiz.engine.Attempt``: a hint after the first wrong one, the
+answer after the second; ``?`` shows it at once); ``--answers`` gives one answer per
+question, each getting the verdict ``quiz.engine.check`` gives.
 """
 import sys
 
-from .engine import (QuizError, chapters, check, choices_for, load, parse_chapter,
-                     render_text, title)
+from .engine import (Attempt, NotANumber, QuizError, chapters, check, choices_for, load,
+                     parse_chapter, parse_number, render_text, title)
 
 __all__ = ['add_arguments', 'run', 'main', 'parse_answer']
 
@@ -28,8 +31,8 @@ def parse_answer(text, choices):
     text = text.strip()
     if choices is None:
         try:
-            return float(text)
-        except ValueError:
+            return parse_number(text)
+        except NotANumber:
             return text
     if len(text) == 1 and text.isalpha():
         index = ord(text.lower()) - ord('a')
@@ -70,18 +73,38 @@ def run(args, out=None, read=None):
         if answers is not None:
             typed = answers.pop(0)
             out.write('> %s\n' % typed)
-        else:
-            try:
-                typed = read('> ')
-            except EOFError:
-                out.write('\n')
-                break
-        verdict = check(q, parse_answer(typed, choices))
-        out.write('%s\n\n' % verdict)
+            verdict = check(q, parse_answer(typed, choices))
+            out.write('%s\n\n' % verdict)
+            asked += 1
+            right += verdict.correct
+            continue
+        feedback = _ask_in_terminal(q, choices, out, read)
+        if feedback is None:  # end of input
+            out.write('\n')
+            break
         asked += 1
-        right += verdict.correct
+        right += feedback.correct
     out.write('Score: %d / %d\n' % (right, asked))
     return 0 if asked and right == asked else 1
+
+
+def _ask_in_terminal(q, choices, out, read):
+    """Read answers to ``q`` until it is answered right, revealed, or the input ends (None);
+    returns the last ``Feedback``."""
+    attempt = Attempt(q, reveal_how='type ? to see it')
+    while True:
+        try:
+            typed = read('> ')
+        except EOFError:
+            return None
+        if typed.strip() == '?':
+            feedback = attempt.reveal()
+        else:
+            feedback = attempt.submit(parse_answer(typed, choices) if typed.strip() else '')
+        out.write('%s\n' % feedback)
+        if feedback.final:
+            out.write('\n')
+            return feedback
 
 
 def main(argv=None):
