@@ -115,13 +115,17 @@ class _AMSGradBase(_AdamBase):
 class Adam(_AMSGradBase):
     r"""Adam, optionally with AMSGrad.
 
-    Update rule (``g`` rescaled and clipped, ``t`` the parameter's step)::
+    Update rule (:math:`g` the gradient, rescaled and clipped; :math:`t` the parameter's step;
+    :math:`\eta` = ``learning_rate``, :math:`\lambda` = ``wd``):
 
-        g     <- g + wd * w                      (coupled L2, as torch.optim.Adam)
-        m     <- beta1 * m + (1 - beta1) * g
-        v     <- beta2 * v + (1 - beta2) * g^2
-        v_max <- max(v_max, v)                   (AMSGrad only; v_max replaces v below)
-        w     <- w - lr * (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t)) + epsilon)
+    .. math::
+
+        g &\leftarrow g + \lambda w \qquad \text{(coupled L2, as torch.optim.Adam)} \\
+        m &\leftarrow \beta_1 m + (1 - \beta_1) g \\
+        v &\leftarrow \beta_2 v + (1 - \beta_2) g^2 \\
+        v_{\max} &\leftarrow \max(v_{\max}, v)
+            \qquad \text{(AMSGrad only; } v_{\max} \text{ replaces } v \text{ below)} \\
+        w &\leftarrow w - \eta \, \frac{m / (1 - \beta_1^t)}{\sqrt{v / (1 - \beta_2^t)} + \epsilon}
 
     Parameters
     ----------
@@ -158,11 +162,15 @@ class Adam(_AMSGradBase):
 class AdamW(_AMSGradBase):
     r"""AdamW: Adam with decoupled weight decay.
 
-    Update rule::
+    Update rule (:math:`\eta` = ``learning_rate``, :math:`\lambda` = ``wd``; :math:`\hat m`,
+    :math:`\hat v` the bias-corrected moments, as in ``gluon_opt.adam``):
 
-        w     <- w * (1 - lr * wd)                (decoupled decay, before the Adam step)
-        m, v  <- Adam's moment updates of g       (g without any wd term)
-        w     <- w - lr * m_hat / (sqrt(v_hat) + epsilon)
+    .. math::
+
+        w &\leftarrow w (1 - \eta \lambda) \qquad \text{(decoupled decay, before the Adam step)} \\
+        m, v &\leftarrow \text{Adam's moment updates of } g
+            \qquad (g \text{ without any weight-decay term}) \\
+        w &\leftarrow w - \eta \, \frac{\hat m}{\sqrt{\hat v} + \epsilon}
 
     Parameters
     ----------
@@ -204,14 +212,17 @@ class AdamW(_AMSGradBase):
 class Adamax(_AdamBase):
     r"""Adamax: Adam with the infinity norm in place of the second moment.
 
-    Update rule (``g`` rescaled and clipped, ``t`` the parameter's step)::
+    Update rule (:math:`g` the gradient, rescaled and clipped; :math:`t` the parameter's step;
+    :math:`\eta` = ``learning_rate``, :math:`\lambda` = ``wd``):
 
-        g <- g + wd * w                              (coupled L2, as torch.optim.Adamax)
-        m <- beta1 * m + (1 - beta1) * g
-        u <- max(beta2 * u, |g| + epsilon)
-        w <- w - (lr / (1 - beta1^t)) * m / u
+    .. math::
 
-    ``u`` needs no bias correction (Kingma & Ba, section 7.1).
+        g &\leftarrow g + \lambda w \qquad \text{(coupled L2, as torch.optim.Adamax)} \\
+        m &\leftarrow \beta_1 m + (1 - \beta_1) g \\
+        u &\leftarrow \max(\beta_2 u, |g| + \epsilon) \\
+        w &\leftarrow w - \frac{\eta}{1 - \beta_1^t} \, \frac{m}{u}
+
+    :math:`u` needs no bias correction (Kingma & Ba, section 7.1).
 
     Parameters
     ----------
@@ -252,16 +263,21 @@ class Adamax(_AdamBase):
 class NAdam(_AdamBase):
     r"""NAdam: Adam with Nesterov momentum and a warming momentum schedule.
 
-    Update rule (``t`` the parameter's step, ``psi`` = ``schedule_decay``)::
+    Update rule (:math:`t` the parameter's step, :math:`\psi` = ``schedule_decay``,
+    :math:`\eta` = ``learning_rate``, :math:`\lambda` = ``wd``):
 
-        g       <- g + wd * w            (coupled; decoupled_wd: w <- w * (1 - lr * wd))
-        mu_t    =  beta1 * (1 - 0.5 * 0.96^(t * psi))          (mu_{t+1} likewise)
-        P       <- P * mu_t                                    (P = prod_{i<=t} mu_i, a state)
-        m       <- beta1 * m + (1 - beta1) * g
-        v       <- beta2 * v + (1 - beta2) * g^2
-        d       =  sqrt(v / (1 - beta2^t)) + epsilon
-        w       <- w - lr * (1 - mu_t) / (1 - P) * g / d
-                     - lr * mu_{t+1} / (1 - P * mu_{t+1}) * m / d
+    .. math::
+
+        g &\leftarrow g + \lambda w
+            \qquad \text{(coupled; with decoupled\_wd: } w \leftarrow w (1 - \eta \lambda)) \\
+        \mu_t &= \beta_1 \left(1 - 0.5 \cdot 0.96^{t \psi}\right)
+            \qquad (\mu_{t+1} \text{ likewise}) \\
+        P &\leftarrow P \mu_t \qquad (P = \textstyle\prod_{i \le t} \mu_i \text{, a state}) \\
+        m &\leftarrow \beta_1 m + (1 - \beta_1) g \\
+        v &\leftarrow \beta_2 v + (1 - \beta_2) g^2 \\
+        d &= \sqrt{v / (1 - \beta_2^t)} + \epsilon \\
+        w &\leftarrow w - \eta \, \frac{1 - \mu_t}{1 - P} \, \frac{g}{d}
+            - \eta \, \frac{\mu_{t+1}}{1 - P \mu_{t+1}} \, \frac{m}{d}
 
     Parameters
     ----------
@@ -333,19 +349,26 @@ class NAdam(_AdamBase):
 class RAdam(_AdamBase):
     r"""RAdam: Adam with the variance of the adaptive learning rate rectified.
 
-    Update rule (``t`` the parameter's step)::
+    Update rule (:math:`t` the parameter's step, :math:`\eta` = ``learning_rate``,
+    :math:`\lambda` = ``wd``):
 
-        g      <- g + wd * w              (coupled; decoupled_wd: w <- w * (1 - lr * wd))
-        m, v   <- Adam's moment updates of g
-        rho_inf = 2 / (1 - beta2) - 1
-        rho_t   = rho_inf - 2 t beta2^t / (1 - beta2^t)
-        if rho_t > 5:
-            r = sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t))
-            w <- w - lr * r * (m / (1 - beta1^t)) * sqrt(1 - beta2^t) / (sqrt(v) + epsilon)
-        else:                                    (variance intractable: SGD with momentum)
-            w <- w - lr * m / (1 - beta1^t)
+    .. math::
 
-    ``rho_t`` and ``r`` depend on ``t`` only: they are Python scalars, no device work.
+        g &\leftarrow g + \lambda w
+            \qquad \text{(coupled; with decoupled\_wd: } w \leftarrow w (1 - \eta \lambda)) \\
+        m, v &\leftarrow \text{Adam's moment updates of } g \\
+        \rho_\infty &= \frac{2}{1 - \beta_2} - 1, \qquad
+            \rho_t = \rho_\infty - \frac{2 t \beta_2^t}{1 - \beta_2^t} \\
+        r_t &= \sqrt{\frac{(\rho_t - 4)(\rho_t - 2) \rho_\infty}
+                          {(\rho_\infty - 4)(\rho_\infty - 2) \rho_t}} \\
+        w &\leftarrow w - \eta \, r_t \, \frac{m}{1 - \beta_1^t} \,
+            \frac{\sqrt{1 - \beta_2^t}}{\sqrt{v} + \epsilon}
+            \qquad \text{if } \rho_t > 5 \\
+        w &\leftarrow w - \eta \, \frac{m}{1 - \beta_1^t}
+            \qquad \text{otherwise (variance intractable: SGD with momentum)}
+
+    :math:`\rho_t` and :math:`r_t` depend on :math:`t` only: they are Python scalars, no
+    device work.
 
     Parameters
     ----------
@@ -410,13 +433,18 @@ class AdaBelief(_AMSGradBase):
     r"""AdaBelief: Adam whose step is scaled by the belief in the gradient, the variance of
     ``g`` around its moving average ``m`` rather than its second moment.
 
-    Update rule (``t`` the parameter's step; Zhuang et al., Algorithm 2)::
+    Update rule (:math:`t` the parameter's step, :math:`\eta` = ``learning_rate``,
+    :math:`\lambda` = ``wd``; Zhuang et al., Algorithm 2):
 
-        w     <- w * (1 - lr * wd)        (decoupled_wd=True; else g <- g + wd * w)
-        m     <- beta1 * m + (1 - beta1) * g
-        s     <- beta2 * s + (1 - beta2) * (g - m)^2 + epsilon
-        s_max <- max(s_max, s)                     (AMSGrad only; s_max replaces s below)
-        w     <- w - lr * (m / (1 - beta1^t)) / (sqrt(s / (1 - beta2^t)) + epsilon)
+    .. math::
+
+        w &\leftarrow w (1 - \eta \lambda)
+            \qquad \text{(decoupled\_wd=True; else } g \leftarrow g + \lambda w) \\
+        m &\leftarrow \beta_1 m + (1 - \beta_1) g \\
+        s &\leftarrow \beta_2 s + (1 - \beta_2) (g - m)^2 + \epsilon \\
+        s_{\max} &\leftarrow \max(s_{\max}, s)
+            \qquad \text{(AMSGrad only; } s_{\max} \text{ replaces } s \text{ below)} \\
+        w &\leftarrow w - \eta \, \frac{m / (1 - \beta_1^t)}{\sqrt{s / (1 - \beta_2^t)} + \epsilon}
 
     Epsilon enters twice: added to ``s`` every step (so the state ``var`` holds it) and
     outside the square root, as in the paper and the official code.

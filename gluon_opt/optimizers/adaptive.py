@@ -27,12 +27,15 @@ __all__ = ['AdaGrad', 'RMSprop', 'AdaDelta']
 class AdaGrad(GluonOptOptimizer):
     r"""AdaGrad: steps scaled by the inverse root of the sum of all past squared gradients.
 
-    Update rule (``g`` rescaled and clipped, ``t`` the parameter's step)::
+    Update rule (:math:`g` the gradient, rescaled and clipped; :math:`t` the parameter's step;
+    :math:`\eta` = ``learning_rate``, :math:`\delta` = ``lr_decay``, :math:`\lambda` = ``wd``):
 
-        g   <- g + wd * w                                  (coupled L2)
-        clr =  lr / (1 + (t - 1) * lr_decay)
-        h   <- h + g^2                 (h starts at initial_accumulator_value)
-        w   <- w - clr * g / (sqrt(h) + epsilon)
+    .. math::
+
+        g &\leftarrow g + \lambda w \qquad \text{(coupled L2)} \\
+        \eta_t &= \frac{\eta}{1 + (t - 1) \delta} \\
+        h &\leftarrow h + g^2 \qquad (h \text{ starts at initial\_accumulator\_value}) \\
+        w &\leftarrow w - \eta_t \, \frac{g}{\sqrt{h} + \epsilon}
 
     Parameters
     ----------
@@ -98,14 +101,17 @@ class AdaGrad(GluonOptOptimizer):
 class RMSprop(GluonOptOptimizer):
     r"""RMSprop, plain (Tieleman & Hinton) or centred (Graves), with optional momentum.
 
-    Update rule (``g`` rescaled and clipped)::
+    Update rule (:math:`g` the gradient, rescaled and clipped; :math:`\eta` =
+    ``learning_rate``, :math:`\mu` = ``momentum``, :math:`\lambda` = ``wd``):
 
-        g     <- g + wd * w                                (coupled L2)
-        v     <- rho * v + (1 - rho) * g^2
-        gbar  <- rho * gbar + (1 - rho) * g                (centered only)
-        d     =  sqrt(v - gbar^2) + epsilon   if centered   else   sqrt(v) + epsilon
-        b     <- momentum * b + g / d;   w <- w - lr * b   (momentum > 0)
-        w     <- w - lr * g / d                            (momentum = 0)
+    .. math::
+
+        g &\leftarrow g + \lambda w \qquad \text{(coupled L2)} \\
+        v &\leftarrow \rho v + (1 - \rho) g^2 \\
+        \bar g &\leftarrow \rho \bar g + (1 - \rho) g \qquad \text{(centered only)} \\
+        d &= \sqrt{v - \bar g^2} + \epsilon \ \text{ if centered, else } \ \sqrt{v} + \epsilon \\
+        b &\leftarrow \mu b + g / d, \quad w \leftarrow w - \eta b \qquad (\mu > 0) \\
+        w &\leftarrow w - \eta \, g / d \qquad (\mu = 0)
 
     Parameters
     ----------
@@ -188,13 +194,16 @@ class RMSprop(GluonOptOptimizer):
 class AdaDelta(GluonOptOptimizer):
     r"""AdaDelta: steps of the size of the recent steps' RMS over the recent gradients' RMS.
 
-    Update rule (``g`` rescaled and clipped)::
+    Update rule (:math:`g` the gradient, rescaled and clipped; :math:`\eta` =
+    ``learning_rate``, :math:`\lambda` = ``wd``):
 
-        g  <- g + wd * w                                   (coupled L2)
-        v  <- rho * v + (1 - rho) * g^2
-        dx =  sqrt(u + epsilon) / sqrt(v + epsilon) * g
-        u  <- rho * u + (1 - rho) * dx^2
-        w  <- w - lr * dx
+    .. math::
+
+        g &\leftarrow g + \lambda w \qquad \text{(coupled L2)} \\
+        v &\leftarrow \rho v + (1 - \rho) g^2 \\
+        \Delta &= \frac{\sqrt{u + \epsilon}}{\sqrt{v + \epsilon}} \, g \\
+        u &\leftarrow \rho u + (1 - \rho) \Delta^2 \\
+        w &\leftarrow w - \eta \Delta
 
     Parameters
     ----------

@@ -59,19 +59,29 @@ def _step_bytes(shape):
 class Adafactor(GluonOptOptimizer):
     r"""Adafactor with factored second moments, relative step size and update clipping.
 
-    Update rule for step ``t`` (``g`` rescaled and clipped; ``R``/``C`` for tensors of ndim
-    >= 2, over the last two axes; ``v`` for vectors)::
+    Update rule for step :math:`t` (:math:`g` the gradient, rescaled and clipped; :math:`R`,
+    :math:`C` for tensors of ndim >= 2, over the last two axes; :math:`v` for vectors;
+    :math:`\eta` = ``learning_rate``, :math:`\lambda` = ``wd``, :math:`d` =
+    ``clip_threshold``):
 
-        rho_t   <- min(1e-6 * t if warmup_init else 1e-2, 1 / sqrt(t))  if relative_step
-                   1                                                    otherwise
-        alpha_t <- lr * rho_t * (max(epsilon2, RMS(w)) if scale_parameter else 1)
-        beta2_t <- 1 - t^decay_rate
-        R <- beta2_t * R + (1 - beta2_t) * mean_cols(g^2 + epsilon1)     (row means)
-        C <- beta2_t * C + (1 - beta2_t) * mean_rows(g^2 + epsilon1)     (column means)
-        u <- g / sqrt(R C / mean(R))          (vectors: v <- ..., u <- g / sqrt(v))
-        u <- alpha_t * u / max(1, RMS(u) / clip_threshold)
-        m <- beta1 * m + (1 - beta1) * u;  u <- m                      (if beta1 is not None)
-        w <- w * (1 - wd * alpha_t) - u
+    .. math::
+
+        \rho_t &= \min(10^{-6} t \text{ with warmup\_init, else } 10^{-2}, \ 1 / \sqrt{t})
+            \ \text{ with relative\_step, else } \ 1 \\
+        \alpha_t &= \eta \, \rho_t \max(\epsilon_2, \operatorname{RMS}(w))
+            \qquad (\max(\epsilon_2, \operatorname{RMS}(w)) \text{ only with scale\_parameter,
+            else } 1) \\
+        \hat\beta_{2,t} &= 1 - t^{\text{decay\_rate}} \\
+        R &\leftarrow \hat\beta_{2,t} R + (1 - \hat\beta_{2,t})
+            \operatorname{mean}_{\text{cols}}(g^2 + \epsilon_1) \qquad \text{(row means)} \\
+        C &\leftarrow \hat\beta_{2,t} C + (1 - \hat\beta_{2,t})
+            \operatorname{mean}_{\text{rows}}(g^2 + \epsilon_1) \qquad \text{(column means)} \\
+        u &\leftarrow g / \sqrt{R C^\top / \operatorname{mean}(R)}
+            \qquad (\text{vectors: } v \leftarrow \dots, \ u \leftarrow g / \sqrt{v}) \\
+        u &\leftarrow \alpha_t u / \max(1, \operatorname{RMS}(u) / d) \\
+        m &\leftarrow \beta_1 m + (1 - \beta_1) u, \quad u \leftarrow m
+            \qquad (\text{if } \beta_1 \text{ is not None}) \\
+        w &\leftarrow w (1 - \lambda \alpha_t) - u
 
     Parameters
     ----------

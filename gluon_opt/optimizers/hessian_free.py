@@ -28,16 +28,24 @@ class HessianFree(ClosureOptimizer, ArmijoLineSearch):
     damping.
 
     Each step approximately solves the damped Newton system by conjugate gradient, touching
-    the Hessian only through finite-difference products ``Hv`` (two gradient evaluations
-    each), then backtracks::
+    the Hessian only through finite-difference products :math:`Hv` (two gradient evaluations
+    each), then backtracks (:math:`\lambda` the damping, :math:`\eta` = ``learning_rate``):
 
-        solve (H + lambda I) d = -g  by CG from d = 0, until ||r|| <= eta ||g||,
-            eta = min(0.5, sqrt(||g||))          (superlinear forcing, N&W 7.1)
-            on non-positive curvature p.(H + lambda I)p <= 0: raise lambda past it and
-            restart (max_restarts times), then use d so far (or -g at the start)
-        w <- w + t d,    Armijo backtracking from t = lr
-        rho = (f(w + d) - f(w)) / (g.d + d.(H + lambda I)d / 2)       (when t = 1)
-        lambda <- 1.5 lambda if rho < 1/4;  lambda <- lambda * 2/3 if rho > 3/4
+    .. math::
+
+        &\text{solve } (H + \lambda I) d = -g \text{ by CG from } d = 0 \text{ until }
+            \lVert r \rVert \le \kappa \lVert g \rVert, \quad
+            \kappa = \min(0.5, \sqrt{\lVert g \rVert})
+            \quad \text{(superlinear forcing, N\&W 7.1)} \\
+        &w \leftarrow w + t d \qquad \text{(Armijo backtracking from } t = \eta) \\
+        &\rho = \frac{f(w + d) - f(w)}{g^\top d + \frac{1}{2} d^\top (H + \lambda I) d}
+            \qquad (\text{when } t = 1) \\
+        &\lambda \leftarrow 1.5 \lambda \ \text{ if } \rho < 1/4, \qquad
+            \lambda \leftarrow \tfrac{2}{3} \lambda \ \text{ if } \rho > 3/4
+
+    On non-positive curvature, :math:`p^\top (H + \lambda I) p \le 0`, CG raises
+    :math:`\lambda` past it and restarts (``max_restarts`` times), then uses the :math:`d`
+    found so far (or :math:`-g` at the start).
 
     Parameters
     ----------

@@ -34,15 +34,21 @@ def _safe_ratio(numerator, denominator):
 class LAMB(GluonOptOptimizer):
     r"""LAMB: Adam's direction with a per-tensor trust ratio.
 
-    Update rule (``g`` rescaled and clipped, ``t`` the parameter's step)::
+    Update rule (:math:`g` the gradient, rescaled and clipped; :math:`t` the parameter's step;
+    :math:`\eta` = ``learning_rate``, :math:`\lambda` = ``wd``; norms over the whole tensor):
 
-        m     <- beta1 * m + (1 - beta1) * g
-        v     <- beta2 * v + (1 - beta2) * g^2
-        m_hat <- m / (1 - beta1^t),  v_hat <- v / (1 - beta2^t)    (if bias_correction)
-        r     <- m_hat / (sqrt(v_hat) + epsilon) + wd * w
-        phi   <- clip(||w||, lower_bound, upper_bound)             (each bound optional)
-        ratio <- phi / ||r||   if phi > 0 and ||r|| > 0   else 1
-        w     <- w - lr * ratio * r
+    .. math::
+
+        m &\leftarrow \beta_1 m + (1 - \beta_1) g \\
+        v &\leftarrow \beta_2 v + (1 - \beta_2) g^2 \\
+        \hat m &= \frac{m}{1 - \beta_1^t}, \quad \hat v = \frac{v}{1 - \beta_2^t}
+            \qquad \text{(with bias\_correction; else } \hat m = m, \ \hat v = v) \\
+        r &= \frac{\hat m}{\sqrt{\hat v} + \epsilon} + \lambda w \\
+        \phi &= \operatorname{clip}(\lVert w \rVert, \text{lower\_bound}, \text{upper\_bound})
+            \qquad \text{(each bound optional)} \\
+        q &= \phi / \lVert r \rVert \ \text{ if } \phi > 0 \text{ and } \lVert r \rVert > 0,
+            \ \text{ else } 1 \qquad \text{(the trust ratio)} \\
+        w &\leftarrow w - \eta \, q \, r
 
     Parameters
     ----------
@@ -134,12 +140,17 @@ class LAMB(GluonOptOptimizer):
 class LARS(GluonOptOptimizer):
     r"""LARS: SGD with momentum and a per-tensor ("local") learning rate.
 
-    Update rule (``g`` rescaled and clipped)::
+    Update rule (:math:`g` the gradient, rescaled and clipped; :math:`\eta` =
+    ``learning_rate``, :math:`\gamma` = ``eta`` (the trust coefficient), :math:`\mu` =
+    ``momentum``, :math:`\lambda` = ``wd``; norms over the whole tensor):
 
-        local_lr <- eta * ||w|| / (||g|| + wd * ||w|| + epsilon)
-                    (1 when ||w|| = 0 or ||g|| = 0)
-        v        <- momentum * v + lr * local_lr * (g + wd * w)
-        w        <- w - v
+    .. math::
+
+        \eta_{\text{local}} &= \frac{\gamma \lVert w \rVert}
+            {\lVert g \rVert + \lambda \lVert w \rVert + \epsilon}
+            \qquad (1 \text{ when } \lVert w \rVert = 0 \text{ or } \lVert g \rVert = 0) \\
+        v &\leftarrow \mu v + \eta \, \eta_{\text{local}} (g + \lambda w) \\
+        w &\leftarrow w - v
 
     With ``momentum=0``: ``w <- w - lr * local_lr * (g + wd * w)`` and no state.
 

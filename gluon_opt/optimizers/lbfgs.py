@@ -31,13 +31,18 @@ __all__ = ['LBFGS']
 class LBFGS(ClosureOptimizer):
     r"""L-BFGS with an optional strong-Wolfe line search, as ``torch.optim.LBFGS``.
 
-    Keeps the last ``history_size`` pairs ``s = w_{k+1} - w_k``, ``y = g_{k+1} - g_k`` (only
-    those with ``y.s > 1e-10``) and computes ``d = -H_k g`` by the two-loop recursion, with
-    ``H_0 = (y.s / y.y) I``::
+    Keeps the last ``history_size`` pairs :math:`s = w_{k+1} - w_k`, :math:`y = g_{k+1} - g_k`
+    (only those with :math:`y^\top s > 10^{-10}`) and computes :math:`d = -H_k g` by the
+    two-loop recursion, with :math:`H_0 = (y^\top s / y^\top y) I` and
+    :math:`\rho_i = 1 / y_i^\top s_i`:
 
-        q <- -g;  for i newest..oldest: a_i = rho_i s_i.q,  q <- q - a_i y_i
-        r <- H_0 q;  for i oldest..newest: b = rho_i y_i.r,  r <- r + (a_i - b) s_i
-        w <- w + t r
+    .. math::
+
+        q &\leftarrow -g; \quad \text{for } i \text{ newest to oldest: }
+            a_i = \rho_i s_i^\top q, \ q \leftarrow q - a_i y_i \\
+        r &\leftarrow H_0 q; \quad \text{for } i \text{ oldest to newest: }
+            b = \rho_i y_i^\top r, \ r \leftarrow r + (a_i - b) s_i \\
+        w &\leftarrow w + t r
 
     The step ``t`` is ``lr`` (the very first: ``min(1, 1/|g|_1) lr``), or the strong-Wolfe
     line search's (``c1 = 1e-4``, ``c2 = 0.9``, cubic interpolation) with
@@ -45,7 +50,9 @@ class LBFGS(ClosureOptimizer):
     evaluations) per ``trainer.step``; it stops early when ``max|g| <= tolerance_grad``, or
     the step or the loss change falls below ``tolerance_change``.
 
-    Parameters (torch.optim.LBFGS's names and defaults)
+    The parameters are ``torch.optim.LBFGS``'s, with its names and defaults.
+
+    Parameters
     ----------
     learning_rate : float, default 1.0 (``lr``)
     max_iter : int >= 1, default 20

@@ -27,15 +27,20 @@ class Newton(ClosureOptimizer, ArmijoLineSearch):
 
     Each step forms the Hessian of the loss column by column from finite-difference
     Hessian-vector products (``2n`` gradient evaluations for ``n`` parameters), symmetrises
-    it, and solves with eigenvalues bounded away from zero::
+    it, and solves with eigenvalues bounded away from zero (:math:`\eta` = ``learning_rate``,
+    :math:`\beta` = ``backtrack``, :math:`c_1` = ``c1``):
 
-        H = Q diag(lambda) Q^T,      lambda' = max(|lambda|, damping)
-        d = -Q diag(1 / lambda') Q^T g
-        w <- w + t d,    t = lr * backtrack^j, the first with f(w + t d) <= f(w) + c1 t g.d
+    .. math::
+
+        H &= Q \operatorname{diag}(\lambda) Q^\top, \qquad
+            \lambda' = \max(|\lambda|, \text{damping}) \\
+        d &= -Q \operatorname{diag}(1 / \lambda') Q^\top g \\
+        w &\leftarrow w + s d, \qquad s = \eta \beta^j \text{ for the first } j
+            \text{ with } f(w + s d) \le f(w) + c_1 s \, g^\top d
 
     On a strongly convex problem with ``damping`` below the smallest eigenvalue, the
     modification does nothing and the full step is accepted near the optimum: the error then
-    falls quadratically, ``e_{k+1} <= C e_k^2`` (until the finite-difference Hessian's
+    falls quadratically, :math:`e_{k+1} \le C e_k^2` (until the finite-difference Hessian's
     relative error, ~``eps**(2/3)``, makes it linear with that tiny rate). Flipping negative
     eigenvalues (Nocedal & Wright, 3.4) keeps ``d`` a descent direction on non-convex
     problems.

@@ -197,7 +197,7 @@ def info(name):
 
 
 def infos():
-    """Every registered gluon_opt optimizer's record, in registration order::
+    """Every registered gluon_opt optimizer's record, in registration order:
 
         >>> [i.name for i in infos()][:4]
         ['sgd', 'adam', 'adamw', 'adamax']

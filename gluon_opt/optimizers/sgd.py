@@ -19,13 +19,17 @@ __all__ = ['SGD']
 class SGD(GluonOptOptimizer):
     r"""SGD with optional (heavy-ball or Nesterov) momentum and dampening.
 
-    Update rule for step :math:`t` (``g`` rescaled and clipped)::
+    Update rule for step :math:`t` (:math:`g` the gradient, rescaled and clipped;
+    :math:`\eta` = ``learning_rate``, :math:`\mu` = ``momentum``, :math:`\tau` = ``dampening``,
+    :math:`\lambda` = ``wd``):
 
-        g   <- g + wd * w                                  (coupled weight decay / L2)
-        b_t <- g                             if t == 1     (momentum buffer)
-        b_t <- momentum * b_{t-1} + (1 - dampening) * g    otherwise
-        d   <- g + momentum * b_t   if nesterov   else   b_t
-        w   <- w - lr * d
+    .. math::
+
+        g &\leftarrow g + \lambda w \qquad \text{(coupled weight decay, L2)} \\
+        b_t &\leftarrow g \ \text{ if } t = 1, \ \text{ else } \ \mu b_{t-1} + (1 - \tau) g
+            \qquad \text{(momentum buffer)} \\
+        d &\leftarrow g + \mu b_t \ \text{ with nesterov, else } \ b_t \\
+        w &\leftarrow w - \eta d
 
     With ``momentum=0`` this is plain (minibatch) gradient descent, ``w <- w - lr * g``.
 

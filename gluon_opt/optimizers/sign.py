@@ -24,11 +24,17 @@ __all__ = ['Lion']
 class Lion(GluonOptOptimizer):
     r"""Lion: sign of an interpolated momentum, with decoupled weight decay.
 
-    Update rule (``g`` rescaled and clipped)::
+    Update rule (:math:`g` the gradient, rescaled and clipped; :math:`\eta` =
+    ``learning_rate``, :math:`\lambda` = ``wd``):
 
-        c <- beta1 * m + (1 - beta1) * g           (interpolation used for the step)
-        w <- w - lr * (sign(c) + wd * w)           (decoupled decay, scaled by lr)
-        m <- beta2 * m + (1 - beta2) * g           (momentum tracked with the slower beta2)
+    .. math::
+
+        c &\leftarrow \beta_1 m + (1 - \beta_1) g
+            \qquad \text{(interpolation used for the step)} \\
+        w &\leftarrow w - \eta \left(\operatorname{sign}(c) + \lambda w\right)
+            \qquad \text{(decoupled decay, scaled by } \eta) \\
+        m &\leftarrow \beta_2 m + (1 - \beta_2) g
+            \qquad \text{(momentum tracked with the slower } \beta_2)
 
     ``sign(0) = 0``, as ``torch.sign``/``jnp.sign``. There is no bias correction: the step
     has size ``lr`` whatever the magnitude of ``m``.

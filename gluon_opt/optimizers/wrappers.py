@@ -34,12 +34,14 @@ class Lookahead(GluonOptOptimizer):
     r"""Lookahead around any gluon_opt optimizer.
 
     The inner ("fast") optimizer updates the weight every step; every ``k``-th update of a
-    parameter the slow weight moves towards the fast one and the fast weight restarts from it::
+    parameter the slow weight moves towards the fast one and the fast weight restarts from it
+    (:math:`t` the parameter's update count, :math:`\alpha` = ``alpha``):
 
-        w      <- inner_step(w, g)                       (every step)
-        if t % k == 0:
-            slow <- slow + alpha * (w - slow)
-            w    <- slow
+    .. math::
+
+        w &\leftarrow \text{inner\_step}(w, g) \qquad \text{(every step)} \\
+        \text{slow} &\leftarrow \text{slow} + \alpha (w - \text{slow}), \quad
+            w \leftarrow \text{slow} \qquad \text{(when } t \bmod k = 0)
 
     ``slow`` starts at the initial weight. The inner optimizer keeps its state across the
     synchronisations (the paper's default; resetting it is an option it discusses).

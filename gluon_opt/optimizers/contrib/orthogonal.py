@@ -83,16 +83,21 @@ def _name_selector(owner, adamw_params):
 class Muon(GluonOptOptimizer):
     r"""Muon: momentum, orthogonalised by Newton-Schulz, for matrices; AdamW for the rest.
 
-    Update rule for a weight ``W`` of shape (rows, cols) (``g`` rescaled and clipped; tensors
-    of more than two dimensions are seen as (shape[0], prod(shape[1:])) when ``flatten``)::
+    Update rule for a weight :math:`W` of shape (rows, cols) (:math:`g` the gradient, rescaled
+    and clipped; tensors of more than two dimensions are seen as (shape[0], prod(shape[1:]))
+    when ``flatten``; :math:`\eta` = ``learning_rate``, :math:`\mu` = ``momentum``,
+    :math:`\lambda` = ``wd``):
 
-        B <- momentum * B + g                                  (momentum buffer)
-        D <- g + momentum * B      if nesterov     else   B
-        O <- NewtonSchulz5(D)                                  (~ U V^T of D = U S V^T)
-        W <- W * (1 - lr * wd)                                 (decoupled weight decay)
-        W <- W - lr * s * O
-        s  = max(1, rows / cols) ** 0.5                        (scaling='keller')
-        s  = 0.2 * sqrt(max(rows, cols))                       (scaling='moonshot')
+    .. math::
+
+        B &\leftarrow \mu B + g \qquad \text{(momentum buffer)} \\
+        D &\leftarrow g + \mu B \ \text{ with nesterov, else } \ B \\
+        O &\leftarrow \operatorname{NewtonSchulz5}(D)
+            \qquad (\approx U V^\top \text{ for } D = U S V^\top) \\
+        W &\leftarrow W (1 - \eta \lambda) \qquad \text{(decoupled weight decay)} \\
+        W &\leftarrow W - \eta \, s \, O \\
+        s &= \sqrt{\max(1, \text{rows} / \text{cols})} \qquad \text{(scaling='keller')} \\
+        s &= 0.2 \sqrt{\max(\text{rows}, \text{cols})} \qquad \text{(scaling='moonshot')}
 
     Every other tensor (fewer than two dimensions, more than two with ``flatten=False``, or
     selected by ``adamw_params``) takes a ``gluon_opt.adamw`` step with ``adamw_beta1``,

@@ -24,13 +24,19 @@ __all__ = ['SAM']
 class SAM(ClosureOptimizer):
     r"""SAM around a first-order base optimizer.
 
-    One step (``g`` the rescaled loss gradient, summed over contexts)::
+    One step (:math:`g` the rescaled loss gradient, summed over contexts; :math:`\rho` =
+    ``rho``):
 
-        g     = grad L(w)
-        e     = rho * g / ||g||                       (SAM; ||.|| over all parameters)
-        e     = rho * w^2 g / ||w g||                 (adaptive=True: ASAM, T_w = |w|)
-        g_sam = grad L(w + e)
-        w    <- base_update(w, g_sam)                 (at w, not at w + e)
+    .. math::
+
+        g &= \nabla L(w) \\
+        e &= \rho \, g / \lVert g \rVert
+            \qquad \text{(SAM; } \lVert \cdot \rVert \text{ over all parameters)} \\
+        e &= \rho \, w^2 g / \lVert w g \rVert
+            \qquad \text{(adaptive=True: ASAM, } T_w = |w|) \\
+        g_{\text{SAM}} &= \nabla L(w + e) \\
+        w &\leftarrow \text{base\_update}(w, g_{\text{SAM}})
+            \qquad \text{(at } w \text{, not at } w + e)
 
     Parameters
     ----------

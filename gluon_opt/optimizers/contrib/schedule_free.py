@@ -39,20 +39,26 @@ __all__ = ['ScheduleFreeAdamW', 'to_eval', 'to_train', 'evaluation']
 class ScheduleFreeAdamW(GluonOptOptimizer):
     r"""Schedule-Free AdamW (the official ``AdamWScheduleFree``).
 
-    Update rule for step ``t`` (1-based, per parameter; ``lr`` carries MXNet's schedule and
-    ``lr_mult``; the stored weight is ``y``)::
+    Update rule for step :math:`t` (1-based, per parameter; :math:`\eta` = ``learning_rate``
+    carries MXNet's schedule and ``lr_mult``; :math:`\lambda` = ``wd``; the stored weight is
+    :math:`y`):
 
-        lr_t    = lr * min(1, t / warmup_steps)                 (warmup_steps = 0: lr)
-        lr_max  = max(lr_max, lr_t)
-        c_t     = t^r lr_max^p / sum_{i<=t} i^r lr_max_i^p      (p = weight_lr_power)
-        v       <- beta2 * v + (1 - beta2) * g^2
-        d       = g / (sqrt(v / (1 - beta2^t)) + epsilon) + wd * y
-        y       <- (1 - c_t) * y + c_t * z + lr_t * (beta1 * (1 - c_t) - 1) * d
-        z       <- z - lr_t * d
+    .. math::
 
-    which is the paper's ``z <- z - lr_t d``, ``x <- (1 - c_t) x + c_t z``,
-    ``y = (1 - beta1) z + beta1 x`` written on ``y`` so that ``x`` is never stored. For
-    evaluation, ``x = (y - (1 - beta1) z) / beta1`` (see ``to_eval``/``evaluation``).
+        \eta_t &= \eta \min(1, t / \text{warmup\_steps})
+            \qquad (\eta_t = \eta \text{ when warmup\_steps} = 0) \\
+        \eta_{\max} &\leftarrow \max(\eta_{\max}, \eta_t) \\
+        c_t &= \frac{t^r \eta_{\max}^p}{\sum_{i \le t} i^r \eta_{\max,i}^p}
+            \qquad (p = \text{weight\_lr\_power}) \\
+        v &\leftarrow \beta_2 v + (1 - \beta_2) g^2 \\
+        d &= \frac{g}{\sqrt{v / (1 - \beta_2^t)} + \epsilon} + \lambda y \\
+        y &\leftarrow (1 - c_t) y + c_t z + \eta_t \left(\beta_1 (1 - c_t) - 1\right) d \\
+        z &\leftarrow z - \eta_t d
+
+    which is the paper's :math:`z \leftarrow z - \eta_t d`,
+    :math:`x \leftarrow (1 - c_t) x + c_t z`, :math:`y = (1 - \beta_1) z + \beta_1 x` written on
+    :math:`y` so that :math:`x` is never stored. For evaluation,
+    :math:`x = (y - (1 - \beta_1) z) / \beta_1` (see ``to_eval``/``evaluation``).
 
     Parameters
     ----------

@@ -25,13 +25,18 @@ class Sophia(ClosureOptimizer):
     r"""Sophia-H: a clipped diagonal-curvature method with Hutchinson's estimator.
 
     Every ``update_interval`` steps it estimates the Hessian's diagonal with one random probe
-    ``u ~ N(0, I)`` and a finite-difference Hessian-vector product (Hutchinson, 1989:
-    ``E[u * (H u)] = diag(H)``), and takes a clipped, preconditioned momentum step::
+    :math:`u \sim N(0, I)` and a finite-difference Hessian-vector product (Hutchinson, 1989:
+    :math:`E[u \odot H u] = \operatorname{diag}(H)`), and takes a clipped, preconditioned
+    momentum step (:math:`\eta` = ``learning_rate``, :math:`\lambda` = ``wd``):
 
-        m <- beta1 m + (1 - beta1) g
-        h <- beta2 h + (1 - beta2) u * (H u)          (every update_interval steps)
-        w <- w (1 - lr wd)                           (decoupled weight decay)
-        w <- w - lr * clip(m / max(rho * h, epsilon), -1, 1)
+    .. math::
+
+        m &\leftarrow \beta_1 m + (1 - \beta_1) g \\
+        h &\leftarrow \beta_2 h + (1 - \beta_2) \, u \odot (H u)
+            \qquad \text{(every update\_interval steps)} \\
+        w &\leftarrow w (1 - \eta \lambda) \qquad \text{(decoupled weight decay)} \\
+        w &\leftarrow w - \eta \operatorname{clip}\left(\frac{m}{\max(\rho h, \epsilon)},
+            -1, 1\right)
 
     Clipping bounds every coordinate's step by ``lr`` and makes negative or noisy curvature
     estimates harmless (where ``h <= 0`` the step is ``lr * sign(m)``).
