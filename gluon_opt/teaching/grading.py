@@ -10,7 +10,9 @@ and returns a short verdict string when the work is right:
   typical mistakes planted into the reference (missing bias correction, weight decay applied
   twice or not at all, epsilon inside the square root, state not updated in place, ...) and
   names the one whose trajectory the student's matches;
-* ``check_bias_correction(fn)``, ``check_newton_step(fn)``: the same for functions;
+* ``check_bias_correction(fn)``, ``check_newton_step(fn)``, ``check_clip(fn)`` (global-norm
+  gradient clipping), ``check_schedule(fn)`` (warmup + cosine learning rate): the same for
+  functions;
 * ``check_learning_rate(lr, ...)``: trains a small MLP on a Fashion-MNIST subset with a fixed
   step budget and asserts the test accuracy reaches the target;
 * ``check_quiz(question_id, answer)`` (the quiz bank) and ``check_choice`` /
@@ -33,7 +35,8 @@ from ..optimizers.base import bias_corrections, couple_weight_decay
 __all__ = ['check_optimizer', 'diagnose', 'Mistake', 'mistakes_for', 'resolve_reference',
            'check_bias_correction', 'check_newton_step', 'logistic_regression',
            'check_learning_rate', 'train_mlp', 'check_quiz', 'check_choice', 'check_number',
-           'Check', 'CHECKS', 'FUNCTIONS', 'observe', 'judge', 'StudentError']
+           'Check', 'CHECKS', 'FUNCTIONS', 'observe', 'judge', 'StudentError',
+           'check_clip', 'check_schedule']
 
 #: the default comparison: two tensors (a matrix and a vector), each its own parameter index.
 DEFAULT_SHAPES = ((4, 3), (5,))
@@ -233,16 +236,176 @@ MOMENTUM_MISTAKES = [
 ]
 
 
+def _weight_decay(ref, hyper):
+    """The weight decay the reference runs with (AdamW's default is not 0)."""
+    try:
+        return float(make_optimizer(ref, **hyper).wd)
+    except Exception:  # noqa: BLE001 (hyperparameters the reference refuses: no diagnosis)
+        return 0.0
+
+
+def _decoupled_variant(name, key, step, needs_wd=True):
+    """A mistake of an optimizer with decoupled weight decay (``name``: 'adamw' or 'lion'):
+    ``step`` replaces the reference's."""
+    def make(ref, hyper):
+        if getattr(ref, 'name', None) != name or hyper.get('amsgrad'):
+            return None
+        if needs_wd and not _weight_decay(ref, hyper):
+            return None
+        return _subclass(ref, key, step=step)
+    return make
+
+
+def _adamw_coupled(self, weight, grad, state, lr, wd, t):
+    self.adam_step(weight, grad + wd * weight, state, lr, t)
+
+
+def _adamw_unscaled(self, weight, grad, state, lr, wd, t):
+    weight[:] = weight * (1.0 - wd)
+    self.adam_step(weight, grad, state, lr, t)
+
+
+def _adamw_after(self, weight, grad, state, lr, wd, t):
+    self.adam_step(weight, grad, state, lr, t)
+    weight[:] = weight * (1.0 - lr * wd)
+
+
+def _adamw_ignored(self, weight, grad, state, lr, wd, t):
+    self.adam_step(weight, grad, state, lr, t)
+
+
+_DECOUPLED_HINT = ('decoupled weight decay shrinks the weight itself, by the learning rate '
+                   'times wd, and leaves the gradient alone: `weight[:] = weight * (1 - lr * '
+                   'wd)`')
+
+ADAMW_MISTAKES = [
+    Mistake('coupled (L2) weight decay',
+            'the weight decay is coupled (L2): your steps match Adam with `wd * w` added to '
+            'the gradient, which then goes through the moments and is divided by sqrt(v_hat) '
+            'like the rest of the gradient',
+            'AdamW does not touch the gradient; ' + _DECOUPLED_HINT,
+            _decoupled_variant('adamw', 'coupled decay', _adamw_coupled)),
+    Mistake('decay not scaled by the learning rate',
+            'the decay is not multiplied by the learning rate: your steps match '
+            'w <- w * (1 - wd) where AdamW (as PyTorch) has w <- w * (1 - lr * wd)',
+            _DECOUPLED_HINT, _decoupled_variant('adamw', 'unscaled decay', _adamw_unscaled)),
+    Mistake('decay after the Adam step',
+            'the weight is decayed after the Adam step: your steps match w <- (w - lr * '
+            'update) * (1 - lr * wd); AdamW decays the weight the step starts from',
+            'decay first, `weight[:] = weight * (1 - lr * wd)`, then subtract the Adam step',
+            _decoupled_variant('adamw', 'decay after', _adamw_after)),
+    Mistake('weight decay ignored',
+            'weight decay is ignored: your steps match the reference run with wd = 0',
+            'use the `wd` argument of `step`: ' + _DECOUPLED_HINT,
+            _decoupled_variant('adamw', 'wd ignored', _adamw_ignored)),
+]
+
+
+def _lion_step(direction, track=None, decay='decoupled'):
+    """A Lion step with a planted mistake: ``direction(self, m, g)`` the update direction
+    from the momentum before the step, ``track(self, m, g)`` the new momentum (default: with
+    beta2, as Lion), ``decay`` 'decoupled' (as Lion), 'unscaled' (``w * (1 - wd)``),
+    'coupled' (``wd * w`` added to the gradient) or 'none'."""
+    def step(self, weight, grad, state, lr, wd, t):
+        exp_avg, = state
+        if decay == 'coupled':
+            grad = grad + wd * weight
+        d = direction(self, exp_avg, grad)
+        if decay == 'decoupled':
+            weight[:] = weight * (1.0 - lr * wd)
+        elif decay == 'unscaled':
+            weight[:] = weight * (1.0 - wd)
+        weight[:] -= lr * d
+        exp_avg[:] = track(self, exp_avg, grad) if track else \
+            self.beta2 * exp_avg + (1 - self.beta2) * grad
+    return step
+
+
+def _lion_direction(self, m, g):
+    return mx.nd.sign(self.beta1 * m + (1 - self.beta1) * g)
+
+
+def _lion_momentum_first(self, weight, grad, state, lr, wd, t):
+    exp_avg, = state
+    exp_avg[:] = self.beta2 * exp_avg + (1 - self.beta2) * grad
+    direction = mx.nd.sign(self.beta1 * exp_avg + (1 - self.beta1) * grad)
+    weight[:] = weight * (1.0 - lr * wd)
+    weight[:] -= lr * direction
+
+
+def _lion_signum(self, weight, grad, state, lr, wd, t):
+    exp_avg, = state
+    exp_avg[:] = self.beta2 * exp_avg + (1 - self.beta2) * grad
+    weight[:] = weight * (1.0 - lr * wd)
+    weight[:] -= lr * mx.nd.sign(exp_avg)
+
+
+LION_MISTAKES = [
+    Mistake('betas swapped',
+            'beta1 and beta2 are swapped: your steps match the direction sign(beta2 * m + '
+            '(1 - beta2) * g) and the momentum m <- beta1 * m + (1 - beta1) * g',
+            'beta1 interpolates the direction, `sign(beta1 * m + (1 - beta1) * g)`; beta2 (the '
+            'slower one) tracks the momentum, `m[:] = beta2 * m + (1 - beta2) * g`',
+            _decoupled_variant('lion', 'betas swapped', _lion_step(
+                lambda self, m, g: mx.nd.sign(self.beta2 * m + (1 - self.beta2) * g),
+                track=lambda self, m, g: self.beta1 * m + (1 - self.beta1) * g),
+                needs_wd=False)),
+    Mistake('momentum updated before the direction',
+            'the momentum is updated before the direction is taken: your steps match '
+            'sign(beta1 * m_new + (1 - beta1) * g) with m_new already including g',
+            'take the direction from the old momentum, then update it: the interpolation '
+            'sign(beta1 * m + (1 - beta1) * g) uses m as it was before this step',
+            _decoupled_variant('lion', 'momentum first', _lion_momentum_first,
+                               needs_wd=False)),
+    Mistake('sign of the momentum alone',
+            'the direction is the sign of the updated momentum (signum): your steps match '
+            'sign(m) with m <- beta2 * m + (1 - beta2) * g, without Lion\'s interpolation',
+            'Lion steps along sign(beta1 * m + (1 - beta1) * g), with m from before the step, '
+            'and only then updates m with beta2',
+            _decoupled_variant('lion', 'signum', _lion_signum, needs_wd=False)),
+    Mistake('sign of the gradient alone',
+            'the momentum is not used in the direction: your steps match sign(g) (signSGD)',
+            'interpolate first: `sign(beta1 * m + (1 - beta1) * g)`',
+            _decoupled_variant('lion', 'sign of g', _lion_step(
+                lambda self, m, g: mx.nd.sign(g)), needs_wd=False)),
+    Mistake('no sign',
+            'the sign is missing: your steps match w <- w - lr * (beta1 * m + (1 - beta1) * g)',
+            'every coordinate moves by exactly lr: take `nd.sign(...)` of the interpolation',
+            _decoupled_variant('lion', 'no sign', _lion_step(
+                lambda self, m, g: self.beta1 * m + (1 - self.beta1) * g), needs_wd=False)),
+    Mistake('coupled (L2) weight decay',
+            'the weight decay is coupled (L2): your steps match Lion with `wd * w` added to '
+            'the gradient (where the sign swallows its size) instead of shrinking the weight',
+            'leave the gradient alone; ' + _DECOUPLED_HINT,
+            _decoupled_variant('lion', 'coupled decay', _lion_step(
+                _lion_direction, decay='coupled'))),
+    Mistake('decay not scaled by the learning rate',
+            'the decay is not multiplied by the learning rate: your steps match '
+            'w <- w * (1 - wd) where Lion has w <- w * (1 - lr * wd)',
+            _DECOUPLED_HINT, _decoupled_variant('lion', 'unscaled decay', _lion_step(
+                _lion_direction, decay='unscaled'))),
+    Mistake('weight decay ignored',
+            'weight decay is ignored: your steps match the reference run with wd = 0',
+            'use the weight decay: ' + _DECOUPLED_HINT,
+            _decoupled_variant('lion', 'wd ignored', _lion_step(
+                _lion_direction, decay='none'))),
+]
+
+
 def mistakes_for(reference):
     """The typical mistakes worth trying for a reference optimizer class."""
     ref = resolve_reference(reference)
     out = []
     if hasattr(ref, 'adam_step'):
         out += ADAM_MISTAKES
+    if getattr(ref, 'name', None) == 'adamw':
+        out += ADAMW_MISTAKES
     if getattr(ref, 'name', None) == 'rmsprop':
         out += RMSPROP_MISTAKES
     if getattr(ref, 'name', None) == 'sgd':
         out += MOMENTUM_MISTAKES
+    if getattr(ref, 'name', None) == 'lion':
+        out += LION_MISTAKES
     return out + GENERIC_MISTAKES
 
 
@@ -707,6 +870,329 @@ def _newton_judge(observation, public, private, trials=10, seed=0, rtol=1e-6):
            'the reference on the logistic regression.' % trials
 
 
+# check_clip ---------------------------------------------------------------------------------
+
+def _global_norm(grads):
+    return float(np.sqrt(sum(float(np.sum(np.square(g))) for g in grads)))
+
+
+def _scaled(grads, norm, max_norm, always=False):
+    """``grads`` scaled by ``max_norm / norm`` where ``norm > max_norm`` (or ``always``)."""
+    with np.errstate(all='ignore'):
+        scale = max_norm / norm if (always or norm > max_norm) else 1.0
+        return [g * scale for g in grads]
+
+
+def _clip_reference(grads, max_norm):
+    return _scaled(grads, _global_norm(grads), max_norm)
+
+
+def _rms(grads):
+    return float(np.sqrt(np.mean(np.concatenate([np.square(g).ravel() for g in grads]))))
+
+
+_CLIP_MISTAKES = [
+    ('by value', 'you clip each element to [-max_norm, max_norm] (clipping by value), which '
+     'turns the gradient; clipping by global norm multiplies every tensor by the same factor '
+     'and keeps the direction', lambda gs, c: [np.clip(g, -c, c) for g in gs]),
+    ('per tensor', 'each tensor is clipped by its own norm; the global norm is one number for '
+     'all tensors together, the square root of the sum of all their squared elements',
+     lambda gs, c: [_scaled([g], _global_norm([g]), c)[0] for g in gs]),
+    ('always', 'you rescale to max_norm also when the gradient is already shorter: clipping '
+     'only shrinks, a gradient whose global norm is at most max_norm stays as it is',
+     lambda gs, c: _scaled(gs, _global_norm(gs), c, always=True)),
+    ('squared norm', 'you use the squared norm (the sum of squares without its square root)',
+     lambda gs, c: _scaled(gs, _global_norm(gs) ** 2, c)),
+    ('sum of norms', 'your global norm adds the tensors\' norms; it is sqrt(sum_i |g_i|^2), '
+     'the norm of all the tensors flattened into one vector',
+     lambda gs, c: _scaled(gs, sum(_global_norm([g]) for g in gs), c)),
+    ('largest norm', 'your global norm is the largest tensor\'s norm; it is sqrt(sum_i '
+     '|g_i|^2), over all the tensors', lambda gs, c: _scaled(gs, max(
+         [_global_norm([g]) for g in gs] or [0.0]), c)),
+    ('inverted', 'the factor is inverted: multiply by max_norm / norm, not norm / max_norm',
+     lambda gs, c: [g * (_global_norm(gs) / c if _global_norm(gs) > c else 1.0) for g in gs]),
+    ('mean of squares', 'your norm averages the squares (a root mean square); the L2 norm sums '
+     'them', lambda gs, c: _scaled(gs, _rms(gs), c)),
+    ('unchanged', 'the gradients come back unchanged although their global norm is larger '
+     'than max_norm', lambda gs, c: [g.copy() for g in gs]),
+]
+
+
+def _clip_problem(trials=10, seed=0, rtol=1e-5):
+    """Public: lists of gradients (float64 NumPy arrays) and a ``max_norm`` each: a readable
+    case (norms 3 and 4, global norm 5), one already short enough, all zeros, then random
+    ones, each tensor's norm at least 0.5 (so a guard ``norm + 1e-6`` stays within ``rtol``)."""
+    rng = np.random.RandomState(seed)
+    cases = [('two tensors with norms 3 and 4',
+              [np.array([1.8, 2.4]), np.array([[0.0, 0.0], [2.4, 3.2]])], 1.0),
+             ('gradients with global norm 0.6, below max_norm', [
+                 np.array([0.2, -0.4]), np.array([[0.4]])], 1.0),
+             ('all-zero gradients (global norm 0)', [np.zeros(3), np.zeros((2, 2))], 0.5)]
+    for i in range(int(trials)):
+        grads = []
+        for _ in range(int(rng.randint(1, 5))):
+            shape = tuple(int(d) for d in rng.randint(1, 6, size=int(rng.randint(1, 3))))
+            g = rng.randn(*shape)
+            grads.append(g * (rng.uniform(0.5, 5.0) / max(np.linalg.norm(g), 1e-12)))
+        ratio = float(rng.choice([0.1, 0.3, 0.7, 1.5, 3.0]))
+        cases.append(('random gradients, %d tensor%s (case %d)' % (
+            len(grads), 's' if len(grads) > 1 else '', i), grads,
+            float('%.4g' % (ratio * _global_norm(grads)))))
+    return [{'what': what, 'grads': [_array(g) for g in grads], 'max_norm': c}
+            for what, grads, c in cases], None
+
+
+def _clip_observe(fn, public):
+    if fn is None:
+        _not_answered('clip_global_norm')
+    out = []
+    for case in public:
+        grads = [_from_json(g) for g in case['grads']]
+        try:
+            got = fn(grads, case['max_norm'])
+        except NotImplementedError:
+            raise
+        except Exception as err:  # noqa: BLE001 (named with the case that raised it)
+            out.append({'raised': _error_text(err)})
+            break
+        if not isinstance(got, (list, tuple)):
+            out.append({'not_a_list': type(got).__name__})
+            break
+        out.append({'result': [_array(x) for x in got]})
+    return {'cases': out}
+
+
+def _clip_judge(observation, public, private, trials=10, seed=0, rtol=1e-5):
+    _observation_error(observation)
+    results = observation.get('cases')
+    if not isinstance(results, list) or not results or len(results) > len(public):
+        raise AssertionError('the grader could not read what clip_global_norm returned')
+    for case, result in zip(public, results):
+        grads = [_from_json(g) for g in case['grads']]
+        c = float(case['max_norm'])
+        where = '%s, max_norm=%g' % (case['what'], c)
+        if not isinstance(result, dict):
+            raise AssertionError('the grader could not read what clip_global_norm returned')
+        if 'raised' in result:
+            raise AssertionError('clip_global_norm raised %s on %s.%s' % (
+                str(result['raised'])[:300], where,
+                ' With a zero gradient there is nothing to clip: only scale when the norm '
+                'exceeds max_norm.' if 'zero' in case['what'] else ''))
+        if 'not_a_list' in result:
+            raise AssertionError('clip_global_norm must return a list of arrays (the clipped '
+                                 'gradients); it returned %s.' % str(result['not_a_list'])[:80])
+        got = [_from_json(x, 'clipped gradients') for x in result.get('result', [])]
+        want = _clip_reference(grads, c)
+        if len(got) != len(want):
+            raise AssertionError('clip_global_norm returned %d arrays for %d gradients (%s).'
+                                 % (len(got), len(want), where))
+
+        def close(a, b):
+            return all(x.shape == y.shape and np.allclose(x, y, rtol=rtol, atol=1e-9 * c,
+                                                          equal_nan=True)
+                       for x, y in zip(a, b))
+        if close(got, want):
+            continue
+        lines = ['clip_global_norm is wrong on %s (their global norm: %.4g).' % (
+            where, _global_norm(grads))]
+        for i, (x, y) in enumerate(zip(got, want)):
+            if x.shape != y.shape:
+                lines.append('Array %d has shape %s; expected %s (the gradient\'s shape).'
+                             % (i, x.shape, y.shape))
+                break
+        else:
+            lines.append('The global norm of what you returned: %.4g; expected %.4g.' % (
+                _global_norm(got), _global_norm(want)))
+            if not all(np.all(np.isfinite(x)) for x in got):
+                lines.append('Your result has inf or NaN: the norm was divided by zero? Only '
+                             'scale when the norm exceeds max_norm.')
+            else:
+                for _key, cause, variant in _CLIP_MISTAKES:
+                    if close(got, variant(grads, c)):
+                        lines.append('Likely cause: %s.' % cause)
+                        break
+        raise AssertionError('\n'.join(lines))
+    if len(results) < len(public):
+        raise AssertionError('the grader could not read what clip_global_norm returned')
+    return ('PASS: clip_global_norm scales by max_norm / (global norm) exactly when the norm '
+            'exceeds max_norm, on %d cases.' % len(public))
+
+
+# check_schedule -----------------------------------------------------------------------------
+
+def _warmup_cosine(t, base_lr, warmup, total, final_lr):
+    """The course's warmup + cosine schedule at the 1-based update ``t``."""
+    if t <= warmup:
+        return base_lr * t / warmup
+    if t <= total:
+        return final_lr + 0.5 * (base_lr - final_lr) * (
+            1 + np.cos(np.pi * (t - warmup) / (total - warmup)))
+    return final_lr
+
+
+def _cosine_from(t, b, w, T, f, start, length, period=1.0):
+    return f + 0.5 * (b - f) * (1 + np.cos(period * np.pi * (t - start) / length))
+
+
+def _after_warmup(decay):
+    """A schedule that warms up correctly, then decays as ``decay(t, b, w, T, f)`` up to
+    ``total`` and stays at ``final_lr`` after."""
+    def lr(t, b, w, T, f):
+        if t <= w:
+            return b * t / w
+        return decay(t, b, w, T, f) if t <= T else f
+    return lr
+
+
+_SCHEDULE_MISTAKES = [
+    ('warmup from 0', 'the warmup starts at 0: your rate at step t is base_lr * (t - 1) / '
+     'warmup; the first update (t = 1) already gets base_lr / warmup, and t = warmup gets '
+     'base_lr', lambda t, b, w, T, f: b * (t - 1) / w if t <= w else _warmup_cosine(
+         t, b, w, T, f)),
+    ('counted from 0', 'you count the steps from 0: your schedule is one step ahead, '
+     'lr(t + 1); step t is the t-th update, t = 1, 2, ...',
+     lambda t, b, w, T, f: _warmup_cosine(t + 1, b, w, T, f)),
+    ('one step late', 'your schedule is one step late, lr(t - 1): step t is the t-th '
+     'update, t = 1, 2, ...', lambda t, b, w, T, f: _warmup_cosine(t - 1, b, w, T, f)),
+    ('cosine over the whole run', 'the cosine runs over the whole run, cos(pi * t / total); '
+     'it starts after the warmup: cos(pi * (t - warmup) / (total - warmup))',
+     _after_warmup(lambda t, b, w, T, f: _cosine_from(t, b, w, T, f, 0, T))),
+    ('cosine too long', 'the cosine is stretched over total steps, cos(pi * (t - warmup) / '
+     'total), so it has not reached final_lr at the end; it lasts total - warmup steps',
+     _after_warmup(lambda t, b, w, T, f: _cosine_from(t, b, w, T, f, w, T))),
+    ('final_lr ignored', 'final_lr is ignored: your rate decays to 0; it should end at '
+     'final_lr, final_lr + (base_lr - final_lr) * (1 + cos(...)) / 2',
+     lambda t, b, w, T, f: _warmup_cosine(t, b, w, T, 0.0)),
+    ('final_lr added', 'final_lr is added to the whole cosine: your decay starts at '
+     'base_lr + final_lr; scale the cosine by (base_lr - final_lr)',
+     _after_warmup(lambda t, b, w, T, f: f + 0.5 * b * (1 + np.cos(np.pi * (t - w) / (T - w))))),
+    ('no floor', 'after total steps your rate follows the cosine back up; past the end of '
+     'the schedule it stays at final_lr', lambda t, b, w, T, f: b * t / w if t <= w else
+     _cosine_from(t, b, w, T, f, w, T - w)),
+    ('full period', 'your cosine makes a full period, cos(2 pi ...), and comes back up; the '
+     'decay is half a period, cos(pi * (t - warmup) / (total - warmup))',
+     _after_warmup(lambda t, b, w, T, f: _cosine_from(t, b, w, T, f, w, T - w, 2.0))),
+    ('linear', 'your decay is linear; it follows half a cosine, (1 + cos(pi * s)) / 2 for s '
+     'from 0 to 1', _after_warmup(lambda t, b, w, T, f: f + (b - f) * (1 - (t - w) / (T - w)))),
+]
+
+
+def _schedule_problem(trials=4, seed=0, rtol=1e-6, extra=5):
+    """Public: settings ``(base_lr, warmup, total, final_lr)`` and the steps to evaluate,
+    ``t = 1 .. total + extra``: a readable one, one without warmup, then random ones."""
+    rng = np.random.RandomState(seed)
+    settings = [(0.1, 5, 50, 0.001), (0.05, 0, 40, 0.005)]
+    for _ in range(int(trials)):
+        base = float('%.2g' % 10 ** rng.uniform(-4, 0))
+        warmup = int(rng.randint(1, 30))
+        total = warmup + int(rng.randint(10, 150))
+        final = float('%.2g' % (base * rng.uniform(0.001, 0.2))) if rng.rand() < 0.75 else 0.0
+        settings.append((base, warmup, total, final))
+    return [{'base_lr': b, 'warmup': w, 'total': T, 'final_lr': f,
+             'steps': list(range(1, T + int(extra) + 1))} for b, w, T, f in settings], None
+
+
+def _schedule_observe(fn, public):
+    if fn is None:
+        _not_answered('the schedule')
+    out = []
+    for case in public:
+        values = []
+        for t in case['steps']:
+            try:
+                value = fn(t, case['base_lr'], case['warmup'], case['total'], case['final_lr'])
+            except NotImplementedError:
+                raise
+            except Exception as err:  # noqa: BLE001 (named with the step that raised it)
+                out.append({'raised': _error_text(err), 'step': t})
+                return {'cases': out}
+            try:
+                value = float(value)
+                values.append(value if np.isfinite(value) else repr(value))
+            except (TypeError, ValueError):
+                values.append(repr(value)[:80])
+        out.append({'values': values})
+    return {'cases': out}
+
+
+def _schedule_text(case):
+    return 'base_lr=%g, warmup=%d, total=%d, final_lr=%g' % (
+        case['base_lr'], case['warmup'], case['total'], case['final_lr'])
+
+
+def _phase(t, case):
+    if t <= case['warmup']:
+        return 'in the warmup (t <= warmup)', \
+            'during the warmup the rate rises linearly, base_lr * t / warmup, and reaches ' \
+            'base_lr at t = warmup'
+    if t <= case['total']:
+        return 'in the cosine decay (warmup < t <= total)', \
+            'after the warmup, lr = final_lr + (base_lr - final_lr) * (1 + cos(pi * (t - ' \
+            'warmup) / (total - warmup))) / 2, from base_lr down to final_lr at t = total'
+    return 'after the schedule (t > total)', 'after total steps the rate stays at final_lr'
+
+
+def _schedule_judge(observation, public, private, trials=4, seed=0, rtol=1e-6, extra=5):
+    _observation_error(observation)
+    results = observation.get('cases')
+    if not isinstance(results, list) or not results or len(results) > len(public):
+        raise AssertionError('the grader could not read what your schedule returned')
+    for case, result in zip(public, results):
+        b, w, T, f = case['base_lr'], case['warmup'], case['total'], case['final_lr']
+        if not isinstance(result, dict):
+            raise AssertionError('the grader could not read what your schedule returned')
+        if 'raised' in result:
+            t = result.get('step')
+            raise AssertionError('warmup_cosine(%s, %g, %d, %d, %g) raised %s.%s' % (
+                t, b, w, T, f, str(result['raised'])[:300],
+                ' With warmup = 0 there is no warmup: the cosine starts at the first step.'
+                if w == 0 else ''))
+        values = result.get('values')
+        if not isinstance(values, list) or len(values) != len(case['steps']):
+            raise AssertionError('the grader could not read what your schedule returned')
+        steps = case['steps']
+        want = np.array([_warmup_cosine(t, b, w, T, f) for t in steps])
+        if any(not isinstance(v, (int, float)) for v in values):
+            k = next(i for i, v in enumerate(values) if not isinstance(v, (int, float)))
+            raise AssertionError('warmup_cosine(%d, %s) returned %s; expected a number (%.6g).'
+                                 % (steps[k], _schedule_text(case), str(values[k])[:80],
+                                    want[k]))
+        got = np.array(values, dtype=np.float64)
+
+        def close(a, b_):
+            return np.abs(a - b_) <= rtol * np.abs(b_) + 1e-12 * b
+
+        ok = close(got, want)
+        if ok.all():
+            continue
+        k = int(np.nonzero(~ok)[0][0])
+        where, how = _phase(steps[k], case)
+        lines = ['warmup_cosine is wrong for %s: first at step t = %d, %s: you return %.6g, '
+                 'expected %.6g.' % (_schedule_text(case), steps[k], where, got[k], want[k])]
+        show = sorted(set(t for t in (1, 2, w, w + 1, (w + T) // 2, T, T + 1)
+                          if 1 <= t <= steps[-1]))
+        lines.append('Yours at t = %s: %s; expected: %s.' % (
+            ', '.join(str(t) for t in show), ', '.join('%.4g' % got[t - 1] for t in show),
+            ', '.join('%.4g' % want[t - 1] for t in show)))
+        for _key, cause, variant in _SCHEDULE_MISTAKES:
+            try:
+                with np.errstate(all='ignore'):
+                    planted = np.array([variant(t, b, w, T, f) for t in steps], dtype=float)
+            except ZeroDivisionError:
+                continue
+            if close(got, planted).all():
+                lines.append('Likely cause: %s.' % cause)
+                break
+        else:
+            lines.append('Hint: %s.' % how)
+        raise AssertionError('\n'.join(lines))
+    if len(results) < len(public):
+        raise AssertionError('the grader could not read what your schedule returned')
+    return ('PASS: warmup_cosine matches the linear warmup and the cosine decay to final_lr '
+            'on %d schedules, %d steps in all.' % (len(public), sum(len(c['steps'])
+                                                                 for c in public)))
+
+
 # Answers: a value --------------------------------------------------------------------------
 
 def _value_problem(*args, **kwargs):
@@ -881,6 +1367,31 @@ def check_newton_step(fn, trials=10, seed=0, rtol=1e-6):
     return CHECKS['check_newton_step'].run(fn, trials=trials, seed=seed, rtol=rtol)
 
 
+def check_clip(fn, trials=10, seed=0, rtol=1e-5):
+    """Assert that ``fn(grads, max_norm)`` clips a list of gradients (NumPy arrays) by their
+    global norm: when ``sqrt(sum_i |g_i|^2) > max_norm``, every array is multiplied by
+    ``max_norm / norm`` (the direction is kept); otherwise they come back unchanged. Typical
+    mistakes are named: clipping by value, per tensor, always rescaling, the squared norm,
+    the sum or the largest of the tensors' norms, an inverted factor."""
+    return CHECKS['check_clip'].run(fn, trials=trials, seed=seed, rtol=rtol)
+
+
+def check_schedule(fn, trials=4, seed=0, rtol=1e-6, extra=5):
+    """Assert that ``fn(t, base_lr, warmup, total, final_lr)`` is the linear warmup + cosine
+    schedule at the 1-based update ``t`` (``mx.lr_scheduler.CosineScheduler``'s convention
+    with ``warmup_begin_lr=0``)::
+
+        t <= warmup:           base_lr * t / warmup
+        warmup < t <= total:   final_lr + (base_lr - final_lr) * (1 + cos(pi * (t - warmup)
+                                                                / (total - warmup))) / 2
+        t > total:             final_lr
+
+    on a readable schedule, one without warmup and ``trials`` random ones, each evaluated at
+    ``t = 1 .. total + extra``. Typical mistakes are named: warmup from 0, steps counted from
+    0, the cosine over the wrong length, final_lr ignored, no floor after ``total``, ..."""
+    return CHECKS['check_schedule'].run(fn, trials=trials, seed=seed, rtol=rtol, extra=extra)
+
+
 # ---------------------------------------------------------------------------------------
 # Picking a learning rate: a small MLP on a Fashion-MNIST subset
 
@@ -955,6 +1466,10 @@ CHECKS = {c.name: c for c in [
           implementation=True),
     Check('check_newton_step', 'fn', _newton_problem, _newton_observe, _newton_judge,
           implementation=True),
+    Check('check_clip', 'fn', _clip_problem, _clip_observe, _clip_judge,
+          implementation=True),
+    Check('check_schedule', 'fn', _schedule_problem, _schedule_observe, _schedule_judge,
+          implementation=True),
     Check('check_learning_rate', 'learning_rate', _value_problem,
           _value_observe('learning_rate'), _lr_judge, implementation=False),
     Check('check_quiz', 'answer', _value_problem, _value_observe('this question'),
@@ -968,7 +1483,8 @@ CHECKS = {c.name: c for c in [
 FUNCTIONS = {'check_optimizer': check_optimizer, 'check_bias_correction': check_bias_correction,
              'check_newton_step': check_newton_step, 'check_learning_rate': check_learning_rate,
              'check_quiz': check_quiz, 'check_choice': check_choice,
-             'check_number': check_number}
+             'check_number': check_number, 'check_clip': check_clip,
+             'check_schedule': check_schedule}
 
 
 def observe(name, student, public):
