@@ -58,6 +58,13 @@ def _after_setup(nb, *sources):
     return nb
 
 
+def _before(nb, grade_id, source):
+    """``source`` as a new cell just before the cell ``grade_id`` (after the stubs it
+    would otherwise be overwritten by)."""
+    nb.cells.insert(nb.cells.index(_cell(nb, grade_id)), nbformat.v4.new_code_cell(source))
+    return nb
+
+
 def _tree_digest(root):
     out = {}
     for path in sorted(glob.glob(os.path.join(root, '**'), recursive=True)):
@@ -84,8 +91,8 @@ def _attackers(tmp, src, course):
     new['transformer'] = (NEWTON, _after_setup(
         _blank(_notebook(NEWTON, src)),
         "get_ipython().input_transformers_cleanup.append(lambda lines: ['pass\\n'])"))
-    new['key_reader'] = (NEWTON, _after_setup(
-        _blank(_notebook(NEWTON, src)),
+    new['key_reader'] = (NEWTON, _before(
+        _blank(_notebook(NEWTON, src)), 'ex05-newton-test',
         "import glob, os, json\n"
         "paths = [%r, '../../../source/%s/%s.ipynb'] + glob.glob('../../../source/*/*.ipynb')\n"
         "paths += glob.glob(os.path.join(os.path.dirname(grading.__file__), '..', '..',\n"

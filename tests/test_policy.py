@@ -56,6 +56,8 @@ DELEGATING = [
     ('%run something.py', 'get_ipython'),
     ('import importlib', 'importlib'),
     ('grading.check_newton_step = lambda *a: "PASS"', 'assigns to'),
+    ('s = mx.lr_scheduler.CosineScheduler(100, base_lr=0.1)', 'CosineScheduler'),
+    ('g = mx.gluon.utils.clip_global_norm(arrays, 1.0)', 'clip_global_norm'),
 ]
 
 

@@ -184,15 +184,16 @@ def test_widget_two_tries_then_answer_and_show_answer():
     pytest.importorskip('ipywidgets')
     box = quiz._widget(quiz.question('ch01-update-rule'), {})
     assert 'Pick an answer first' in (box.on_check() or box.feedback.value)
-    first = _press(box, 'w <- w + lr * g')
+    right = r'$w \leftarrow w - \eta g$'  # rendered by MathJax in the widget
+    first = _press(box, r'$w \leftarrow w + \eta g$')
     assert 'gluon-opt-quiz-hint' in first and 'one more try' in first.lower()
-    assert 'w - lr * g' not in first  # the hint does not give the answer away
-    second = _press(box, 'w <- w - g / lr')
-    assert 'gluon-opt-quiz-answer' in second and 'the answer is w &lt;- w - lr * g' in second
+    assert right not in first  # the hint does not give the answer away
+    second = _press(box, r'$w \leftarrow w - g/\eta$')
+    assert 'gluon-opt-quiz-answer' in second and 'the answer is ' + right in second
     box = quiz._widget(quiz.question('ch01-update-rule'), {})
     box.on_show()
     assert 'gluon-opt-quiz-shown' in box.feedback.value
-    assert 'The answer is w &lt;- w - lr * g.' in box.feedback.value
+    assert 'The answer is %s.' % right in box.feedback.value
 
 
 def test_widget_number_box_says_not_a_number():
@@ -210,7 +211,8 @@ def test_attempt_hint_then_answer():
     attempt = quiz.Attempt('ch03-amplification')
     first = attempt.submit('5')
     assert first.kind == 'hint' and not first.final
-    assert str(first) == ('Not quite. Your number is too small. ' + quiz.GENERIC_HINT +
+    assert str(first) == ('Not quite. Your number is too small. ' +
+                          quiz.question('ch03-amplification').data['hint'] +
                           ' One more try before the answer is shown (or press Show answer).')
     assert attempt.submit('1e9').kind == 'answer'
     assert 'the answer is 20.' in str(attempt.submit('1e9'))  # stays revealed
@@ -223,10 +225,10 @@ def test_attempt_hint_then_answer():
     attempt = quiz.Attempt('ch01-update-rule')
     for junk in [7, 'z', 'w <- w', True]:
         assert str(attempt.submit(junk)).startswith('Not one of the choices:')
-    assert attempt.wrong == 0 and attempt.submit('w <- w - lr * g').correct
+    assert attempt.wrong == 0 and attempt.submit('w ← w - η g').correct  # the plain text
     revealed = quiz.Attempt('ch01-update-rule').reveal()
     assert revealed.kind == 'shown' and revealed.final
-    assert str(revealed).startswith('The answer is w <- w - lr * g.')
+    assert str(revealed).startswith('The answer is w ← w - η g.')
 
 
 def test_attempt_for_an_experiment_question():
@@ -319,8 +321,9 @@ def test_fallback_says_how_to_get_the_interactive_quiz(monkeypatch):
     assert "quiz.check('ch01-ravine-best', <answer>, results=...)" in exp_q['text/plain']
     assert text == quiz.fallback_text('ch01-update-rule')
     page = plain_q['text/html']
-    assert 'run this cell in Jupyter' in page and 'b) w &lt;- w - lr * g<br>' in page
-    assert 'w &lt;- w - lr * g' in page and '<script' not in page
+    assert 'run this cell in Jupyter' in page
+    assert r'b) $w \leftarrow w - \eta g$<br>' in page  # JupyterLab typesets it
+    assert '<script' not in page
 
 
 def _run_cli(argv):
@@ -380,4 +383,4 @@ def test_terminal_quiz_interactive():
 def test_ask_prints_outside_jupyter(capsys):
     quiz.ask('ch01-update-rule')
     text = capsys.readouterr().out
-    assert '[ch01-update-rule]' in text and 'b) w <- w - lr * g' in text
+    assert '[ch01-update-rule]' in text and 'b) w ← w - η g' in text

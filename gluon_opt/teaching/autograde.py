@@ -108,17 +108,21 @@ def parse_test_cell(grade_id, source):
             raise _source_error(grade_id, 'line %d: %s' % (stmt.lineno, err))
         constants = {}
         expr = None
+        params = inspect.signature(grading.FUNCTIONS[name]).parameters
         for key, value in bound.arguments.items():
             if key == check.student:
                 expr = ast.get_source_segment(source, value)
                 continue
-            try:
-                literal = ast.literal_eval(value)
-            except ValueError:
-                raise _source_error(grade_id, 'line %d: the argument %s of %s must be '
-                                           'a literal (the grader evaluates it without running '
-                                           'the notebook)' % (stmt.lineno, key, name))
-            constants[key] = literal
+            # **hyper: each keyword is a constant of its own
+            items = value.items() if params[key].kind == params[key].VAR_KEYWORD else \
+                [(key, value)]
+            for k, v in items:
+                try:
+                    constants[k] = ast.literal_eval(v)
+                except ValueError:
+                    raise _source_error(grade_id, 'line %d: the argument %s of %s must be a '
+                                        'literal (the grader evaluates it without running the '
+                                        'notebook)' % (stmt.lineno, k, name))
         if expr is None:
             raise _source_error(grade_id, 'line %d: %s without the student\'s answer'
                                        % (stmt.lineno, name))

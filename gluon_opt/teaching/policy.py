@@ -16,8 +16,10 @@ for an implementation:
 
 * name an optimizer class, an optimizer factory or an ``*_update`` operator of gluon-opt or
   MXNet (``gluon_opt.optimizers.Adam``, ``mx.optimizer.create``, ``mx.nd.adam_update``,
-  ``gluon.Trainer``, ``landscapes.make_optimizer``), or a function of gluon-opt's optimizer
-  modules (``bias_corrections``) or of its checkers;
+  ``gluon.Trainer``, ``landscapes.make_optimizer``), a learning-rate schedule or gradient
+  clipping of MXNet, gluoncv or gluon-opt (``mx.lr_scheduler.CosineScheduler``,
+  ``gluon.utils.clip_global_norm``), or a function of gluon-opt's optimizer modules
+  (``bias_corrections``) or of its checkers;
 * import a module outside a short allow-list (``torch``, ``optax``, ``importlib``, ``os``...);
 * use code the reader cannot follow: ``exec``, ``eval``, ``compile``, ``__import__``,
   ``getattr`` and friends, ``globals()``, dunder attributes (``__class__``, ``__dict__``;
@@ -104,6 +106,9 @@ def _judge_object(obj, dotted, as_value):
             return 'binds the module %s to a name' % obj.__name__
         return None
     if inspect.isclass(obj):
+        if (obj.__module__ or '').startswith(('mxnet.lr_scheduler', 'gluon_opt')) and \
+                'schedul' in obj.__name__.lower():
+            return 'uses %s, an existing schedule' % dotted
         if issubclass(obj, mx.optimizer.Optimizer) and obj not in _allowed_bases():
             return 'uses %s, an optimizer that already exists' % dotted
         if obj.__name__ in ('Trainer', 'Updater') or obj.__module__.startswith(
@@ -112,6 +117,10 @@ def _judge_object(obj, dotted, as_value):
         return None
     name = getattr(obj, '__name__', '') or dotted.rsplit('.', 1)[-1]
     module = getattr(obj, '__module__', '') or ''
+    if module.startswith(('mxnet', 'gluon_opt', 'gluoncv')) and (
+            'schedul' in name.lower() or 'clip' in name.lower()
+            or module.startswith(('mxnet.lr_scheduler', 'gluoncv.utils.lr_scheduler'))):
+        return 'uses %s, an existing schedule or clipping' % dotted
     if 'update' in name.lower() and (module.startswith(('mxnet', 'ndarray', 'symbol'))
                                      or dotted.startswith('mxnet')):
         return 'uses %s, an existing update operator' % dotted
