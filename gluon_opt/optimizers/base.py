@@ -51,7 +51,8 @@ from .. import kernels
 __all__ = ['GluonOptOptimizer', 'check_range', 'check_nonnegative', 'check_positive',
            'check_choice', 'check_int', 'check_float', 'check_bool', 'check_clip_gradient',
            'check_lr_scheduler', 'check_dict', 'check_weight_dtype', 'FLOAT_DTYPES',
-           'couple_weight_decay', 'decay_weight', 'bias_corrections', 'zeros_like', 'IMPL_ENV']
+           'couple_weight_decay', 'decay_weight', 'bias_corrections', 'zeros_like',
+           'cautious_mask', 'IMPL_ENV']
 
 IMPL_ENV = 'GLUON_OPT_IMPL'
 #: tensors MXNet's ``Updater`` hands to one ``update`` call for optimizers with a fused kernel
@@ -211,6 +212,25 @@ def decay_weight(weight, factor):
 def bias_corrections(beta1, beta2, t):
     """Adam's bias corrections ``(1 - beta1**t, 1 - beta2**t)`` for the 1-based step ``t``."""
     return 1.0 - beta1 ** t, 1.0 - beta2 ** t
+
+
+def cautious_mask(update, grad):
+    r"""The cautious mask of Liang, Chen, Liu & Liu, "Cautious Optimizers: Improving Training
+    with One Line of Code" (2024): keep the coordinates where the update ``u`` (the direction
+    the weight will move *against*, ``w <- w - lr * u``) agrees in sign with the gradient, zero
+    the others, and rescale the kept ones so the update keeps its overall size:
+
+    .. math::
+
+        \phi = \mathbb{1}[u \odot g > 0], \qquad
+        u \leftarrow u \odot \phi \, \frac{n}{\sum_i \phi_i + 1}
+
+    with ``n`` the tensor's number of elements, as the authors' code (kyleliang919/C-Optim:
+    ``mask * (mask.numel() / (mask.sum() + 1))``). pytorch-optimizer's ``apply_cautious``
+    divides by ``max(mean(phi), 1e-3)`` instead (no ``+ 1``); the two agree to ``1/sum(phi)``.
+    Returns the scaled mask (same shape as ``update``); multiply the update by it."""
+    mask = update * grad > 0
+    return mask * (float(mask.size) / (mask.sum() + 1.0))
 
 
 def _memory(context):
