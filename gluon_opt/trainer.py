@@ -11,6 +11,9 @@ It is a drop-in subclass: code written for ``gluon.Trainer`` runs unchanged. Wha
 * ``clip_global_norm=max_norm``: gradients (after the ``1/batch_size`` rescale, summed over
   contexts) are scaled so that their global L2 norm is at most ``max_norm``
   (``torch.nn.utils.clip_grad_norm_``), on the device, without a host synchronisation.
+* ``clip_adaptive=lambda``: adaptive gradient clipping (AGC, Brock et al., 2021), unit-wise:
+  each output unit's gradient is scaled down where its norm exceeds ``lambda`` times its
+  weights' norm (:meth:`Trainer._clip_adaptive_units`).
 * ``accumulate=k``: gradients of ``k`` consecutive ``step`` calls are summed and applied once,
   normalised by the total batch size (the effective batch is ``k`` batches). Parameters get
   ``grad_req='add'`` and are zeroed after each update, so the training loop is unchanged.
@@ -131,6 +134,9 @@ class Trainer(gluon.Trainer):
         as ``gluon.Trainer``.
     clip_global_norm : float > 0 or None, default None
         Maximum global L2 norm of the (rescaled) gradients.
+    clip_adaptive : float > 0 or None, default None
+        Adaptive gradient clipping's :math:`\lambda` (the paper's 0.01 to 0.16; timm's default
+        0.01): see :meth:`_clip_adaptive_units`. Exclusive with ``clip_global_norm``.
     accumulate : int >= 1, default 1
         Number of ``step`` calls whose gradients are summed before one update.
     no_decay : bool or callable, default False
@@ -201,7 +207,18 @@ class Trainer(gluon.Trainer):
 
     def __init__(self, params, optimizer, optimizer_params=None, kvstore='device',
                  compression_params=None, update_on_kvstore=None, clip_global_norm=None,
-                 accumulate=1, no_decay=False, nonfinite='ignore', max_consecutive_skips=10):
+                 accumulate=1, no_decay=False, nonfinite='ignore', max_consecutive_skips=10,
+                 clip_adaptive=None):
+        if clip_adaptive is not None:
+            if (isinstance(clip_adaptive, bool) or not isinstance(clip_adaptive, (int, float))
+                    or not math.isfinite(clip_adaptive) or not clip_adaptive > 0):
+                raise ValueError('Trainer: clip_adaptive=%r is invalid; expected a finite number '
+                                 '> 0 (the clipping factor lambda, e.g. 0.01) or None.'
+                                 % (clip_adaptive,))
+            clip_adaptive = float(clip_adaptive)
+            if clip_global_norm is not None:
+                raise ValueError('Trainer: clip_adaptive=%r and clip_global_norm=%r were both '
+                                 'given; pass one of them.' % (clip_adaptive, clip_global_norm))
         if clip_global_norm is not None:
             if (isinstance(clip_global_norm, bool) or
                     not isinstance(clip_global_norm, (int, float)) or not clip_global_norm > 0):
@@ -225,6 +242,7 @@ class Trainer(gluon.Trainer):
                                       compression_params=compression_params,
                                       update_on_kvstore=update_on_kvstore)
         self._clip_global_norm = clip_global_norm
+        self._clip_adaptive = clip_adaptive
         self._accumulate = accumulate
         self._accum_count = 0
         self._accum_batch = 0
@@ -245,11 +263,17 @@ class Trainer(gluon.Trainer):
             if clip_global_norm is not None and self._optimizer.exact_gradient:
                 raise ValueError('Trainer: clip_global_norm is not supported with %s: its line '
                                  'search needs the exact gradient of the loss.' % owner)
-        if needs_closure or clip_global_norm is not None or accumulate > 1:
+            if clip_adaptive is not None:
+                raise ValueError('Trainer: clip_adaptive is not supported with %s, which '
+                                 're-evaluates the gradients itself through the closure.'
+                                 % owner)
+        clipping = clip_global_norm is not None or clip_adaptive is not None
+        if needs_closure or clipping or accumulate > 1:
             if update_on_kvstore:
                 raise ValueError('Trainer: update_on_kvstore=True is incompatible with %s; '
                                  'leave it None.' % ('closure-based optimizers' if needs_closure
-                                                     else 'clip_global_norm/accumulate'))
+                                                     else 'clip_global_norm/clip_adaptive/'
+                                                     'accumulate'))
             self._kvstore_params['update_on_kvstore'] = False
         kv_type = kvstore if isinstance(kvstore, str) else getattr(kvstore, 'type', '')
         if nonfinite == 'skip' and 'dist' in str(kv_type):
@@ -341,9 +365,10 @@ class Trainer(gluon.Trainer):
         False when the step is skipped."""
         check = self._nonfinite != 'ignore'
         clip = self._clip_global_norm is not None
+        agc = self._clip_adaptive is not None
         on_kvstore = self._kvstore is not None and self._update_on_kvstore
         n_ctx = len(self._contexts)
-        params = self._trained_params(ignore_stale_grad) if check or clip else None
+        params = self._trained_params(ignore_stale_grad) if check or clip or agc else None
         if check and on_kvstore:
             # the kvstore applies the update during the push: check before it
             if self._check(params, range(n_ctx)) is False:
@@ -367,6 +392,8 @@ class Trainer(gluon.Trainer):
             overflow = verdict == 'overflow'
         if clip:
             self._clip_by_global_norm(rescale_grad, params, sums, overflow)
+        if agc:
+            self._clip_adaptive_units(rescale_grad, params)
         return True
 
     def _check(self, params, ks, sums=None):
@@ -487,6 +514,51 @@ class Trainer(gluon.Trainer):
             for g in grads:
                 g[:] = nd.broadcast_mul(g, factor.astype(g.dtype))
 
+    #: AGC's floor on a unit's weight norm (the paper's and timm's 1e-3): units whose weights
+    #: are zero-initialised (biases, gains) can still move
+    AGC_EPS = 1e-3
+
+    def _clip_adaptive_units(self, rescale_grad, params):
+        r"""Adaptive gradient clipping (Brock, De, Smith & Simonyan, "High-Performance
+        Large-Scale Image Recognition Without Normalization", ICML 2021), on each context's
+        (already reduced) gradients. With :math:`G_i` the rescaled gradient of unit :math:`i`
+        and :math:`W_i` its weights,
+
+        .. math::
+
+            G_i \leftarrow \begin{cases}
+                \lambda \frac{\max(\|W_i\|, \epsilon)}{\max(\|G_i\|, 10^{-6})} G_i
+                    & \text{if } \|G_i\| \ge \lambda \max(\|W_i\|, \epsilon) \\
+                G_i & \text{otherwise}
+            \end{cases}
+            \qquad (\epsilon = 10^{-3})
+
+        A unit is a row along the first axis, the norm taken over all the others (a Dense
+        weight's ``(units, in_units)`` row, a convolution's output channel: MXNet's layouts put
+        the output first, as PyTorch's), and a tensor of at most one dimension (a bias, a
+        BatchNorm gain) is one unit, as in the authors' code and timm's ``adaptive_clip_grad``,
+        which this follows (the ``10^{-6}`` floor included). The paper does not clip the final
+        classifier layer; pass that layer's parameters to another trainer, or leave AGC off,
+        to do the same. Norms are computed in float32 (float16 weights included)."""
+        lam, eps = self._clip_adaptive, self.AGC_EPS
+        for p in params:
+            for w, g in zip(p.list_data(), p.list_grad()):
+                if g.stype != 'default':
+                    raise ValueError('Trainer: clip_adaptive needs dense gradients; parameter '
+                                     '%r has %s ones.' % (p.name, g.stype))
+                w32, g32 = w.astype('float32', copy=False), g.astype('float32', copy=False)
+                if w.ndim <= 1:
+                    w_norm, g_norm = nd.norm(w32), nd.norm(g32)
+                else:
+                    axes = tuple(range(1, w.ndim))
+                    w_norm = nd.norm(w32, axis=axes, keepdims=True)
+                    g_norm = nd.norm(g32, axis=axes, keepdims=True)
+                max_norm = nd.maximum(w_norm, eps) * lam
+                g_norm = g_norm * rescale_grad
+                factor = nd.where(g_norm < max_norm, nd.ones_like(g_norm),
+                                  max_norm / nd.maximum(g_norm, 1e-6))
+                g[:] = nd.broadcast_mul(g, factor.astype(g.dtype))
+
     def _closure_step(self, batch_size, closure):
         rescale_grad = self._scale / batch_size
         self._check_and_rescale_grad(rescale_grad)
@@ -567,6 +639,7 @@ class Trainer(gluon.Trainer):
         """The trainer's own part of a states file."""
         return {'update_on_kvstore': self._kvstore is not None and bool(self._update_on_kvstore),
                 'contexts': len(self._contexts), 'clip_global_norm': self._clip_global_norm,
+                'clip_adaptive': self._clip_adaptive,
                 'accumulate': self._accumulate, 'nonfinite': self._nonfinite,
                 'num_steps': self.num_steps, 'skipped_steps': self.skipped_steps,
                 'consecutive_skips': self.consecutive_skips}

@@ -22,9 +22,9 @@ RULE_OPS = ('gopt_sgd', 'gopt_adam', 'gopt_adamax', 'gopt_nadam', 'gopt_radam',
             'gopt_lamb', 'gopt_lars', 'gopt_schedulefree_adamw', 'gopt_muon_momentum',
             'gopt_muon_apply')
 
-#: the other ops, CPU only: Adafactor's factored passes, Lookahead's synchronisation, and the
-#: copy that measures the memory bandwidth
-CPU_ONLY_OPS = ('gopt_adafactor', 'gopt_lookahead_sync', 'gopt_copy')
+#: the other ops, CPU only: Adafactor's factored passes, Lookahead's synchronisation, the
+#: copy that measures the memory bandwidth, and the weight averages' update (averaging.py)
+CPU_ONLY_OPS = ('gopt_adafactor', 'gopt_lookahead_sync', 'gopt_copy', 'gopt_average')
 
 #: the ops with a CUDA driver in a CUDA build (``tests/gpu`` checks this set against the
 #: library's registrations)
