@@ -243,8 +243,12 @@ class WeightAverage(object):
         raw = raw.tobytes()
         if _states._digest(raw, arrays) != stored.tobytes().decode('ascii', 'replace'):
             raise AveragesFileError(fname, 'corrupt: its SHA-256 checksum does not match')
-        doc = json.loads(raw.decode('utf-8'))
-        if doc.get('format') != FORMAT or doc.get('version') != VERSION:
+        try:
+            doc = json.loads(raw.decode('utf-8'))
+        except ValueError as err:
+            raise AveragesFileError(fname, 'corrupt (its JSON does not parse: %s)' % err)
+        if not isinstance(doc, dict) or doc.get('format') != FORMAT or \
+                doc.get('version') != VERSION:
             raise AveragesFileError(fname, 'not a version-%d gluon_opt weight averages file'
                                     % VERSION)
         mine = (self.kind, self.settings(), self.use_buffers)
@@ -418,14 +422,17 @@ def _clear_cached_graphs(block):
 def update_bn(loader, net, ctx=None, momentum=None):
     """Recompute the running mean and variance of every BatchNorm in ``net`` from the batches
     of ``loader`` at the current weights (``torch.optim.swa_utils.update_bn``): the statistics
-    are reset (mean 0, variance 1) and one forward pass in training mode is made per batch.
+    are reset (mean 0, variance 1) and one forward and backward pass in training mode is made per
+    batch (MXNet updates the statistics in BatchNorm's backward pass; the parameters' gradients
+    are restored afterwards, so an update_bn between two steps changes no gradient).
 
     ``momentum=None`` (the default, as torch's) makes the result the equal-weight mean of the
     batches' statistics (a cumulative average); a number in [0, 1) keeps MXNet's exponential
     update ``running <- momentum * running + (1 - momentum) * batch`` with that momentum
     (MXNet's convention: the weight of the old value, torch's is the new one's). Each batch is
     ``data`` or ``(data, ...)`` (``(data, label)`` from a ``DataLoader``); it is moved to
-    ``ctx`` (default: the context of ``net``'s first parameter). MXNet's running variance is
+    ``ctx`` (default: the context of ``net``'s first parameter), and the statistics found there
+    are written to every context. MXNet's running variance is
     the biased batch variance (torch's is the unbiased one). The blocks' momentum and cached
     graphs are restored afterwards. Returns the number of batches seen (0: nothing to do).
     """
@@ -447,22 +454,31 @@ def update_bn(loader, net, ctx=None, momentum=None):
     _clear_cached_graphs(net)
     sums = [[0.0, 0.0] for _ in bns]
     seen = 0
+    # MXNet updates the running statistics in BatchNorm's backward pass, so every batch is a
+    # forward and backward pass; the gradients it writes are put back as they were
+    grads = [(g, g.copy()) for p in net.collect_params().values() if p.grad_req != 'null'
+             and p._data is not None for g in p.list_grad()]
     try:
-        with autograd.train_mode():
-            for batch in loader:
-                data = batch[0] if isinstance(batch, (list, tuple)) else batch
-                net(data.as_in_context(ctx))
-                seen += 1
-                if momentum is None:
-                    for s, b in zip(sums, bns):
-                        s[0] = s[0] + b.running_mean.data(ctx).asnumpy().astype(np.float64)
-                        s[1] = s[1] + b.running_var.data(ctx).asnumpy().astype(np.float64)
-        if momentum is None and seen:
-            for s, b in zip(sums, bns):
-                for p, total in ((b.running_mean, s[0]), (b.running_var, s[1])):
-                    for arr in p.list_data():  # not set_data: see WeightAverage._write
-                        arr[:] = mx.nd.array(total / seen, ctx=arr.context, dtype=arr.dtype)
+        for batch in loader:
+            data = batch[0] if isinstance(batch, (list, tuple)) else batch
+            with autograd.record(train_mode=True):
+                out = net(data.as_in_context(ctx))
+            autograd.backward(list(out) if isinstance(out, (list, tuple)) else [out])
+            seen += 1
+            if momentum is None:
+                for s, b in zip(sums, bns):
+                    s[0] = s[0] + b.running_mean.data(ctx).asnumpy().astype(np.float64)
+                    s[1] = s[1] + b.running_var.data(ctx).asnumpy().astype(np.float64)
+        for s, b in zip(sums, bns):
+            for i, p in enumerate((b.running_mean, b.running_var)):
+                value = (mx.nd.array(s[i] / seen, dtype=p.dtype) if momentum is None and seen
+                         else p.data(ctx))
+                for arr in p.list_data():  # every context; not set_data: see _write
+                    if arr is not value:
+                        value.copyto(arr)
     finally:
+        for g, copy in grads:
+            copy.copyto(g)
         for b, m in zip(bns, saved):
             b._kwargs['momentum'] = m
         _clear_cached_graphs(net)
