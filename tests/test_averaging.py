@@ -365,3 +365,30 @@ def test_swa_then_update_bn_in_the_evaluation_block():
     assert len(averaging.SWA(net, use_buffers=True).params) == 8
     with swa.evaluation():
         assert averaging.update_bn([mx.nd.ones((4, 4))], net) == 1
+
+
+def test_compare_ema_reports_the_averaged_weights_beside_the_raw_ones(tmp_path, capsys):
+    import csv
+    import json
+    from gluon_opt import cli
+    out = tmp_path / 'run'
+    rc = cli.main(['compare', '--opt', 'sgd:learning_rate=0.1', '--ema', '0.9',
+                   '--batch-norm', '--hidden', '32', '--train-subset', '640', '--epochs', '2',
+                   '--no-progress', '--out', str(out)])
+    assert rc == 0
+    table = capsys.readouterr().out
+    assert 'EMA acc %' in table
+    with open(out / 'history.csv') as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3 and all(0 < float(r['ema_test_acc']) <= 1 for r in rows)
+    # epoch 0: the average is the initial weights themselves
+    assert rows[0]['ema_test_acc'] == rows[0]['test_acc']
+    assert rows[2]['ema_test_acc'] != rows[2]['test_acc']
+    with open(out / 'history.json') as f:
+        summary = json.load(f)['summary'][0]
+    assert summary['ema_test_acc'] == pytest.approx(float(rows[2]['ema_test_acc']))
+    with pytest.raises(Exception, match='--ema'):
+        rc = cli.main(['compare', '--opt', 'sgd', '--ema', '1.0', '--out',
+                       str(tmp_path / 'no')])
+        if rc:
+            raise ValueError(capsys.readouterr().err)

@@ -281,6 +281,8 @@ def summarize(results):
             'gap': [r.history.final('train_acc') - r.history.final('test_acc') for r in done],
             'epoch_time': [float(np.mean(r.history.column('epoch_time')[1:])) for r in done],
             'step_time': [float(np.mean(r.history.column('step_time')[1:])) for r in done],
+            # -- weight averaging: the EMA weights' accuracy (--ema), None without --ema --
+            'ema_test_acc': [r.history.records[-1].get('ema_test_acc') for r in done],
         }
         for key, values in metrics.items():
             row[key], row[key + '_std'] = _mean_std(values)
@@ -302,16 +304,22 @@ def format_table(rows):
         return text
 
     header = ['optimizer', 'train loss', 'test acc %', 'gap (pts)', 's/epoch', 'step s/epoch']
+    ema = any(r.get('ema_test_acc') is not None for r in rows)  # -- weight averaging --
+    if ema:
+        header.insert(3, 'EMA acc %')
     lines = []
     for row in rows:
         if row['diverged'] == row['seeds']:
-            lines.append([row['label'], 'diverged: ' + _short_divergence(row), '', '', '', ''])
+            lines.append([row['label'], 'diverged: ' + _short_divergence(row)] +
+                         [''] * (len(header) - 2))
             continue
         label = row['label'] + (' (%d/%d diverged)' % (row['diverged'], row['seeds'])
                                 if row['diverged'] else '')
         lines.append([label, cell(row, 'train_loss', '%.4f'),
                       cell(row, 'test_acc', '%.2f', 100), cell(row, 'gap', '%+.2f', 100),
                       cell(row, 'epoch_time', '%.2f'), cell(row, 'step_time', '%.2f')])
+        if ema:
+            lines[-1].insert(3, cell(row, 'ema_test_acc', '%.2f', 100))
     widths = [max([len(header[i])] + [len(l[i]) for l in lines if l[2] or i < 1])
               for i in range(len(header))]  # (every run diverged: the header's widths)
     out = ['  '.join(h.ljust(w) if i == 0 else h.rjust(w)
@@ -359,6 +367,9 @@ def write_tables(out, results, rows, config, complete=True):
     epochs and loss samples; ``complete`` false while runs are missing). Called after every
     finished run, so an interrupted comparison keeps the runs it finished."""
     fields = training.History.FIELDS
+    if any('ema_test_acc' in rec for r in results for rec in (r.history.records if r.history
+                                                              is not None else [])):
+        fields += ('ema_test_loss', 'ema_test_acc')  # -- weight averaging (--ema) --
     with out.open('history.csv', newline='') as f:
         w = csv.writer(f)
         w.writerow(['label', 'optimizer', 'seed', 'diverged'] + list(fields))
@@ -369,7 +380,8 @@ def write_tables(out, results, rows, config, complete=True):
     with out.open('summary.csv', newline='') as f:
         keys = ['label', 'optimizer', 'seeds', 'diverged', 'train_loss', 'train_loss_std',
                 'test_acc', 'test_acc_std', 'gap', 'gap_std', 'epoch_time', 'epoch_time_std',
-                'step_time', 'step_time_std', 'hyperparameters']
+                'step_time', 'step_time_std', 'ema_test_acc', 'ema_test_acc_std',
+                'hyperparameters']
         w = csv.writer(f)
         w.writerow(keys)
         for row in rows:
@@ -454,6 +466,11 @@ def add_arguments(parser):
                    help='replace an existing --out folder, only if gluon-opt wrote it (its '
                         '.gluon-opt-output marker lists everything in it)')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
+    # -- weight averaging --
+    p.add_argument('--ema', type=float, default=None, metavar='DECAY',
+                   help='also evaluate an exponential moving average of the weights with this '
+                        'decay (e.g. 0.999; gluon_opt.averaging.EMA, warmed up): its test '
+                        'accuracy is reported beside the raw weights\'')
     return parser
 
 
@@ -478,6 +495,9 @@ def _setup(args):
         net_factory()  # a shape the model cannot take fails here, before any work
     except ValueError as err:
         raise OptionError('model shape: %s' % err)
+    if args.ema is not None and not 0 < args.ema < 1:  # -- weight averaging --
+        raise OptionError('--ema %g is invalid; expected a decay in (0, 1), e.g. 0.999.'
+                          % args.ema)
     if not 0 <= args.warmup_epochs < args.epochs:
         raise OptionError('--warmup-epochs %g is invalid; expected 0 <= warmup < --epochs (%d).'
                           % (args.warmup_epochs, args.epochs))
@@ -547,7 +567,7 @@ def run(args):
             specs, loaders, net_factory, args.epochs, seeds=args.seeds, ctx=ctx,
             schedule=None if args.schedule == 'constant' and not args.warmup_epochs
             else args.schedule, warmup_epochs=args.warmup_epochs, progress=progress,
-            log=lambda msg: print(msg, file=sys.stderr), on_result=keep)
+            log=lambda msg: print(msg, file=sys.stderr), on_result=keep, ema=args.ema)
         rows = summarize(results)
         config['total_time_s'] = time.perf_counter() - t0
         files = write_outputs(out, results, rows, config)

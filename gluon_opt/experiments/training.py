@@ -20,6 +20,7 @@ import numpy as np
 import mxnet as mx
 from mxnet import autograd, gluon
 
+from .. import averaging
 from .. import trainer as _trainer
 from ..trainer import Trainer
 
@@ -285,7 +286,7 @@ def _check(pending, name, epoch, history, weight_sum, limit=None):
 
 def train(net, optimizer, loaders, epochs, ctx=None, seed=0, optimizer_params=None,
           lr_scheduler=None, loss_fn=None, initializer=None, progress=True, check_every=20,
-          name=None, train_eval_size=10000, time_steps=True, kvstore='device'):
+          name=None, train_eval_size=10000, time_steps=True, kvstore='device', ema=None):
     """Train ``net`` and return its ``History``.
 
     Parameters
@@ -310,6 +311,10 @@ def train(net, optimizer, loaders, epochs, ctx=None, seed=0, optimizer_params=No
         epoch (``train_loss``/``train_acc``; the running means are ``batch_loss``/
         ``batch_acc``); 0 to skip and report the running means instead
     time_steps : bool; time ``Trainer.step`` exactly (a device sync around each step)
+    ema : float in (0, 1) or None; also evaluate an exponential moving average of the weights
+        with this decay (``gluon_opt.averaging.EMA``, warmed up, BatchNorm statistics averaged
+        too) on the test set after each epoch: ``ema_test_loss``/``ema_test_acc`` in every
+        record, beside the raw weights' ``test_loss``/``test_acc``
 
     Raises ``TrainingDiverged`` when the training loss (or a gradient, or a weight) becomes
     NaN or infinite, or the loss explodes: a minibatch's mean loss or an epoch's training loss above
@@ -358,6 +363,8 @@ def train(net, optimizer, loaders, epochs, ctx=None, seed=0, optimizer_params=No
                              for p in trained])
 
     bar = _Progress(progress, name, epochs)
+    # the average is updated after every step (its update is outside the timed step)
+    average = averaging.EMA(net, decay=ema, use_buffers=True) if ema is not None else None
 
     def eval_record(epoch, epoch_time, step_time, wall, batch_loss, batch_acc):
         t0 = time.perf_counter()
@@ -382,6 +389,10 @@ def train(net, optimizer, loaders, epochs, ctx=None, seed=0, optimizer_params=No
                'lr': float(trainer.learning_rate), 'epoch_time': epoch_time,
                'step_time': step_time, 'eval_time': time.perf_counter() - t0,
                'wall_time': wall}
+        if average is not None:
+            with average.evaluation():
+                rec['ema_test_loss'], rec['ema_test_acc'] = evaluate(net, loaders.test, ctxs,
+                                                                     loss_fn)
         history.records.append(rec)
         return rec
 
@@ -429,6 +440,8 @@ def train(net, optimizer, loaders, epochs, ctx=None, seed=0, optimizer_params=No
             if time_steps:
                 mx.nd.waitall()
                 step_time += time.perf_counter() - t0
+            if average is not None:
+                average.update()
             outs, losses = first
             step += 1
             bsum = mx.nd.add_n(*[l.sum().as_in_context(mx.cpu()) for l in losses])
