@@ -32,6 +32,9 @@ def __getattr__(name):
     if name in ('Trainer', 'NonFiniteGradient', 'StatesFileError'):
         from . import trainer
         return getattr(trainer, name)
+    if name == 'averaging':  # imports mxnet.gluon too (``from . import`` would recurse here)
+        import importlib
+        return importlib.import_module(__name__ + '.averaging')
     raise AttributeError('module %r has no attribute %r' % (__name__, name))
 
 
