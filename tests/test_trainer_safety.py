@@ -28,6 +28,7 @@ SETUPS = {
     'two-no-kvstore': (TWO, dict(kvstore=None)),
     'clip': ([mx.cpu()], dict(clip_global_norm=1.0)),
     'accumulate': ([mx.cpu()], dict(accumulate=2)),
+    'agc': ([mx.cpu()], dict(clip_adaptive=0.01)),  # checked before the unit-wise clipping
 }
 
 
