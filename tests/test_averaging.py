@@ -392,3 +392,17 @@ def test_compare_ema_reports_the_averaged_weights_beside_the_raw_ones(tmp_path, 
                        str(tmp_path / 'no')])
         if rc:
             raise ValueError(capsys.readouterr().err)
+
+
+def test_update_bn_with_a_momentum_is_mxnets_exponential_update():
+    net, _ = _bn_nets()
+    rng = np.random.RandomState(1)
+    xs = [rng.randn(8, 4).astype(np.float32) for _ in range(3)]
+    net(mx.nd.array(xs[0]))
+    averaging.update_bn([mx.nd.array(x) for x in xs], net, momentum=0.5)
+    mean = np.zeros(6)
+    for x in xs:  # from the reset value 0, MXNet's momentum weighting the old value
+        mean = 0.5 * mean + 0.5 * net[0](mx.nd.array(x)).asnumpy().mean(0)
+    np.testing.assert_allclose(net[1].running_mean.data().asnumpy(), mean, rtol=1e-5,
+                               atol=1e-6)
+    assert net[1]._kwargs['momentum'] == 0.9
