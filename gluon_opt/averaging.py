@@ -43,6 +43,7 @@ checks the kind, the settings, the names, shapes and count of the averages.
 """
 import contextlib
 import json
+import os
 
 import numpy as np
 import mxnet as mx
@@ -126,10 +127,10 @@ class WeightAverage(object):
     def update(self):
         """Fold the current weights into the averages where an update is due (call it after
         every optimizer step). Returns True when the averages changed."""
-        self.num_updates += 1
         if not self._initialise():
             raise RuntimeError('%s.update: the parameters are not initialised yet; run a '
                                'forward pass and an optimizer step first.' % type(self).__name__)
+        self.num_updates += 1
         alpha = self._alpha()
         if alpha is None:
             return False
@@ -149,7 +150,6 @@ class WeightAverage(object):
         if choice is False:
             return False
         if choice is None:
-            import os
             env = os.environ.get(IMPL_ENV, 'auto').strip().lower() or 'auto'
             if env not in _IMPL_CHOICES:
                 raise ValueError('%s=%r is invalid; expected one of %s.'
