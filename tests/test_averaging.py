@@ -406,3 +406,17 @@ def test_update_bn_with_a_momentum_is_mxnets_exponential_update():
     np.testing.assert_allclose(net[1].running_mean.data().asnumpy(), mean, rtol=1e-5,
                                atol=1e-6)
     assert net[1]._kwargs['momentum'] == 0.9
+
+
+@pytest.mark.parametrize('env, use_fused, expect_kernel', [
+    ('reference', None, False), ('auto', False, False),
+    pytest.param('auto', None, True, marks=pytest.mark.skipif(
+        not kernels.available(), reason='fused kernels unavailable'))])
+def test_the_implementation_follows_use_fused_and_the_environment(env, use_fused,
+                                                                  expect_kernel, monkeypatch):
+    calls = []
+    monkeypatch.setenv('GLUON_OPT_IMPL', env)
+    monkeypatch.setattr(kernels, 'call', lambda *a, **k: calls.append(a[0]))
+    ema = averaging.EMA(small_mlp(seed=0), decay=0.5, use_fused=use_fused)
+    ema.update()
+    assert bool(calls) == expect_kernel
