@@ -136,7 +136,8 @@ class Trainer(gluon.Trainer):
         Maximum global L2 norm of the (rescaled) gradients.
     clip_adaptive : float > 0 or None, default None
         Adaptive gradient clipping's factor lambda (the paper: 0.01 at batch 4096, larger for
-        smaller batches; timm's default 0.01): see :meth:`_clip_adaptive_units`. Exclusive with ``clip_global_norm``.
+        smaller batches; timm's default 0.01): see :meth:`_clip_adaptive_units`. Exclusive
+        with ``clip_global_norm``.
     accumulate : int >= 1, default 1
         Number of ``step`` calls whose gradients are summed before one update.
     no_decay : bool or callable, default False
