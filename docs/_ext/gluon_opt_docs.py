@@ -51,6 +51,7 @@ robustness
 gpu
 testing
 developers
+averaging
 ```
 
 ```{toctree}
