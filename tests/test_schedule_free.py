@@ -14,19 +14,28 @@ def params_numpy(net):
     return {k: v.data(v.list_ctx()[0]).asnumpy() for k, v in net.collect_params().items()}
 
 
-def _trainer(ctxs, **kwargs):
+# every Schedule-Free optimizer, its interpolation beta 0.8 (x = (y - 0.2 z) / 0.8)
+SCHEDULE_FREE = {
+    'schedulefree_adamw': {'learning_rate': 0.01, 'beta1': 0.8},
+    'schedulefree_sgd': {'learning_rate': 0.1, 'momentum': 0.8},
+    'schedulefree': {'optimizer': 'gluon_opt.adam', 'learning_rate': 0.01, 'momentum': 0.8},
+}
+
+
+def _trainer(ctxs, name='schedulefree_adamw', **kwargs):
     x, y = classification_data(n=128)
     net = small_mlp(seed=2, ctx=ctxs)
-    trainer = gluon.Trainer(net.collect_params(), 'gluon_opt.schedulefree_adamw',
-                            {'learning_rate': 0.01, 'beta1': 0.8}, **kwargs)
+    trainer = gluon.Trainer(net.collect_params(), 'gluon_opt.' + name, SCHEDULE_FREE[name],
+                            **kwargs)
     train_steps(net, trainer, x, y, steps=5, ctx_list=ctxs)
     return net, trainer
 
 
+@pytest.mark.parametrize('name', sorted(SCHEDULE_FREE))
 @pytest.mark.parametrize('update_on_kvstore', [True, False])
-def test_evaluation_swaps_every_copy_to_x_and_back(update_on_kvstore):
+def test_evaluation_swaps_every_copy_to_x_and_back(update_on_kvstore, name):
     ctxs = [mx.cpu(0), mx.cpu(1)]
-    net, trainer = _trainer(ctxs, kvstore='device', update_on_kvstore=update_on_kvstore)
+    net, trainer = _trainer(ctxs, name, kvstore='device', update_on_kvstore=update_on_kvstore)
     y = params_numpy(net)
     states = gluon_opt.schedule_free._trainer_states(trainer)
     z = {p.name: states[i][0].asnumpy() for i, p in enumerate(trainer._params)}
@@ -57,15 +66,16 @@ def _fp16_steps(net, trainer, steps):
         trainer.step(1)
 
 
-def test_eval_and_train_are_idempotent_and_work_with_master_weights():
+@pytest.mark.parametrize('name', sorted(SCHEDULE_FREE))
+def test_eval_and_train_are_idempotent_and_work_with_master_weights(name):
     # float16 layers run only with cuDNN: float16 parameters and an elementwise loss instead
     net = gluon.nn.HybridSequential()
     with net.name_scope():
         net.add(gluon.nn.Dense(3, in_units=4))
     net.initialize(mx.init.Normal(1.0))
     net.cast('float16')
-    trainer = gluon.Trainer(net.collect_params(), 'gluon_opt.schedulefree_adamw',
-                            {'learning_rate': 0.01, 'multi_precision': True})
+    trainer = gluon.Trainer(net.collect_params(), 'gluon_opt.' + name,
+                            dict(SCHEDULE_FREE[name], multi_precision=True))
     _fp16_steps(net, trainer, 3)
     before = params_numpy(net)
     gluon_opt.schedule_free.to_eval(trainer)
