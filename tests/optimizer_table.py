@@ -210,6 +210,37 @@ TABLE = [
     entry('schedulefree-adamw-warmup', 'schedulefree_adamw',
           dict(learning_rate=0.02, wd=0.05, beta1=0.8, beta2=0.99, warmup_steps=10, r=1.0,
                weight_lr_power=1.0), 'schedulefree_adamw'),
+    # -- schedule_free: the bias-correction convention, SGD, the wrapper --
+    entry('schedulefree-adamw-lr', 'schedulefree_adamw',
+          dict(learning_rate=0.02, wd=0.05, beta2=0.99, warmup_steps=5, bias_correction='lr'),
+          'schedulefree_adamw'),
+    # SGD's z walks Rosenbrock's valley slowly; x at lr=1.5e-3, momentum 0.8, r=3 (a float64
+    # scan of lr, momentum, r) is within 3e-3..1.1e-2 of (1, 1) from 5000 to 7000 steps:
+    # 6000 steps, and tol 2e-2 for float32's different rounding of that long walk
+    entry('schedulefree-sgd', 'schedulefree_sgd', dict(learning_rate=0.1),
+          'schedulefree_sgd',
+          convex=dict(learning_rate=0.15, r=2.0, steps=300),
+          rosenbrock=dict(learning_rate=1.5e-3, momentum=0.8, r=3.0, steps=6000, tol=2e-2),
+          solution='x_of'),
+    entry('schedulefree-sgd-wd-warmup', 'schedulefree_sgd',
+          dict(learning_rate=0.05, momentum=0.8, wd=0.01, warmup_steps=10, r=1.0,
+               weight_lr_power=1.0), 'schedulefree_sgd'),
+    entry('schedulefree-wrap-sgd', 'schedulefree',
+          dict(optimizer='gluon_opt.sgd', learning_rate=0.1, wd=0.01, warmup_steps=5),
+          'schedulefree',
+          convex=dict(optimizer='gluon_opt.sgd', learning_rate=0.15, r=2.0, steps=300),
+          solution='x_of'),
+    # Adam inside: as Schedule-Free AdamW's entry, r=2 forgets the valley walk (a float64 scan
+    # gave |x - 1| < 1e-4 at 3000, 3500 and 4000 steps)
+    entry('schedulefree-wrap-adam', 'schedulefree',
+          dict(optimizer='gluon_opt.adam', learning_rate=0.01, beta1=0.8, momentum=0.8,
+               r=1.0, wd=0.01), 'schedulefree',
+          rosenbrock=dict(optimizer='gluon_opt.adam', learning_rate=0.02, beta2=0.99, r=2.0,
+                          steps=3000),
+          solution='x_of'),
+    entry('schedulefree-wrap-lion', 'schedulefree',
+          dict(optimizer='gluon_opt.lion', learning_rate=3e-3, wd=0.1, weight_lr_power=1.0),
+          'schedulefree'),
     # -- wrapper ---------------------------------------------------------------------------
     entry('lookahead-adam', 'lookahead', dict(optimizer='gluon_opt.adam', k=5, alpha=0.5,
                                               learning_rate=0.01, beta1=0.8), 'lookahead',
@@ -418,7 +449,23 @@ ERROR_INPUTS = {
                 bad('own other', 'adamw_lr', 0.01, adamw_lr=0.01, learning_rate=0.0)]),
     'schedulefree_adamw': ([bad('own number', 'beta1', v) for v in (0.0, 1.0, -0.1)]
                            + _beta_rows('beta2') + _positive_rows('epsilon')
-                           + _nonnegative_rows('r', 'weight_lr_power')),
+                           + _nonnegative_rows('r', 'weight_lr_power')
+                           + [bad('own other', 'bias_correction', v)
+                              for v in ('V', 'both', None, True)]),
+    # -- schedule_free: SGD and the wrapper --
+    'schedulefree_sgd': ([bad('own number', 'momentum', v) for v in (0.0, 1.0, -0.1)]
+                         + _nonnegative_rows('r', 'weight_lr_power')),
+    'schedulefree': ([bad('own number', 'momentum', v) for v in (0.0, 1.0, -0.1)]
+                     + _nonnegative_rows('r', 'weight_lr_power')
+                     + [bad('own other', 'optimizer', v)
+                        for v in ('no_such_optimizer', 3, None, 'sgd',
+                                  'gluon_opt.schedulefree_sgd', 'gluon_opt.lookahead',
+                                  'gluon_opt.lbfgs')]
+                     # the inner optimizer's own hyperparameters
+                     + [bad('own number', 'beta1', v, optimizer='gluon_opt.lion', beta1=v)
+                        for v in (1.5, NAN, '0.9')]
+                     + [bad('own other', 'beta1', NAME_ONLY, optimizer='gluon_opt.sgd',
+                            beta1=0.9)]),
     'lookahead': ([bad('own int', 'k', 0)]
                   + [bad('own number', 'alpha', v) for v in (0.0, 1.5, -0.5)]
                   + [bad('own other', 'optimizer', v)

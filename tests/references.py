@@ -379,11 +379,13 @@ def muon(w0, grads, lr, wd, momentum=0.95, nesterov=True, ns_steps=5, scaling='k
 
 @reference('schedulefree_adamw')
 def schedulefree_adamw(w0, grads, lr, wd, beta1=0.9, beta2=0.999, epsilon=1e-8,
-                       warmup_steps=0, r=0.0, weight_lr_power=2.0):
+                       warmup_steps=0, r=0.0, weight_lr_power=2.0, bias_correction='v'):
     """Defazio et al. (2024), Algorithm 1 with Adam normalisation, in the x/z/y form of the
     paper (x stored explicitly, unlike the optimizer), with the official
-    AdamWScheduleFree's warmup, lr_max weighting and bias-corrected v. Returns y (the model
-    weight during training) and (z, v, [lr_max, weight_sum])."""
+    AdamWScheduleFree's warmup, lr_max weighting and bias-corrected v; with
+    ``bias_correction='lr'`` AdamWScheduleFreePaper's lr_t * sqrt(1 - beta2^t) and an
+    uncorrected v instead. Returns y (the model weight during training) and
+    (z, v, [lr_max, weight_sum])."""
     x = w0.astype(np.float64).copy()
     z = x.copy()
     v = np.zeros_like(x)
@@ -391,16 +393,99 @@ def schedulefree_adamw(w0, grads, lr, wd, beta1=0.9, beta2=0.999, epsilon=1e-8,
     for t, g in enumerate(grads, 1):
         y = (1 - beta1) * z + beta1 * x          # the gradient g was taken at y
         lr_t = lr * min(1.0, t / warmup_steps) if warmup_steps else lr
+        bc2 = 1 - beta2 ** t
+        if bias_correction == 'lr':
+            lr_t, bc2 = lr_t * np.sqrt(bc2), 1.0
         lr_max = max(lr_max, lr_t)
         weight = t ** r * lr_max ** weight_lr_power
         weight_sum += weight
         c = weight / weight_sum if weight_sum else 0.0
         v = beta2 * v + (1 - beta2) * g * g
-        d = g / (np.sqrt(v / (1 - beta2 ** t)) + epsilon) + wd * y
+        d = g / (np.sqrt(v / bc2) + epsilon) + wd * y
         z = z - lr_t * d
         x = (1 - c) * x + c * z
     y = (1 - beta1) * z + beta1 * x
     return y, (z, v, np.array([lr_max, weight_sum]))
+
+
+# -- schedule_free: SGD and the wrapper --
+@reference('schedulefree_sgd')
+def schedulefree_sgd(w0, grads, lr, wd, momentum=0.9, warmup_steps=0, r=0.0,
+                     weight_lr_power=2.0):
+    """Defazio et al. (2024), Algorithm 1 (SGD), in the paper's x/z/y form with x stored, and
+    the official SGDScheduleFree's warmup, lr_max weighting and L2 term at y. Returns y and
+    (z, [lr_max, weight_sum])."""
+    x = w0.astype(np.float64).copy()
+    z = x.copy()
+    lr_max = weight_sum = 0.0
+    for t, g in enumerate(grads, 1):
+        y = (1 - momentum) * z + momentum * x      # the gradient g was taken at y
+        lr_t = lr * min(1.0, t / warmup_steps) if warmup_steps else lr
+        lr_max = max(lr_max, lr_t)
+        weight = t ** r * lr_max ** weight_lr_power
+        weight_sum += weight
+        c = weight / weight_sum if weight_sum else 0.0
+        z = z - lr_t * (g + wd * y)
+        x = (1 - c) * x + c * z
+    return (1 - momentum) * z + momentum * x, (z, np.array([lr_max, weight_sum]))
+
+
+def _optax_base(name, hyper):
+    """optax's base optimizers as ``update(g, params, lr, wd, t, st) -> u`` (the update added to
+    the parameters, the learning rate included): ``sgd`` (with ``add_decayed_weights`` before
+    it, i.e. L2 at params), ``adam`` (``scale_by_adam``; L2 at params before it) and ``lion``
+    (``scale_by_lion`` then ``add_decayed_weights``: decoupled). Their states' names, in the
+    gluon_opt optimizer's state order."""
+    name = name.replace('gluon_opt.', '')
+    if name == 'sgd':
+        return (lambda g, p, lr, wd, t, st: -lr * (g + wd * p)), ()
+    if name == 'adam':
+        b1, b2 = hyper.get('beta1', 0.9), hyper.get('beta2', 0.999)
+        eps = hyper.get('epsilon', 1e-8)
+
+        def update(g, p, lr, wd, t, st):
+            g = g + wd * p
+            st['mu'] = b1 * st.get('mu', 0.0) + (1 - b1) * g
+            st['nu'] = b2 * st.get('nu', 0.0) + (1 - b2) * g * g
+            return -lr * (st['mu'] / (1 - b1 ** t)) / (np.sqrt(st['nu'] / (1 - b2 ** t)) + eps)
+        return update, ('mu', 'nu')
+    if name == 'lion':
+        b1, b2 = hyper.get('beta1', 0.9), hyper.get('beta2', 0.99)
+
+        def update(g, p, lr, wd, t, st):
+            mu = st.get('mu', 0.0)
+            u = np.sign(b1 * mu + (1 - b1) * g) + wd * p
+            st['mu'] = b2 * mu + (1 - b2) * g
+            return -lr * u
+        return update, ('mu',)
+    raise NotImplementedError(name)
+
+
+@reference('schedulefree')
+def schedulefree(w0, grads, lr, wd, optimizer='gluon_opt.sgd', momentum=0.9, warmup_steps=0,
+                 r=0.0, weight_lr_power=2.0, **inner):
+    """optax's ``contrib.schedule_free(base, learning_rate, b1=momentum, weight_lr_power)``
+    (optax 0.2.x ``update_fn``), with ``params = y`` handed to the base optimizer, the
+    official code's ``t^r`` factor in the weights (optax has none: r = 0) and the linear
+    warmup as ``learning_rate`` schedule of both. States: (z, [lr_max, weight_sum], *base
+    states)."""
+    update, names = _optax_base(optimizer, inner)
+    y = w0.astype(np.float64).copy()
+    z = y.copy()
+    st = {}
+    lr_max = weight_sum = 0.0
+    for t, g in enumerate(grads, 1):
+        lr_t = lr * min(1.0, t / warmup_steps) if warmup_steps else lr
+        lr_max = max(lr_max, lr_t)
+        weight = t ** r * lr_max ** weight_lr_power
+        weight_sum += weight
+        ck = weight / weight_sum if weight_sum else 0.0
+        new_z = z + update(g, y, lr_t, wd, t, st)
+        prev_x = (y - (1 - momentum) * z) / momentum
+        x = prev_x * (1 - ck) + new_z * ck
+        y = momentum * x + (1 - momentum) * new_z
+        z = new_z
+    return y, (z, np.array([lr_max, weight_sum])) + tuple(st[n] for n in names)
 
 
 # ------------------------------------------------------------------------------------------

@@ -20,7 +20,9 @@ __all__ = ['RULE_OPS', 'CPU_ONLY_OPS', 'GPU_OPS', 'MAX_TENSORS_PER_CALL', 'Kerne
 RULE_OPS = ('gopt_sgd', 'gopt_adam', 'gopt_adamax', 'gopt_nadam', 'gopt_radam',
             'gopt_adabelief', 'gopt_adagrad', 'gopt_rmsprop', 'gopt_adadelta', 'gopt_lion',
             'gopt_lamb', 'gopt_lars', 'gopt_schedulefree_adamw', 'gopt_muon_momentum',
-            'gopt_muon_apply')
+            'gopt_muon_apply',
+            # -- schedule_free (SGD, the wrapper's averaging) --
+            'gopt_schedulefree_sgd', 'gopt_schedulefree_wrap')
 
 #: the other ops, CPU only: Adafactor's factored passes, Lookahead's synchronisation, the
 #: copy that measures the memory bandwidth, and the weight averages' update (averaging.py)

@@ -11,7 +11,7 @@ from .base import (GluonOptOptimizer, check_range, check_int, check_nonnegative,
 from .registry import register
 from .. import kernels
 
-__all__ = ['Lookahead']
+__all__ = ['Lookahead', 'make_inner']
 
 # the wrapper does these itself, once, before the inner step; they must not reach the inner
 _OUTER_ONLY = ('rescale_grad', 'clip_gradient', 'lr_scheduler', 'multi_precision',
@@ -27,6 +27,54 @@ def _sync_layout(item):
     if item.master is not None:
         return 1 if w.dtype == np.float16 and item.master.dtype == np.float32 else None
     return 0 if w.dtype == np.float32 else None
+
+
+def make_inner(owner, optimizer, learning_rate, wd, lr_scheduler, begin_num_update,
+               inner_hyperparameters):
+    """The inner optimizer of a wrapper (Lookahead, Schedule-Free): created from a registry
+    name with ``inner_hyperparameters`` (which it validates), or an instance taken as it is
+    (then no further keyword arguments). The wrapper's learning rate and weight decay, where
+    given, become the inner's. Errors name the wrapper ``owner``. The inner must be a gluon_opt
+    optimizer: MXNet's built-ins apply their own rescaling and counts."""
+    # the shared hyperparameters are checked here, before they reach the inner optimizer,
+    # so that errors name the wrapper (the base class checks the rest again)
+    if learning_rate is not None:
+        learning_rate = check_nonnegative(owner, 'learning_rate', learning_rate)
+    if wd is not None:
+        wd = check_nonnegative(owner, 'wd', wd)
+    lr_scheduler = check_lr_scheduler(owner, lr_scheduler)
+    if isinstance(optimizer, str):
+        if optimizer.lower() not in mx.optimizer.Optimizer.opt_registry:
+            _fail(owner, 'optimizer', optimizer, 'expected the name of a registered '
+                  'optimizer (gluon_opt.<name>) or a gluon_opt optimizer instance')
+        inner_kwargs = dict(inner_hyperparameters, begin_num_update=begin_num_update)
+        if learning_rate is not None:
+            inner_kwargs['learning_rate'] = learning_rate
+        elif lr_scheduler is not None:
+            inner_kwargs['learning_rate'] = lr_scheduler.base_lr
+        if wd is not None:
+            inner_kwargs['wd'] = wd
+        try:
+            inner = mx.optimizer.create(optimizer, **inner_kwargs)
+        except (ValueError, TypeError) as exc:
+            raise type(exc)('%s: optimizer=%r rejected its hyperparameters: %s'
+                            % (owner, optimizer, exc))
+    elif isinstance(optimizer, mx.optimizer.Optimizer):
+        if inner_hyperparameters:
+            _fail(owner, 'optimizer', optimizer, 'an optimizer instance takes no further '
+                  'keyword arguments (got %s)' % ', '.join(sorted(inner_hyperparameters)))
+        inner = optimizer
+        if learning_rate is not None:
+            inner.set_learning_rate(learning_rate)
+        if wd is not None:
+            inner.wd = wd
+    else:
+        _fail(owner, 'optimizer', optimizer, 'expected a registered optimizer name or a '
+              'gluon_opt optimizer instance')
+    if not isinstance(inner, GluonOptOptimizer):
+        _fail(owner, 'optimizer', optimizer, 'expected a gluon_opt optimizer (MXNet\'s '
+              'built-ins apply their own rescaling and counts); use gluon_opt.<name>')
+    return inner
 
 
 @register
@@ -93,44 +141,8 @@ class Lookahead(GluonOptOptimizer):
         self.k = check_int(owner, 'k', k, 1)
         self.alpha = check_range(owner, 'alpha', alpha, 0.0, 1.0, low_open=True,
                                  high_open=False)
-        # the shared hyperparameters are checked here, before they reach the inner optimizer,
-        # so that errors name the wrapper (the base class checks the rest again)
-        if learning_rate is not None:
-            learning_rate = check_nonnegative(owner, 'learning_rate', learning_rate)
-        if wd is not None:
-            wd = check_nonnegative(owner, 'wd', wd)
-        lr_scheduler = check_lr_scheduler(owner, lr_scheduler)
-        if isinstance(optimizer, str):
-            if optimizer.lower() not in mx.optimizer.Optimizer.opt_registry:
-                _fail(owner, 'optimizer', optimizer, 'expected the name of a registered '
-                      'optimizer (gluon_opt.<name>) or a gluon_opt optimizer instance')
-            inner_kwargs = dict(inner_hyperparameters, begin_num_update=begin_num_update)
-            if learning_rate is not None:
-                inner_kwargs['learning_rate'] = learning_rate
-            elif lr_scheduler is not None:
-                inner_kwargs['learning_rate'] = lr_scheduler.base_lr
-            if wd is not None:
-                inner_kwargs['wd'] = wd
-            try:
-                inner = mx.optimizer.create(optimizer, **inner_kwargs)
-            except (ValueError, TypeError) as exc:
-                raise type(exc)('%s: optimizer=%r rejected its hyperparameters: %s'
-                                % (owner, optimizer, exc))
-        elif isinstance(optimizer, mx.optimizer.Optimizer):
-            if inner_hyperparameters:
-                _fail(owner, 'optimizer', optimizer, 'an optimizer instance takes no further '
-                      'keyword arguments (got %s)' % ', '.join(sorted(inner_hyperparameters)))
-            inner = optimizer
-            if learning_rate is not None:
-                inner.set_learning_rate(learning_rate)
-            if wd is not None:
-                inner.wd = wd
-        else:
-            _fail(owner, 'optimizer', optimizer, 'expected a registered optimizer name or a '
-                  'gluon_opt optimizer instance')
-        if not isinstance(inner, GluonOptOptimizer):
-            _fail(owner, 'optimizer', optimizer, 'expected a gluon_opt optimizer (MXNet\'s '
-                  'built-ins apply their own rescaling and counts); use gluon_opt.<name>')
+        inner = make_inner(owner, optimizer, learning_rate, wd, lr_scheduler, begin_num_update,
+                           inner_hyperparameters)
         if isinstance(inner, Lookahead):
             _fail(owner, 'optimizer', optimizer, 'Lookahead inside Lookahead is not supported')
         # the wrapper prepares the gradient once: the inner must not rescale or clip again
