@@ -91,8 +91,9 @@ class MARS(GluonOptOptimizer):
     family = 'adam'
     paper = ('Yuan, Liu, Wu, Zhou & Gu, "MARS: Unleashing the Power of Variance Reduction for '
              'Training Large Models", ICML 2025')
-    # TUNED: replaced by the grid below
-    tuned = {}
+    # best test accuracy of {1e-3, 3e-3, 1e-2} on the course MLP, 3 epochs, seed 0 (87.47,
+    # 88.02, 87.44 %), defaults otherwise (the paper's default rate is 3e-3 too)
+    tuned = {'MARS': {'learning_rate': 3e-3}}
     bench_hyperparameters = {'learning_rate': 3e-3}
     # the clip needs the norm of c first: read g, g_prev (norm), then read w, g, g_prev, m, v
     # and write w, m, v, g_prev
@@ -168,17 +169,29 @@ class MARS(GluonOptOptimizer):
         mixed, flat = [], []
         for item in items:
             (mixed if self.mixed(item.weight.shape) else flat).append(item)
-        suffix = '_cautious' if self.cautious else ''
         plans = self.__dict__.setdefault('_fused_plans', {})
         grad_attrs = self.kernel_grad_attrs()
         rest = []
         if mixed:
-            rest += kernels.update(self.fused_op + suffix, mixed,
-                                   dict(self.fused_attrs(), **grad_attrs),
-                                   self.fused_scalars, plans)
+            attrs = dict(self.fused_attrs(), **grad_attrs)
+            if not self.cautious:
+                rest += kernels.update(self.fused_op, mixed, attrs, self.fused_scalars, plans)
+            else:
+                # the mask's count needs the updated m, which needs the norm of c: the moments
+                # in one call (norm, then m and v), the count and the step in a second
+                left = kernels.update('gopt_mars_moments', mixed, attrs, self.fused_scalars,
+                                      plans)
+                taken = [item for item in mixed if not any(item is r for r in left)]
+                if taken:
+                    untaken = kernels.update('gopt_mars_apply_cautious', taken, attrs,
+                                             self.fused_scalars, plans)
+                    if untaken:  # both ops take the same items; a half-done step is a bug
+                        raise RuntimeError('MARS: gopt_mars_apply_cautious did not take '
+                                           'items that gopt_mars_moments took')
+                rest += left
         if flat:
             attrs = dict(beta1=self.beta1_1d, beta2=self.beta2_1d, epsilon=self.epsilon,
                          **grad_attrs)
-            rest += kernels.update('gopt_mars_1d' + suffix, flat, attrs,
-                                   self.fused_scalars_1d, plans)
+            op_name = 'gopt_mars_1d_cautious' if self.cautious else 'gopt_mars_1d'
+            rest += kernels.update(op_name, flat, attrs, self.fused_scalars_1d, plans)
         return rest
