@@ -30,6 +30,16 @@ from ..registry import register
 __all__ = ['MARS']
 
 
+def _step_bytes(shape):
+    """Bytes one step moves over a float32 tensor of ``shape`` (defaults, optimize_1d=False).
+    A MARS tensor's clip needs the norm of c first: read g, g_prev; then read w, g, g_prev, m,
+    v and write w, m, v, g_prev. A 1-D tensor's AdamW: read w, g, m, v; write w, m, v, g_prev."""
+    n = 1
+    for d in shape:
+        n *= int(d)
+    return (11 if len(shape) >= 2 else 8) * 4 * n
+
+
 @register
 class MARS(GluonOptOptimizer):
     r"""MARS-AdamW (approximate): AdamW on a clipped, variance-reduced gradient.
@@ -95,9 +105,7 @@ class MARS(GluonOptOptimizer):
     # 88.02, 87.44 %), defaults otherwise (the paper's default rate is 3e-3 too)
     tuned = {'MARS': {'learning_rate': 3e-3}}
     bench_hyperparameters = {'learning_rate': 3e-3}
-    # the clip needs the norm of c first: read g, g_prev (norm), then read w, g, g_prev, m, v
-    # and write w, m, v, g_prev
-    step_bytes = 11 * 4
+    step_bytes = staticmethod(_step_bytes)
     state_bytes = 3 * 4
     oracle = 'pytorch_optimizer.MARS (mars_type="adamw")'
     default_learning_rate = 3e-3
