@@ -281,6 +281,15 @@ def test_warmup_schedules():
                                                rel=1e-12)
     values = [beta3_schedule(t, b1, b3, T) for t in range(T + 1)]
     assert all(a < b for a, b in zip(values, values[1:]))
+    # the authors' form (apple/ml-ademamix, linear_hl_warmup_scheduler): interpolate
+    # f(beta) = ln(0.5) / ln(beta) - 1 linearly, then invert with 0.5 ** (1 / (f + 1)); their
+    # 1e-8 inside the logarithm is left out, so the two agree to rounding
+    def f(beta):
+        return math.log(0.5) / math.log(beta) - 1
+    for t in range(0, T, 7):
+        a = t / T
+        authors = 0.5 ** (1 / ((1 - a) * f(b1) + a * f(b3) + 1))
+        assert beta3_schedule(t, b1, b3, T) == pytest.approx(authors, rel=1e-12)
 
 
 # The kernels each configuration's fused path runs, and how many tensors each takes per step

@@ -34,7 +34,9 @@ def alpha_schedule(t, alpha, warmup):
 
 def beta3_schedule(t, beta1, beta3, warmup):
     r"""The paper's warmup of ``beta3`` from ``beta1`` over ``warmup`` steps (None: none),
-    linear in the half-life ``ln(0.5) / ln(beta)``, in the closed form of the authors' code:
+    linear in the half-life ``ln(0.5) / ln(beta)``. The closed form below is
+    pytorch-optimizer's; the authors' ``linear_hl_warmup_scheduler`` interpolates the half-life
+    itself, which is the same function (up to the 1e-8 it adds to beta inside the logarithm):
 
     .. math::
 
@@ -90,7 +92,10 @@ class AdEMAMix(GluonOptOptimizer):
     ``AdEMAMix`` differs by default: its ``weight_decay`` is coupled L2 (added to the gradient)
     unless ``weight_decouple=True``, and its ``betas`` are ``(beta1, beta2, beta3)`` in that
     order. Its cautious variant masks the fast EMA only, as here; the cautious rescaling is
-    ``cautious_mask``'s (the authors' ``n / (sum + 1)``).
+    ``cautious_mask``'s (the authors' ``n / (sum + 1)``). The authors' code warms ``alpha``
+    and ``beta3`` up over two lengths of its own (``alpha_warmup``, ``beta3_warmup``); here one
+    ``t_alpha_beta3`` serves both, as the paper's :math:`T_{\alpha,\beta_3}` and
+    pytorch-optimizer's. Its default ``alpha`` is 2; 5 here, as pytorch-optimizer's.
 
     Example::
 
