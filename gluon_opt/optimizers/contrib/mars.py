@@ -189,7 +189,8 @@ class MARS(GluonOptOptimizer):
                 # in one call (norm, then m and v), the count and the step in a second
                 left = kernels.update('gopt_mars_moments', mixed, attrs, self.fused_scalars,
                                       plans)
-                taken = [item for item in mixed if not any(item is r for r in left)]
+                left_ids = set(map(id, left))
+                taken = [item for item in mixed if id(item) not in left_ids]
                 if taken:
                     untaken = kernels.update('gopt_mars_apply_cautious', taken, attrs,
                                              self.fused_scalars, plans)
