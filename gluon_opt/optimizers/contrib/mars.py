@@ -82,8 +82,8 @@ class MARS(GluonOptOptimizer):
 
     Conventions: the authors' code adds epsilon to the bias-corrected root, as here (and as
     MXNet's and torch's Adam); pytorch-optimizer's ``MARS`` adds it before the bias
-    correction (``sqrt(v) + eps``, then divided by ``sqrt(1 - beta2^t)``), which differs by
-    ``eps * (1/sqrt(1 - beta2^t) - 1)`` in the denominator. Both codes give 1-D tensors a
+    correction (``sqrt(v + 1e-15) + eps``, then divided by ``sqrt(1 - beta2^t)``), which
+    differs by ``eps * (1/sqrt(1 - beta2^t) - 1)`` in the denominator (the tests align it). Both codes give 1-D tensors a
     weight decay of their own (``weight_decay_1d``, default 0.1); here ``wd`` (with the
     parameter's ``wd_mult``) applies to every tensor: set ``wd_mult`` per parameter to decay
     1-D tensors differently. ``lr_1d`` defaults to ``learning_rate`` (their default is 3e-3,
