@@ -292,6 +292,35 @@ TABLE = [
           rosenbrock=dict(learning_rate=0.3, rho=1e-3, base='gluon_opt.adam', steps=500,
                           tol=5e-2)),
     entry('asam-sgd', 'sam', dict(learning_rate=0.1, rho=0.5, adaptive=True), closure=True),
+    # -- ademamix, mars (issue 20) -----------------------------------------------------------
+    # AdEMAMix's default slow EMA (alpha 5, beta3 0.9999) keeps pushing along old gradients
+    # for ~10^4 steps, so the minimum of a parabola is overshot for long (1.6e-2 after 300
+    # steps in float64); the convergence runs use a shorter memory (beta3 0.99, alpha 2):
+    # 1.4e-4 after 300 steps on the parabola, 2.7e-3 after 1500 on Rosenbrock in float64.
+    entry('ademamix', 'ademamix', dict(learning_rate=0.01, wd=0.1), 'ademamix',
+          convex=dict(learning_rate=0.05, alpha=2.0, beta3=0.99, steps=300),
+          rosenbrock=dict(learning_rate=0.02, alpha=2.0, beta3=0.99, steps=1500)),
+    # the warmup ends within the 25 steps, so both schedules and the constant tail are checked
+    entry('ademamix-warmup', 'ademamix', dict(learning_rate=0.01, t_alpha_beta3=10, alpha=8.0,
+                                              beta3=0.999, epsilon=1e-6, wd=0.01),
+          'ademamix'),
+    entry('ademamix-cautious', 'ademamix', dict(learning_rate=0.01, cautious=True, alpha=3.0,
+                                                beta3=0.99, beta2=0.99, wd=0.1), 'ademamix',
+          convex=dict(learning_rate=0.05, alpha=2.0, beta3=0.99, cautious=True, steps=300)),
+    # MARS takes tensors of ndim >= 2; vectors take its AdamW path (beta1_1d, beta2_1d) unless
+    # optimize_1d: the conformance test runs both shapes, the convergence runs (vectors) set
+    # optimize_1d to check MARS itself (float64: 3.6e-5 on the parabola after 300 steps,
+    # 2.2e-4 on Rosenbrock after 1500). Random gradients of norm ~5 make the clip of c active.
+    entry('mars', 'mars', dict(learning_rate=0.01, wd=0.1), 'mars',
+          convex=dict(learning_rate=0.05, optimize_1d=True, steps=300),
+          rosenbrock=dict(learning_rate=0.02, optimize_1d=True, steps=1500)),
+    entry('mars-1d-options', 'mars', dict(learning_rate=0.01, lr_1d=0.003, beta1_1d=0.8,
+                                          beta2_1d=0.9, gamma=0.1, beta1=0.9, epsilon=1e-6),
+          'mars'),
+    entry('mars-cautious', 'mars', dict(learning_rate=0.01, cautious=True, wd=0.01), 'mars',
+          convex=dict(learning_rate=0.05, optimize_1d=True, cautious=True, steps=300)),
+    entry('mars-optimize-1d-cautious', 'mars', dict(learning_rate=0.01, optimize_1d=True,
+                                                    cautious=True, gamma=0.05), 'mars'),
 ]
 
 IDS = [e.id for e in TABLE]
@@ -501,6 +530,15 @@ ERROR_INPUTS = {
             + [bad('own number', 'momentum', 1.5, base_params={'momentum': 1.5}),
                bad('own bool', 'nesterov', 'False',
                    base_params={'momentum': 0.9, 'nesterov': 'False'})]),
+    # -- ademamix, mars (issue 20) --
+    'ademamix': (_beta_rows('beta1', 'beta2', 'beta3') + _positive_rows('epsilon')
+                 + _nonnegative_rows('alpha')
+                 + [bad('own int', 't_alpha_beta3', v) for v in (0, -5, 1.5, '10', True)]
+                 + [bad('own other', name, 0.0, **{name: 0.0, 't_alpha_beta3': 10})
+                    for name in ('beta1', 'beta3')]),
+    'mars': (_beta_rows('beta1', 'beta2', 'beta1_1d', 'beta2_1d') + _positive_rows('epsilon')
+             + _nonnegative_rows('gamma', 'lr_1d') + _optional_number_rows('lr_1d')
+             + [bad('own other', 'lr_1d', 0.001, lr_1d=0.001, learning_rate=0.0)]),
 }
 
 

@@ -554,3 +554,69 @@ def sam_sgd(w0, grad, steps, lr, rho, momentum=0.0, wd=0.0, adaptive=False):
         buf = g.copy() if buf is None else momentum * buf + g
         w = w - lr * buf
     return w
+
+
+# -- ademamix, mars (issue 20) ----------------------------------------------------------------
+
+def _cautious(u, g):
+    """Liang et al. (2024), the authors' C-Optim code: keep u where u * g > 0, rescaled by
+    n / (number kept + 1)."""
+    keep = (u * g > 0).astype(np.float64)
+    return keep * (keep.size / (keep.sum() + 1.0))
+
+
+@reference('ademamix')
+def ademamix(w0, grads, lr, wd, beta1=0.9, beta2=0.999, beta3=0.9999, alpha=5.0,
+             t_alpha_beta3=None, epsilon=1e-8, cautious=False):
+    """Pagliardini, Ablin & Grangier (ICLR 2025), Algorithm 1, with the schedulers of the
+    authors' code: alpha_t = min(t alpha / T, alpha), and beta3 warmed up from beta1 linearly
+    in the half-life, exp(ln b1 ln b3 / ((1 - t/T) ln b3 + (t/T) ln b1)) capped at b3.
+    Decoupled decay w <- w - lr (u + wd w). Cautious masks the fast EMA (as
+    pytorch-optimizer). States: (m1, nu, m2)."""
+    w = w0.astype(np.float64).copy()
+    m1, nu, m2 = np.zeros_like(w), np.zeros_like(w), np.zeros_like(w)
+    for t, g in enumerate(grads, 1):
+        if t_alpha_beta3 is None:
+            a, b3 = alpha, beta3
+        else:
+            a = min(t * alpha / t_alpha_beta3, alpha)
+            s = t / t_alpha_beta3
+            b3 = min(np.exp(np.log(beta1) * np.log(beta3)
+                            / ((1 - s) * np.log(beta3) + s * np.log(beta1))), beta3)
+        m1 = beta1 * m1 + (1 - beta1) * g
+        m2 = b3 * m2 + (1 - b3) * g
+        nu = beta2 * nu + (1 - beta2) * g * g
+        fast = m1 * _cautious(m1, g) if cautious else m1
+        u = (fast / (1 - beta1 ** t) + a * m2) / (np.sqrt(nu / (1 - beta2 ** t)) + epsilon)
+        w = w - lr * (u + wd * w)
+    return w, (m1, nu, m2)
+
+
+@reference('mars')
+def mars(w0, grads, lr, wd, beta1=0.95, beta2=0.99, gamma=0.025, epsilon=1e-8,
+         optimize_1d=False, lr_1d=None, beta1_1d=0.9, beta2_1d=0.95, cautious=False):
+    """Yuan, Liu, Wu, Zhou & Gu (ICML 2025), Algorithm 2 (MARS-AdamW) in its approximate form
+    (the previous step's gradient as g(x_{t-1}, xi_t)), the corrected gradient clipped to norm
+    1, epsilon after the bias correction as in the authors' code; tensors with ndim < 2 take
+    AdamW with betas_1d and lr * lr_1d / lr unless optimize_1d. Cautious masks m with the raw
+    gradient. States: (m, v, last gradient)."""
+    w = w0.astype(np.float64).copy()
+    m, v, prev = np.zeros_like(w), np.zeros_like(w), np.zeros_like(w)
+    is_mars = optimize_1d or w.ndim >= 2
+    b1, b2 = (beta1, beta2) if is_mars else (beta1_1d, beta2_1d)
+    step = lr if is_mars or lr_1d is None else lr_1d
+    for t, g in enumerate(grads, 1):
+        if is_mars:
+            c = g + gamma * beta1 / (1 - beta1) * (g - prev)
+            norm = np.linalg.norm(c)
+            if norm > 1:
+                c = c / norm
+        else:
+            c = g
+        m = b1 * m + (1 - b1) * c
+        v = b2 * v + (1 - b2) * c * c
+        mom = m * _cautious(m, g) if cautious else m
+        u = mom / (1 - b1 ** t) / (np.sqrt(v / (1 - b2 ** t)) + epsilon)
+        w = w - step * (u + wd * w)
+        prev = g
+    return w, (m, v, prev)

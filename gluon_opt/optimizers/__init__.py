@@ -19,12 +19,12 @@ from .hessian_free import HessianFree
 from .contrib.sophia import Sophia
 from .contrib.sam import SAM
 from .contrib import schedule_free
-# -- schedule_free: SGD and the wrapper --
 from .contrib.schedule_free import ScheduleFreeSGD, ScheduleFree
+from .contrib.ademamix import AdEMAMix
+from .contrib.mars import MARS
 
 __all__ = ['GluonOptOptimizer', 'REGISTRY', 'register', 'SGD', 'Adam', 'AdamW',
            'Adamax', 'NAdam', 'RAdam', 'AdaBelief', 'AdaGrad', 'RMSprop', 'AdaDelta',
            'Lion', 'LAMB', 'LARS', 'Adafactor', 'Muon', 'ScheduleFreeAdamW', 'Lookahead',
            'Newton', 'LBFGS', 'HessianFree', 'Sophia', 'SAM', 'schedule_free',
-           # -- schedule_free: SGD and the wrapper --
-           'ScheduleFreeSGD', 'ScheduleFree']
+           'ScheduleFreeSGD', 'ScheduleFree', 'AdEMAMix', 'MARS']

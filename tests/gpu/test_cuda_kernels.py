@@ -28,7 +28,9 @@ CASES = h.load_cases()
 GPU_OPS = set(CASES['gpu_ops'])
 GPU_CALLS = [c for c in CASES['calls'] if c['op'] in GPU_OPS]
 REPEATS = 3
-NORM_OPS = {'gopt_lamb', 'gopt_lars'}
+NORM_OPS = {'gopt_lamb', 'gopt_lars',
+            # -- ademamix, mars (issue 20) --: MARS clips c by its norm (a double sum)
+            'gopt_mars', 'gopt_mars_moments'}
 
 
 class Backend(object):
