@@ -226,8 +226,9 @@ def cautious_mask(update, grad):
         u \leftarrow u \odot \phi \, \frac{n}{\sum_i \phi_i + 1}
 
     with ``n`` the tensor's number of elements, as the authors' code (kyleliang919/C-Optim:
-    ``mask * (mask.numel() / (mask.sum() + 1))``). pytorch-optimizer's ``apply_cautious``
-    divides by ``max(mean(phi), 1e-3)`` instead (no ``+ 1``); the two agree to ``1/sum(phi)``.
+    ``mask * (mask.numel() / (mask.sum() + 1))``) and pytorch-optimizer 4.1's
+    ``apply_cautious`` (some other implementations divide by ``max(mean(phi), 1e-3)``, without
+    the ``+ 1``; the two agree to ``1/sum(phi)``).
     Returns the scaled mask (same shape as ``update``); multiply the update by it."""
     mask = update * grad > 0
     return mask * (float(mask.size) / (mask.sum() + 1.0))
