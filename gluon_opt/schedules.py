@@ -99,11 +99,11 @@ class WSDScheduler(_Warmup):
     warmup_begin_lr : float in [0, base_lr], default 0
         :math:`\eta_0`.
 
-    Example
-    -------
-    >>> sched = WSDScheduler(1000, base_lr=3e-3, warmup_steps=50, decay_fraction=0.2)
-    >>> trainer = gluon.Trainer(net.collect_params(), 'gluon_opt.adamw',
-    ...                         {'learning_rate': 3e-3, 'lr_scheduler': sched})
+    Example::
+
+        sched = WSDScheduler(1000, base_lr=3e-3, warmup_steps=50, decay_fraction=0.2)
+        trainer = gluon.Trainer(net.collect_params(), 'gluon_opt.adamw',
+                                {'learning_rate': 3e-3, 'lr_scheduler': sched})
 
     Conventions: the warmup is MXNet's (``FactorScheduler(..., warmup_steps=W)``), so the
     first update (``num_update`` 1) already uses :math:`\eta_0 + (\eta - \eta_0) / W`. The
@@ -184,13 +184,14 @@ class ReduceLROnPlateauScheduler(_Warmup):
     warmup_steps, warmup_begin_lr : MXNet's linear warmup over the first updates, to the
         current learning rate (default none).
 
-    Example
-    -------
-    >>> sched = ReduceLROnPlateauScheduler(base_lr=0.1, factor=0.5, patience=2)
-    >>> trainer = gluon.Trainer(params, 'gluon_opt.sgdw', {'lr_scheduler': sched})
-    >>> for epoch in range(epochs):
-    ...     train_one_epoch(trainer)
-    ...     sched.report(validation_loss())
+    Example::
+
+        sched = ReduceLROnPlateauScheduler(base_lr=0.1, factor=0.5, patience=2)
+        trainer = gluon.Trainer(net.collect_params(), 'gluon_opt.sgd',
+                                {'momentum': 0.9, 'lr_scheduler': sched})
+        for epoch in range(epochs):
+            train_one_epoch(trainer)
+            sched.report(validation_loss())
 
     Conventions: torch changes the optimizer's learning rate; here the scheduler holds it
     (``lr``, None until the first reduction, which starts from ``base_lr``). With a dist
@@ -287,18 +288,20 @@ class SequentialScheduler(mx.lr_scheduler.LRScheduler):
     schedulers : list of ``mx.lr_scheduler.LRScheduler``, at least 2, distinct objects
     milestones : list of ints >= 1, strictly increasing, ``len(schedulers) - 1`` of them
 
-    Each schedule keeps its own learning rates (as optax's and gluoncv's ``LRSequential``):
+    Each schedule keeps its own learning rates (as in ``optax.join_schedules``):
     ``base_lr`` here is the first schedule's, and an optimizer's ``learning_rate`` that
     differs from it does not change the schedules (MXNet then prints a warning): leave
     ``learning_rate`` out (gluon_opt's optimizers take the schedule's) or give the same
     value. MXNet's ``CosineScheduler``/``PolyScheduler`` count from their own 0, so a
     warmup written as the first schedule is followed by a decay that starts at its top.
 
-    Example
-    -------
-    >>> warmup = mx.lr_scheduler.FactorScheduler(10**9, 1.0, base_lr=0.1, warmup_steps=100)
-    >>> decay = mx.lr_scheduler.CosineScheduler(900, base_lr=0.1)
-    >>> sched = SequentialScheduler([warmup, decay], milestones=[100])
+    Example (MXNet's warmup, then a cosine over 900 updates)::
+
+        warmup = mx.lr_scheduler.FactorScheduler(10**9, 1.0, base_lr=0.1, warmup_steps=100)
+        decay = mx.lr_scheduler.CosineScheduler(900, base_lr=0.1)
+        sched = SequentialScheduler([warmup, decay], milestones=[100])
+        trainer = gluon.Trainer(net.collect_params(), 'gluon_opt.adamw',
+                                {'lr_scheduler': sched})
 
     References: optax.join_schedules; torch.optim.lr_scheduler.SequentialLR.
     """

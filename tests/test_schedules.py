@@ -401,3 +401,21 @@ def test_bad_arguments_are_refused_by_name(cls, kwargs, name):
 def test_a_metric_that_is_not_a_number_is_refused():
     with pytest.raises(ValueError, match='ReduceLROnPlateauScheduler: metric=.*expected a num'):
         ReduceLROnPlateauScheduler().report('low')
+
+
+def test_compare_runs_wsd_and_plateau(tmp_path):
+    import json
+    from gluon_opt import cli
+    lrs = {}
+    for schedule in ('wsd', 'plateau'):
+        out = tmp_path / schedule
+        assert cli.main(['compare', '--opt', 'sgd:learning_rate=0.05', '--schedule', schedule,
+                         '--epochs', '5', '--hidden', '16', '--train-subset', '320',
+                         '--no-progress', '--out', str(out)]) == 0
+        with open(out / 'history.json') as f:
+            lrs[schedule] = [r['lr'] for r in json.load(f)['runs'][0]['records']]
+    # WSD: constant through epoch 4, the last 20% (epoch 5) decays to 0
+    assert lrs['wsd'][1:] == pytest.approx([0.05] * 4 + [0.0], abs=1e-12)
+    # the plateau schedule only ever halves the rate, once an epoch at most
+    steps = [b / a for a, b in zip(lrs['plateau'][1:], lrs['plateau'][2:])]
+    assert lrs['plateau'][1] == 0.05 and all(s in (1.0, 0.5) for s in steps)
