@@ -104,6 +104,8 @@ def test_wsd_is_optax_join_of_its_phases(case):
     # the same float64 operations up to reassociation (optax's alpha form of the cosine,
     # (init - end) * frac + end for the linear ones): a few ulps, hence 1e-13
     assert _rel(got, want) < 1e-13, _rel(got, want)
+    print('WSD %s vs optax join_schedules: max rel err %.2e over %d updates'
+          % (case['decay_shape'], _rel(got, want), len(ts)))
     assert got[total] == pytest.approx(case['final_lr'], abs=1e-15)
     assert got[total - decay] == case['base_lr']  # the stable phase ends at the top
 
@@ -133,6 +135,8 @@ def test_wsd_against_torch_sequential_of_lambdas(shape):
     # LinearLR multiplies the previous rate by a ratio each step (torch's recursive form):
     # about one ulp per warmup step, 20 steps -> well under 1e-13
     assert _rel(got, want) < 1e-13, _rel(got, want)
+    print('WSD %s vs torch SequentialLR: max rel err %.2e over %d updates'
+          % (shape, _rel(got, want), STEPS))
 
 
 def _torch_sgd(lr):
@@ -185,6 +189,8 @@ def test_sequential_is_optax_join_schedules():
     got = [ours(t) for t in range(STEPS + 1)]
     want = [ref(t) for t in range(STEPS + 1)]
     assert _rel(got, want) < 1e-13  # same float64 operations up to reassociation
+    print('sequential vs optax join_schedules: max rel err %.2e over %d updates'
+          % (_rel(got, want), STEPS + 1))
     assert ours(49) == parts[0](49) and ours(50) == parts[1](0) and ours(130) == parts[2](0)
 
 
@@ -230,6 +236,8 @@ def test_plateau_equals_torch_reduce_lr_on_plateau(case):
         assert ours(1000 + i) == got[-1]  # the optimizer sees what the report left
     # the same float64 operations in the same order: equal bit for bit
     assert got == want
+    print('plateau %s vs torch ReduceLROnPlateau: equal over %d metrics, %d reductions'
+          % (case, len(metrics), len(set(got)) - 1))
     assert len(set(got)) > 2, 'the sequence should make the rule reduce several times'
     assert (ours.best, ours.num_bad_epochs, ours.cooldown_counter) == (
         ref.best, ref.num_bad_epochs, ref.cooldown_counter)
@@ -419,3 +427,24 @@ def test_compare_runs_wsd_and_plateau(tmp_path):
     # the plateau schedule only ever halves the rate, once an epoch at most
     steps = [b / a for a, b in zip(lrs['plateau'][1:], lrs['plateau'][2:])]
     assert lrs['plateau'][1] == 0.05 and all(s in (1.0, 0.5) for s in steps)
+
+
+def test_sequential_of_gluoncv_schedulers_matches_gluoncv_lr_sequential():
+    """gluoncv's own composition (LRSequential: each schedule for its niters updates) is a
+    third independent reference, and its LRScheduler a third family of children."""
+    from gluon_opt import _compat
+    _compat.import_gluoncv()
+    from gluoncv.utils import LRScheduler, LRSequential
+
+    def parts():
+        return [LRScheduler('linear', base_lr=0.0, target_lr=0.1, niters=30),
+                LRScheduler('cosine', base_lr=0.1, target_lr=0.001, niters=150)]
+    ours = SequentialScheduler(parts(), milestones=[30])
+    ref = LRSequential(parts())
+    got = [ours(t) for t in range(STEPS)]
+    want = [ref(t) for t in range(STEPS)]
+    assert got == want  # the same children, called with the same counts
+    # gluoncv's ramps end at niters - 1: the warmup tops out one update before the cosine
+    assert ours(0) == 0.0 and ours(28) < ours(29) == ours(30) == 0.1
+    print('sequential vs gluoncv LRSequential: max rel err %.2e over %d updates'
+          % (_rel(got, want), STEPS))
