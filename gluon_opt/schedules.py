@@ -90,7 +90,7 @@ class WSDScheduler(_Warmup):
         :math:`\eta`; an optimizer's ``learning_rate`` replaces it (MXNet's convention).
     decay_fraction : float in [0, 1], default 0.2
         the decay phase's share of ``max_update`` (rounded to the nearest integer, halves up);
-        0 keeps ``base_lr`` to the end.
+        0 (or a share that rounds to no update) keeps ``base_lr`` for ever.
     decay_shape : ``'linear'``, ``'cosine'`` or ``'1-sqrt'``, default ``'1-sqrt'``
     final_lr : float >= 0, default 0
         :math:`\eta_{min}`.
@@ -144,7 +144,7 @@ class WSDScheduler(_Warmup):
         if num_update < self.warmup_steps:
             return self._warmup_lr(num_update, self.base_lr)
         start = self.max_update - self.decay_steps
-        if num_update <= start:
+        if num_update <= start or not self.decay_steps:
             return self.base_lr
         x = min(1.0, float(num_update - start) / self.decay_steps)
         return self.final_lr + (self.base_lr - self.final_lr) * _decay_factor(self.decay_shape,

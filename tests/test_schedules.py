@@ -110,6 +110,12 @@ def test_wsd_is_optax_join_of_its_phases(case):
     assert got[total - decay] == case['base_lr']  # the stable phase ends at the top
 
 
+def test_wsd_without_decay_stays_at_the_top():
+    sched = WSDScheduler(50, base_lr=0.1, decay_fraction=0.0, warmup_steps=5, final_lr=0.01)
+    assert [sched(t) for t in (0, 5, 50, 51, 10 ** 6)] == [0.0, 0.1, 0.1, 0.1, 0.1]
+    assert WSDScheduler(50, decay_fraction=0.009).decay_steps == 0  # 0.45 rounds to 0
+
+
 @pytest.mark.parametrize('shape', schedules.WSD_DECAY_SHAPES)
 def test_wsd_against_torch_sequential_of_lambdas(shape):
     """torch's SequentialLR of LinearLR (warmup), ConstantLR-like LambdaLR and a LambdaLR decay:
