@@ -445,7 +445,7 @@ def add_arguments(parser):
     p.add_argument('--ctx', default='cpu', help='cpu, gpu:0, or several: cpu:0,cpu:1')
     p.add_argument('--schedule', default='constant', choices=training.SCHEDULES,
                    help='learning-rate schedule (default constant); wsd: constant, then '
-                        'the last 20%% decaying as 1-sqrt; plateau: halved after 2 epochs '
+                        'the last 20%% decaying as 1-sqrt; plateau: halved after each epoch '
                         'without a better validation loss')
     p.add_argument('--warmup-epochs', type=float, default=0.0,
                    help='linear warmup from 0, in epochs (default 0)')

@@ -162,7 +162,7 @@ def make_lr_scheduler(kind, base_lr, steps_per_epoch, epochs, warmup_epochs=0.0,
     """An MXNet learning-rate scheduler counted in updates: ``'constant'``, ``'cosine'``
     (down to ``final_lr``), ``'linear'`` decay, ``'wsd'`` (warmup-stable-decay, the last
     ``WSD_DECAY_FRACTION`` of the updates decaying as 1-sqrt to ``final_lr``) or
-    ``'plateau'`` (halved after 2 epochs without improvement of the validation loss, which
+    ``'plateau'`` (halved after each epoch that does not improve the validation loss, which
     ``train`` reports), each after a linear warmup from 0 over ``warmup_epochs`` epochs.
     Returns None for ``'constant'`` without warmup."""
     if kind not in SCHEDULES:
@@ -184,9 +184,9 @@ def make_lr_scheduler(kind, base_lr, steps_per_epoch, epochs, warmup_epochs=0.0,
                                        decay_fraction=WSD_DECAY_FRACTION, decay_shape='1-sqrt',
                                        warmup_steps=warmup)
     if kind == 'plateau':
-        # halves the rate after 2 epochs without a 0.01% better validation loss: torch's
-        # patience of 10 epochs would never act in the course's few-epoch runs
-        return _schedules.ReduceLROnPlateauScheduler(base_lr=base_lr, factor=0.5, patience=1,
+        # halves the rate after each epoch without a 0.01% better validation loss: with
+        # torch's patience of 10 (or even 1) it would hardly act in the course's 3-6 epochs
+        return _schedules.ReduceLROnPlateauScheduler(base_lr=base_lr, factor=0.5, patience=0,
                                                      warmup_steps=warmup)
     if kind == 'cosine':
         return mx.lr_scheduler.CosineScheduler(max_update=total, base_lr=base_lr,
