@@ -152,7 +152,7 @@ class WSDScheduler(_Warmup):
 
 
 class ReduceLROnPlateauScheduler(_Warmup):
-    r"""Divide the learning rate by ``1/factor`` when a reported metric stops improving.
+    r"""Multiply the learning rate by ``factor`` when a reported metric stops improving.
 
     The training loop reports a metric (typically the validation loss, once an epoch) with
     ``report(metric)`` or ``step(metric)``; ``gluon_opt.experiments.training.train`` does so
@@ -194,11 +194,13 @@ class ReduceLROnPlateauScheduler(_Warmup):
             sched.report(validation_loss())
 
     Conventions: torch changes the optimizer's learning rate; here the scheduler holds it
-    (``lr``, None until the first reduction, which starts from ``base_lr``). With a dist
+    (``lr``, None until the first reduction, which starts from ``base_lr``). ``factor``
+    must lie in (0, 1), where torch also takes 0 and negative values. With a dist
     kvstore the servers update with a pickled copy of the optimizer that never hears the
     reports: use it where the workers update (local kvstore, or ``update_on_kvstore=False``).
 
-    Reference: torch.optim.lr_scheduler.ReduceLROnPlateau (PyTorch; after Keras's callback).
+    Reference: ``torch.optim.lr_scheduler.ReduceLROnPlateau`` (Paszke et al., "PyTorch",
+    NeurIPS 2019), after Keras's ``ReduceLROnPlateau`` callback.
     """
 
     def __init__(self, base_lr=0.01, mode='min', factor=0.1, patience=10, threshold=1e-4,
