@@ -11,6 +11,7 @@ count: so each comparison puts our value at t beside torch's after t steps and o
 """
 import math
 import pickle
+import sys
 
 import numpy as np
 import mxnet as mx
@@ -466,3 +467,41 @@ def test_sequential_of_gluoncv_schedulers_matches_gluoncv_lr_sequential():
     assert ours(0) == 0.0 and ours(28) < ours(29) == ours(30) == 0.1
     print('sequential vs gluoncv LRSequential: max rel err %.2e over %d updates'
           % (_rel(got, want), STEPS))
+
+
+_SERVER_SCRIPT = '''
+import mxnet as mx
+import gluon_opt
+from gluon_opt.schedules import WSDScheduler
+from mxnet import nd
+kv = mx.kv.create('dist_sync')
+sched = WSDScheduler(4, base_lr=0.1, warmup_steps=2, decay_fraction=0.5,
+                     decay_shape='linear')
+kv.set_optimizer(mx.optimizer.create('gluon_opt.sgd', learning_rate=0.1, lr_scheduler=sched))
+kv.init(3, nd.ones((4,)))
+out = nd.zeros((4,))
+for _ in range(5):
+    kv.push(3, nd.ones((4,)))
+    kv.pull(3, out=out)
+    print('weight', out.asnumpy().tolist()[0], flush=True)
+'''
+
+
+def test_a_schedule_runs_on_the_kvstore_servers(tmp_path):
+    """The optimizer and its schedule are pickled onto the server, which updates with them:
+    plain SGD on the summed gradient of the two workers (2) moves the weight by 2 * lr_t,
+    with lr_t = 0.05, 0.1 (warmup), 0.05, 0 (linear decay over updates 3-4), then 0."""
+    from test_dist import launch, _job_processes
+    script = tmp_path / 'server_schedule.py'
+    script.write_text(_SERVER_SCRIPT)
+    rc, out, _, port = launch([sys.executable, str(script)])
+    assert rc == 0, out[-4000:]
+    assert 'Exception ignored' not in out, out[-4000:]
+    weights = [float(line.rsplit(' ', 1)[1]) for line in out.splitlines()
+               if line.split('] ')[-1].startswith('weight ')]
+    # two workers print the same five weights; float32 on the server: 1e-6
+    assert len(weights) == 10, out[-4000:]
+    expected = np.cumsum([0.0, 0.1, 0.2, 0.1, 0.0, 0.0])[1:]
+    np.testing.assert_allclose(sorted(weights, reverse=True),
+                               np.repeat(1 - expected, 2), atol=1e-6)
+    assert not _job_processes(port)
