@@ -24,6 +24,7 @@ from .optimizers import *  # noqa: F401,F403,E402  (registers the optimizers)
 from .optimizers import REGISTRY, GluonOptOptimizer  # noqa: E402
 from .optimizers import schedule_free  # noqa: E402  (gluon_opt.schedule_free.evaluation)
 from . import hvp  # noqa: E402
+from . import schedules  # noqa: E402  (gluon_opt.schedules.WSDScheduler, ...)
 
 
 def __getattr__(name):

@@ -131,6 +131,9 @@ BAD = [
     (['--train-subset', '99999999'], 'train_subset=99999999 is invalid'),
     (['--schedule', 'wavy'], "invalid choice: 'wavy'"),
     (['--epochs', 'two'], "invalid int value: 'two'"),
+    # -- schedules --
+    (['--epochs', '5', '--schedule', 'wsd', '--warmup-epochs', '4.5'],
+     '--warmup-epochs 4.5 is invalid with --schedule wsd'),
 ]
 
 

@@ -44,6 +44,7 @@ INDEX_TOCTREE = """
 Overview (README) <_generated/README>
 compare
 performance
+schedules
 second-order
 distributed
 pitfalls

@@ -456,7 +456,9 @@ def add_arguments(parser):
                         'fixed); with several, the table shows mean ± std (default 0)')
     p.add_argument('--ctx', default='cpu', help='cpu, gpu:0, or several: cpu:0,cpu:1')
     p.add_argument('--schedule', default='constant', choices=training.SCHEDULES,
-                   help='learning-rate schedule (default constant)')
+                   help='learning-rate schedule (default constant); wsd: constant, then '
+                        'the last 20%% decaying as 1-sqrt; plateau: halved after each epoch '
+                        'without a better validation loss')
     p.add_argument('--warmup-epochs', type=float, default=0.0,
                    help='linear warmup from 0, in epochs (default 0)')
     p.add_argument('--out', default=None,
@@ -501,6 +503,13 @@ def _setup(args):
     if not 0 <= args.warmup_epochs < args.epochs:
         raise OptionError('--warmup-epochs %g is invalid; expected 0 <= warmup < --epochs (%d).'
                           % (args.warmup_epochs, args.epochs))
+    # -- schedules: WSD's warmup and decay must fit in the run --
+    if args.schedule == 'wsd' and args.warmup_epochs > (1 - training.WSD_DECAY_FRACTION) \
+            * args.epochs:
+        raise OptionError('--warmup-epochs %g is invalid with --schedule wsd; expected at '
+                          'most %g (its decay takes the last %d%% of the %d epochs).'
+                          % (args.warmup_epochs, (1 - training.WSD_DECAY_FRACTION)
+                             * args.epochs, 100 * training.WSD_DECAY_FRACTION, args.epochs))
     try:
         ctx = training.parse_ctx(args.ctx)
     except ValueError as err:

@@ -21,6 +21,7 @@ import mxnet as mx
 from mxnet import autograd, gluon
 
 from .. import averaging
+from .. import schedules as _schedules
 from .. import trainer as _trainer
 from ..trainer import Trainer
 
@@ -42,6 +43,10 @@ EXPLODE_FACTOR = 1000.0
 
 #: learning-rate schedules ``make_lr_scheduler`` builds (all accept a linear warmup)
 SCHEDULES = ('constant', 'cosine', 'linear')
+# -- schedules: warmup-stable-decay and the plateau schedule (gluon_opt.schedules) --
+SCHEDULES += ('wsd', 'plateau')
+#: WSD's decay phase in make_lr_scheduler: the last 20% of the updates, 1-sqrt (Hägele et al.)
+WSD_DECAY_FRACTION = 0.2
 
 
 class TrainingDiverged(RuntimeError):
@@ -156,8 +161,11 @@ def parse_ctx(text):
 def make_lr_scheduler(kind, base_lr, steps_per_epoch, epochs, warmup_epochs=0.0,
                       final_lr=0.0):
     """An MXNet learning-rate scheduler counted in updates: ``'constant'``, ``'cosine'``
-    (down to ``final_lr``) or ``'linear'`` decay, each after a linear warmup from 0 over
-    ``warmup_epochs`` epochs. Returns None for ``'constant'`` without warmup."""
+    (down to ``final_lr``), ``'linear'`` decay, ``'wsd'`` (warmup-stable-decay, the last
+    ``WSD_DECAY_FRACTION`` of the updates decaying as 1-sqrt to ``final_lr``) or
+    ``'plateau'`` (halved after each epoch that does not improve the validation loss, which
+    ``train`` reports), each after a linear warmup from 0 over ``warmup_epochs`` epochs.
+    Returns None for ``'constant'`` without warmup."""
     if kind not in SCHEDULES:
         raise ValueError('schedule %r is invalid; expected one of %s.'
                          % (kind, ', '.join(SCHEDULES)))
@@ -172,6 +180,15 @@ def make_lr_scheduler(kind, base_lr, steps_per_epoch, epochs, warmup_epochs=0.0,
         # factor 1 never decays; the step only has to lie beyond the run
         return mx.lr_scheduler.FactorScheduler(step=total + 1, factor=1.0, base_lr=base_lr,
                                                warmup_steps=warmup)
+    if kind == 'wsd':
+        return _schedules.WSDScheduler(total, base_lr=base_lr, final_lr=final_lr,
+                                       decay_fraction=WSD_DECAY_FRACTION, decay_shape='1-sqrt',
+                                       warmup_steps=warmup)
+    if kind == 'plateau':
+        # halves the rate after each epoch without a 0.01% better validation loss: with
+        # torch's patience of 10 (or even 1) it would hardly act in the course's 3-6 epochs
+        return _schedules.ReduceLROnPlateauScheduler(base_lr=base_lr, factor=0.5, patience=0,
+                                                     warmup_steps=warmup)
     if kind == 'cosine':
         return mx.lr_scheduler.CosineScheduler(max_update=total, base_lr=base_lr,
                                                final_lr=final_lr, warmup_steps=warmup)
@@ -304,7 +321,9 @@ def train(net, optimizer, loaders, epochs, ctx=None, seed=0, optimizer_params=No
     seed : int; seeds MXNet, NumPy and ``random`` before initialisation and the training
         loader's shuffling: the same seed repeats every loss exactly
     optimizer_params : dict passed to ``gluon.Trainer`` with an optimizer name
-    lr_scheduler : an MXNet/gluoncv scheduler (see ``make_lr_scheduler``)
+    lr_scheduler : an MXNet/gluoncv scheduler (see ``make_lr_scheduler``); one with a
+        ``report`` method (``gluon_opt.schedules.ReduceLROnPlateauScheduler``) is given the
+        validation loss after each epoch (the training loss without a validation set)
     progress : bool; a progress line on stderr
     check_every : int; batches between divergence checks (and loss samples in ``steps``)
     train_eval_size : int; training examples re-evaluated in prediction mode after each
@@ -471,6 +490,10 @@ def train(net, optimizer, loaders, epochs, ctx=None, seed=0, optimizer_params=No
         if limit is not None and rec['train_loss'] > limit:
             raise TrainingDiverged(name, epoch, batches or 0, rec['train_loss'], history,
                                    limit=limit)
+        # a plateau schedule (anything with report) hears the validation loss each epoch
+        report = getattr(opt.lr_scheduler, 'report', None)
+        if report is not None:
+            report(rec['val_loss'] if rec['val_loss'] is not None else rec['train_loss'])
         bar.end_epoch(rec)
     return history
 
