@@ -20,7 +20,10 @@ __all__ = ['RULE_OPS', 'CPU_ONLY_OPS', 'GPU_OPS', 'MAX_TENSORS_PER_CALL', 'Kerne
 RULE_OPS = ('gopt_sgd', 'gopt_adam', 'gopt_adamax', 'gopt_nadam', 'gopt_radam',
             'gopt_adabelief', 'gopt_adagrad', 'gopt_rmsprop', 'gopt_adadelta', 'gopt_lion',
             'gopt_lamb', 'gopt_lars', 'gopt_schedulefree_adamw', 'gopt_muon_momentum',
-            'gopt_muon_apply')
+            'gopt_muon_apply',
+            # -- ADOPT, LaProp, cautious (modern.cc, cautious.cc) --
+            'gopt_adopt', 'gopt_laprop', 'gopt_laprop_cautious', 'gopt_adam_cautious',
+            'gopt_lion_cautious')
 
 #: the other ops, CPU only: Adafactor's factored passes, Lookahead's synchronisation, and the
 #: copy that measures the memory bandwidth

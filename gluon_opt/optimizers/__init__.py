@@ -19,6 +19,9 @@ from .hessian_free import HessianFree
 from .contrib.sophia import Sophia
 from .contrib.sam import SAM
 from .contrib import schedule_free
+# -- ADOPT, LaProp --
+from .contrib.adopt import ADOPT
+from .contrib.laprop import LaProp
 
 __all__ = ['GluonOptOptimizer', 'REGISTRY', 'register', 'SGD', 'Adam', 'AdamW',
            'Adamax', 'NAdam', 'RAdam', 'AdaBelief', 'AdaGrad', 'RMSprop', 'AdaDelta',
