@@ -55,6 +55,7 @@ struct AdamCautiousRule : RuleBase {
             if constexpr (D.value) w0 = w0 * decay;
             float gi = g[i];
             if constexpr (C.value) gi = gi + wd * w0;
+            (void)w0;  // the counting pass reads it for the coupled decay only
             const float mi = b1 * m[i] + c1 * gi;
             float vi = b2 * v[i] + c2 * (gi * gi);
             if constexpr (kWrite) {
