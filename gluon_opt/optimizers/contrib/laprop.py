@@ -79,7 +79,8 @@ class LaProp(GluonOptOptimizer):
     family = 'adam'
     paper = ('Ziyin, Wang & Ueda, "LaProp: Separating Momentum and Adaptivity in Adam", '
              'arXiv 2020')
-    # best of {5e-4, 1e-3, 2e-3, 4e-3} on the course MLP (3 epochs, seed 0)
+    # course MLP, 3 epochs, seed 0, test accuracy: 5e-4 87.3, 1e-3 87.4, 2e-3 87.4,
+    # 4e-3 87.0 (%)
     tuned = {'LaProp': {'learning_rate': 1e-3}}
     step_bytes = 7 * 4  # read w, g, m, v; write w, m, v (lr_avg: one element per tensor)
     state_bytes = staticmethod(lambda shape: 4 * (2 * int(np.prod(shape)) + 1))
