@@ -114,6 +114,10 @@ class _AMSGradBase(_AdamBase):
         super(_AMSGradBase, self).__init__(learning_rate=learning_rate, beta1=beta1,
                                            beta2=beta2, epsilon=epsilon, **kwargs)
 
+    @property
+    def state_names(self):
+        return ('mean', 'var', 'max_var') if self.amsgrad else ('mean', 'var')
+
 
 class _CautiousAdamBase(_AMSGradBase):
     """Adam and AdamW: ``cautious=True`` masks the update (Liang et al., 2024), through a
@@ -128,10 +132,6 @@ class _CautiousAdamBase(_AMSGradBase):
         super(_CautiousAdamBase, self).__init__(learning_rate=learning_rate, beta1=beta1,
                                                 beta2=beta2, epsilon=epsilon, amsgrad=amsgrad,
                                                 **kwargs)
-
-    @property
-    def state_names(self):
-        return ('mean', 'var', 'max_var') if self.amsgrad else ('mean', 'var')
 
 
 @register
