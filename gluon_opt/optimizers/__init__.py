@@ -19,11 +19,13 @@ from .hessian_free import HessianFree
 from .contrib.sophia import Sophia
 from .contrib.sam import SAM
 from .contrib import schedule_free
-# -- ADOPT, LaProp --
-from .contrib.adopt import ADOPT
-from .contrib.laprop import LaProp
 
 __all__ = ['GluonOptOptimizer', 'REGISTRY', 'register', 'SGD', 'Adam', 'AdamW',
            'Adamax', 'NAdam', 'RAdam', 'AdaBelief', 'AdaGrad', 'RMSprop', 'AdaDelta',
            'Lion', 'LAMB', 'LARS', 'Adafactor', 'Muon', 'ScheduleFreeAdamW', 'Lookahead',
            'Newton', 'LBFGS', 'HessianFree', 'Sophia', 'SAM', 'schedule_free']
+
+# -- ADOPT, LaProp --
+from .contrib.adopt import ADOPT  # noqa: E402
+from .contrib.laprop import LaProp  # noqa: E402
+__all__ += ['ADOPT', 'LaProp']

@@ -2,4 +2,7 @@
 ``contrib``): Muon (``orthogonal``, 2024), Schedule-Free AdamW (``schedule_free``, 2024), SAM
 (``sam``, 2021) and Sophia (``sophia``, 2023). They are registered like the others
 (``gluon_opt.muon``, ...) and exported by ``gluon_opt.optimizers``, which imports them.
+
+Also ADOPT (``adopt``, 2024) and LaProp (``laprop``, 2020), relatives of Adam
+that normalise the gradient before the momentum.
 """
