@@ -12,8 +12,8 @@ configured or patched to the aligned case:
 
 * pytorch-optimizer 4.1.0's ``apply_cautious`` already rescales by ``n / (sum(mask) + 1)``,
   the paper's and ``base.cautious_mask``'s convention; it is patched to the paper's formula
-  anyway, so that a release whose rescaling differs (earlier ones divided by
-  ``max(mean(mask), 1e-3)``) does not change what this test checks;
+  anyway, so that a release whose rescaling differs (timm's cautious optimizers, for one,
+  divide by ``max(mean(mask), 1e-3)``) does not change what this test checks;
 * its ``LaProp`` adds 1e-15 to ``v`` inside the square root (``apply_ams_bound``): patched
   out. It also divides ``sqrt(v) + eps`` by ``sqrt(1 - beta2^t)`` where the authors and we
   add ``eps`` to ``sqrt(v / (1 - beta2^t))``: at the default ``eps = 1e-15`` against
