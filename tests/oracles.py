@@ -352,3 +352,21 @@ def torch_adafactor(w0, grads, lr, wd, epsilon1=1e-30, epsilon2=1e-3, clip_thres
     if w0.ndim >= 2:
         states = (states[0][..., 0], states[1][..., 0, :])
     return w, states
+
+
+# -- cautious (Adam, AdamW, Lion): none of the oracles above has the mask; the cautious entries
+# are compared with pytorch-optimizer's cautious variants in tests/test_modern_oracles.py --
+
+def _without_cautious(oracle):
+    def wrapped(w0, grads, lr, wd, cautious=False, **hyper):
+        if cautious:
+            raise Unsupported('no cautious mask (tests/test_modern_oracles.py compares it with '
+                              "pytorch-optimizer's)")
+        return oracle(w0, grads, lr, wd, **hyper)
+    return wrapped
+
+
+for _table in (MXNET_OPS, ONNX_OPS, TORCH):
+    for _name in ('adam', 'adamw', 'lion'):
+        if _name in _table:
+            _table[_name] = _without_cautious(_table[_name])

@@ -620,3 +620,91 @@ def mars(w0, grads, lr, wd, beta1=0.95, beta2=0.99, gamma=0.025, epsilon=1e-8,
         w = w - step * (u + wd * w)
         prev = g
     return w, (m, v, prev)
+# -- ADOPT, LaProp, cautious (Adam, AdamW, Lion, LaProp) ----------------------------------------
+
+def _cautious(u, g):
+    """Liang et al. (2024), the authors' C-Optim: keep u where u g > 0, times n / (kept + 1)."""
+    mask = (u * g > 0).astype(np.float64)
+    return u * mask * (mask.size / (mask.sum() + 1.0))
+
+
+@reference('adam-cautious')
+def adam_cautious(w0, grads, lr, wd, beta1=0.9, beta2=0.999, epsilon=1e-8, amsgrad=False,
+                  cautious=True, decoupled=False):
+    """Cautious Adam/AdamW (Liang et al. 2024, Algorithm 1 on Adam): Kingma & Ba's step
+    u = lr m_hat / (sqrt(v_hat) + eps), masked by sign agreement with the gradient the moments
+    took (with the L2 term for Adam); AMSGrad's maximum as torch.optim.Adam."""
+    w = w0.astype(np.float64).copy()
+    m, v, vmax = np.zeros_like(w), np.zeros_like(w), np.zeros_like(w)
+    for t, g in enumerate(grads, 1):
+        if decoupled:
+            w = w * (1 - lr * wd)
+        else:
+            g = g + wd * w
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        vmax = np.maximum(vmax, v)
+        v_hat = (vmax if amsgrad else v) / (1 - beta2 ** t)
+        u = lr * (m / (1 - beta1 ** t)) / (np.sqrt(v_hat) + epsilon)
+        w = w - (_cautious(u, g) if cautious else u)
+    return w, ((m, v, vmax) if amsgrad else (m, v))
+
+
+@reference('adamw-cautious')
+def adamw_cautious(w0, grads, lr, wd, **hyper):
+    return adam_cautious(w0, grads, lr, wd, decoupled=True, **hyper)
+
+
+@reference('lion-cautious')
+def lion_cautious(w0, grads, lr, wd, beta1=0.9, beta2=0.99, cautious=True):
+    """Cautious Lion (Liang et al. 2024, on Chen et al. 2023's Algorithm 2)."""
+    w = w0.astype(np.float64).copy()
+    m = np.zeros_like(w)
+    for g in grads:
+        u = np.sign(beta1 * m + (1 - beta1) * g)
+        if cautious:
+            u = _cautious(u, g)
+        w = w - lr * (u + wd * w)
+        m = beta2 * m + (1 - beta2) * g
+    return w, (m,)
+
+
+@reference('adopt')
+def adopt(w0, grads, lr, wd, beta1=0.9, beta2=0.9999, epsilon=1e-6, clip_exponent=0.25,
+          decoupled_wd=False):
+    """Taniguchi et al. (2024), Algorithm 1 with the authors' code's additions: the first step
+    only sets v = g^2; the normalised gradient g / max(sqrt(v), eps) is clipped to
+    [-t^p, t^p] (p = 1/4 in their code); weight decay coupled or decoupled (lr wd)."""
+    w = w0.astype(np.float64).copy()
+    m, v = np.zeros_like(w), np.zeros_like(w)
+    for t, g in enumerate(grads, 1):
+        if decoupled_wd:
+            w = w * (1 - lr * wd)
+        else:
+            g = g + wd * w
+        if t == 1:
+            v = g * g
+            continue
+        bound = t ** clip_exponent
+        m = beta1 * m + (1 - beta1) * np.clip(g / np.maximum(np.sqrt(v), epsilon), -bound,
+                                              bound)
+        w = w - lr * m
+        v = beta2 * v + (1 - beta2) * g * g
+    return w, (m, v)
+
+
+@reference('laprop')
+def laprop(w0, grads, lr, wd, beta1=0.9, beta2=0.999, epsilon=1e-15, cautious=False):
+    """Ziyin, Wang & Ueda (2020), Algorithm 1 as the authors' code runs it: momentum of
+    lr g / (sqrt(v_hat) + eps), divided by the lr-weighted bias correction (1 - beta1^t for a
+    constant lr); decoupled decay lr wd after the step; optionally the cautious mask."""
+    w = w0.astype(np.float64).copy()
+    m, v = np.zeros_like(w), np.zeros_like(w)
+    for t, g in enumerate(grads, 1):
+        v = beta2 * v + (1 - beta2) * g * g
+        m = beta1 * m + (1 - beta1) * lr * g / (np.sqrt(v / (1 - beta2 ** t)) + epsilon)
+        u = m / (1 - beta1 ** t)
+        if cautious:
+            u = _cautious(u, g)
+        w = (w - u) * (1 - lr * wd)
+    return w, (m, v, np.array([lr * (1 - beta1 ** len(grads))]))

@@ -25,7 +25,10 @@ RULE_OPS = ('gopt_sgd', 'gopt_adam', 'gopt_adamax', 'gopt_nadam', 'gopt_radam',
             'gopt_schedulefree_sgd', 'gopt_schedulefree_wrap',
             # -- ademamix, mars (issue 20) --
             'gopt_ademamix', 'gopt_ademamix_cautious', 'gopt_mars', 'gopt_mars_moments',
-            'gopt_mars_1d', 'gopt_mars_1d_cautious', 'gopt_mars_apply_cautious')
+            'gopt_mars_1d', 'gopt_mars_1d_cautious', 'gopt_mars_apply_cautious',
+            # -- ADOPT, LaProp, cautious (modern.cc, cautious.cc) --
+            'gopt_adopt', 'gopt_laprop', 'gopt_laprop_cautious', 'gopt_adam_cautious',
+            'gopt_lion_cautious')
 
 #: the other ops, CPU only: Adafactor's factored passes, Lookahead's synchronisation, the
 #: copy that measures the memory bandwidth, and the weight averages' update (averaging.py)

@@ -22,9 +22,11 @@ from .contrib import schedule_free
 from .contrib.schedule_free import ScheduleFreeSGD, ScheduleFree
 from .contrib.ademamix import AdEMAMix
 from .contrib.mars import MARS
+from .contrib.adopt import ADOPT
+from .contrib.laprop import LaProp
 
 __all__ = ['GluonOptOptimizer', 'REGISTRY', 'register', 'SGD', 'Adam', 'AdamW',
            'Adamax', 'NAdam', 'RAdam', 'AdaBelief', 'AdaGrad', 'RMSprop', 'AdaDelta',
            'Lion', 'LAMB', 'LARS', 'Adafactor', 'Muon', 'ScheduleFreeAdamW', 'Lookahead',
            'Newton', 'LBFGS', 'HessianFree', 'Sophia', 'SAM', 'schedule_free',
-           'ScheduleFreeSGD', 'ScheduleFree', 'AdEMAMix', 'MARS']
+           'ScheduleFreeSGD', 'ScheduleFree', 'AdEMAMix', 'MARS', 'ADOPT', 'LaProp']

@@ -22,7 +22,8 @@ import numpy as np
 from mxnet import nd
 
 from .base import (GluonOptOptimizer, check_range, check_positive, check_bool,
-                   check_nonnegative, couple_weight_decay, decay_weight, bias_corrections)
+                   check_nonnegative, couple_weight_decay, decay_weight, bias_corrections,
+                   cautious_mask)
 from .registry import register
 
 __all__ = ['Adam', 'AdamW', 'Adamax', 'NAdam', 'RAdam', 'AdaBelief']
@@ -40,6 +41,8 @@ class _AdamBase(GluonOptOptimizer):
     amsgrad = False
     #: members with a ``decoupled_wd`` option set it in ``__init__``
     decoupled_wd = False
+    #: members with a ``cautious`` option (Adam, AdamW) set it in ``__init__``
+    cautious = False
 
     def __init__(self, learning_rate=None, beta1=0.9, beta2=0.999, epsilon=1e-8, **kwargs):
         owner = type(self).__name__
@@ -79,11 +82,16 @@ class _AdamBase(GluonOptOptimizer):
         return var
 
     def adam_step(self, weight, grad, state, lr, t):
-        """``w <- w - lr * m_hat / (sqrt(v_hat) + eps)`` with the moments updated first."""
+        """``w <- w - lr * m_hat / (sqrt(v_hat) + eps)`` with the moments updated first; with
+        ``cautious``, the update masked by its sign agreement with ``grad`` (the gradient the
+        moments took, so with Adam's coupled L2 term)."""
         var = self.update_moments(grad, state)
         bc1, bc2 = bias_corrections(self.beta1, self.beta2, t)
         denom = nd.sqrt(var / bc2) + self.epsilon
-        weight[:] -= (lr / bc1) * state[0] / denom
+        update = (lr / bc1) * state[0] / denom
+        if self.cautious:
+            update = update * cautious_mask(update, grad)
+        weight[:] -= update
 
     def fused_attrs(self):
         return {'beta1': self.beta1, 'beta2': self.beta2, 'epsilon': self.epsilon}
@@ -111,9 +119,24 @@ class _AMSGradBase(_AdamBase):
         return ('mean', 'var', 'max_var') if self.amsgrad else ('mean', 'var')
 
 
+class _CautiousAdamBase(_AMSGradBase):
+    """Adam and AdamW: ``cautious=True`` masks the update (Liang et al., 2024), through a
+    kernel of its own (the mask's count is a per-tensor reduction), so that ``gopt_adam``
+    keeps its single pass when it is off."""
+
+    def __init__(self, learning_rate=None, beta1=0.9, beta2=0.999, epsilon=1e-8,
+                 amsgrad=False, cautious=False, **kwargs):
+        self.cautious = check_bool(type(self).__name__, 'cautious', cautious)
+        if self.cautious:
+            self.fused_op = 'gopt_adam_cautious'
+        super(_CautiousAdamBase, self).__init__(learning_rate=learning_rate, beta1=beta1,
+                                                beta2=beta2, epsilon=epsilon, amsgrad=amsgrad,
+                                                **kwargs)
+
+
 @register
-class Adam(_AMSGradBase):
-    r"""Adam, optionally with AMSGrad.
+class Adam(_CautiousAdamBase):
+    r"""Adam, optionally with AMSGrad and the cautious mask.
 
     Update rule (:math:`g` the gradient, rescaled and clipped; :math:`t` the parameter's step;
     :math:`\eta` = ``learning_rate``, :math:`\lambda` = ``wd``):
@@ -125,7 +148,11 @@ class Adam(_AMSGradBase):
         v &\leftarrow \beta_2 v + (1 - \beta_2) g^2 \\
         v_{\max} &\leftarrow \max(v_{\max}, v)
             \qquad \text{(AMSGrad only; } v_{\max} \text{ replaces } v \text{ below)} \\
-        w &\leftarrow w - \eta \, \frac{m / (1 - \beta_1^t)}{\sqrt{v / (1 - \beta_2^t)} + \epsilon}
+        u &= \eta \, \frac{m / (1 - \beta_1^t)}{\sqrt{v / (1 - \beta_2^t)} + \epsilon} \\
+        u &\leftarrow u \odot \phi \, \frac{n}{\textstyle\sum_i \phi_i + 1}, \quad
+            \phi = \mathbb{1}[u \odot g > 0]
+            \qquad \text{(cautious only; } n \text{ the tensor's size)} \\
+        w &\leftarrow w - u
 
     Parameters
     ----------
@@ -134,6 +161,9 @@ class Adam(_AMSGradBase):
     beta2 : float in [0, 1), default 0.999
     epsilon : float > 0, default 1e-8 (outside the square root, after bias correction)
     amsgrad : bool, default False
+    cautious : bool, default False: the cautious mask of Liang et al., "Cautious Optimizers:
+        Improving Training with One Line of Code" (2024), rescaled as the authors' code
+        (``base.cautious_mask``); ``g`` in the mask is the gradient with the L2 term.
     wd : float, default 0; coupled L2. For decoupled decay use ``gluon_opt.adamw``.
 
     Conventions: PyTorch's ``Adam``. MXNet's ``adam`` adds epsilon to the uncorrected
@@ -159,7 +189,7 @@ class Adam(_AMSGradBase):
 
 
 @register
-class AdamW(_AMSGradBase):
+class AdamW(_CautiousAdamBase):
     r"""AdamW: Adam with decoupled weight decay.
 
     Update rule (:math:`\eta` = ``learning_rate``, :math:`\lambda` = ``wd``; :math:`\hat m`,
@@ -171,11 +201,14 @@ class AdamW(_AMSGradBase):
         m, v &\leftarrow \text{Adam's moment updates of } g
             \qquad (g \text{ without any weight-decay term}) \\
         w &\leftarrow w - \eta \, \frac{\hat m}{\sqrt{\hat v} + \epsilon}
+            \qquad \text{(cautious: the step masked as in } \texttt{gluon\_opt.adam})
 
     Parameters
     ----------
     learning_rate : float, default 0.001
-    beta1, beta2, epsilon, amsgrad : as in ``gluon_opt.adam``
+    beta1, beta2, epsilon, amsgrad, cautious : as in ``gluon_opt.adam`` (the cautious mask
+        compares with the raw gradient: the decay is not part of the masked step, as in the
+        authors' C-Optim AdamW)
     wd : float, default 0.01 (PyTorch's AdamW default)
 
     Conventions: PyTorch's ``AdamW``: the decay is scaled by the learning rate (``lr * wd``,
@@ -195,9 +228,10 @@ class AdamW(_AMSGradBase):
     fused_op = 'gopt_adam'
 
     def __init__(self, learning_rate=None, beta1=0.9, beta2=0.999, epsilon=1e-8,
-                 amsgrad=False, wd=0.01, **kwargs):
+                 amsgrad=False, cautious=False, wd=0.01, **kwargs):
         super(AdamW, self).__init__(learning_rate=learning_rate, beta1=beta1, beta2=beta2,
-                                    epsilon=epsilon, amsgrad=amsgrad, wd=wd, **kwargs)
+                                    epsilon=epsilon, amsgrad=amsgrad, cautious=cautious,
+                                    wd=wd, **kwargs)
 
     def step(self, weight, grad, state, lr, wd, t):
         decay_weight(weight, lr * wd)

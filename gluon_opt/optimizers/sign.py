@@ -14,7 +14,7 @@ Discovery of Optimization Algorithms", NeurIPS 2023.
 """
 from mxnet import nd
 
-from .base import GluonOptOptimizer, check_range, decay_weight
+from .base import GluonOptOptimizer, check_range, check_bool, decay_weight, cautious_mask
 from .registry import register
 
 __all__ = ['Lion']
@@ -31,7 +31,10 @@ class Lion(GluonOptOptimizer):
 
         c &\leftarrow \beta_1 m + (1 - \beta_1) g
             \qquad \text{(interpolation used for the step)} \\
-        w &\leftarrow w - \eta \left(\operatorname{sign}(c) + \lambda w\right)
+        u &= \operatorname{sign}(c), \qquad
+            u \leftarrow u \odot \phi \, \frac{n}{\textstyle\sum_i \phi_i + 1}, \;
+            \phi = \mathbb{1}[u \odot g > 0] \qquad \text{(cautious only)} \\
+        w &\leftarrow w - \eta \left(u + \lambda w\right)
             \qquad \text{(decoupled decay, scaled by } \eta) \\
         m &\leftarrow \beta_2 m + (1 - \beta_2) g
             \qquad \text{(momentum tracked with the slower } \beta_2)
@@ -44,6 +47,10 @@ class Lion(GluonOptOptimizer):
     learning_rate : float, default 1e-4
     beta1 : float in [0, 1), default 0.9 (interpolation for the update)
     beta2 : float in [0, 1), default 0.99 (momentum decay)
+    cautious : bool, default False: the cautious mask of Liang et al., "Cautious Optimizers:
+        Improving Training with One Line of Code" (2024), rescaled by ``n / (kept + 1)`` as the
+        authors' code (``base.cautious_mask``; ``n`` the tensor's size), as
+        pytorch-optimizer's ``Lion(cautious=True)``.
     wd : float, default 0; decoupled and multiplied by the learning rate, as in the paper's
         Algorithm 2 and lion-pytorch (``w <- w * (1 - lr * wd)``).
 
@@ -68,15 +75,22 @@ class Lion(GluonOptOptimizer):
     state_names = ('exp_avg',)
     fused_op = 'gopt_lion'
 
-    def __init__(self, learning_rate=None, beta1=0.9, beta2=0.99, **kwargs):
+    def __init__(self, learning_rate=None, beta1=0.9, beta2=0.99, cautious=False, **kwargs):
         owner = type(self).__name__
         self.beta1 = check_range(owner, 'beta1', beta1, 0.0, 1.0)
         self.beta2 = check_range(owner, 'beta2', beta2, 0.0, 1.0)
+        self.cautious = check_bool(owner, 'cautious', cautious)
+        if self.cautious:
+            # the mask's count is a per-tensor reduction: a two-pass kernel of its own, so
+            # that gopt_lion keeps its single pass
+            self.fused_op = 'gopt_lion_cautious'
         super(Lion, self).__init__(learning_rate=learning_rate, **kwargs)
 
     def step(self, weight, grad, state, lr, wd, t):
         exp_avg, = state
         direction = nd.sign(self.beta1 * exp_avg + (1 - self.beta1) * grad)
+        if self.cautious:
+            direction = direction * cautious_mask(direction, grad)
         decay_weight(weight, lr * wd)
         weight[:] -= lr * direction
         exp_avg[:] = self.beta2 * exp_avg + (1 - self.beta2) * grad

@@ -3,4 +3,7 @@
 wrapper (``schedule_free``, 2024), SAM (``sam``, 2021), Sophia (``sophia``, 2023), AdEMAMix
 (``ademamix``, 2025) and MARS-AdamW (``mars``, 2025). They are registered like the others
 (``gluon_opt.muon``, ...) and exported by ``gluon_opt.optimizers``, which imports them.
+
+Also ADOPT (``adopt``, 2024) and LaProp (``laprop``, 2020), relatives of Adam
+that normalise the gradient before the momentum.
 """
