@@ -245,10 +245,13 @@ class Trainer(gluon.Trainer):
             if clip_global_norm is not None and self._optimizer.exact_gradient:
                 raise ValueError('Trainer: clip_global_norm is not supported with %s: its line '
                                  'search needs the exact gradient of the loss.' % owner)
-        if needs_closure or clip_global_norm is not None or accumulate > 1:
+        # -- parameter-free -- (their global sums need every parameter in one update call)
+        whole_step = getattr(self._optimizer, 'whole_step', False)
+        if needs_closure or whole_step or clip_global_norm is not None or accumulate > 1:
             if update_on_kvstore:
                 raise ValueError('Trainer: update_on_kvstore=True is incompatible with %s; '
                                  'leave it None.' % ('closure-based optimizers' if needs_closure
+                                                     else owner if whole_step
                                                      else 'clip_global_norm/accumulate'))
             self._kvstore_params['update_on_kvstore'] = False
         kv_type = kvstore if isinstance(kvstore, str) else getattr(kvstore, 'type', '')

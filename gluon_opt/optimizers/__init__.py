@@ -19,8 +19,12 @@ from .hessian_free import HessianFree
 from .contrib.sophia import Sophia
 from .contrib.sam import SAM
 from .contrib import schedule_free
+# -- parameter-free --
+from .contrib.parameter_free import Prodigy, DAdaptAdam, DoG
 
 __all__ = ['GluonOptOptimizer', 'REGISTRY', 'register', 'SGD', 'Adam', 'AdamW',
            'Adamax', 'NAdam', 'RAdam', 'AdaBelief', 'AdaGrad', 'RMSprop', 'AdaDelta',
            'Lion', 'LAMB', 'LARS', 'Adafactor', 'Muon', 'ScheduleFreeAdamW', 'Lookahead',
-           'Newton', 'LBFGS', 'HessianFree', 'Sophia', 'SAM', 'schedule_free']
+           'Newton', 'LBFGS', 'HessianFree', 'Sophia', 'SAM', 'schedule_free',
+           # -- parameter-free --
+           'Prodigy', 'DAdaptAdam', 'DoG']
