@@ -24,7 +24,9 @@ RULE_OPS = ('gopt_sgd', 'gopt_adam', 'gopt_adamax', 'gopt_nadam', 'gopt_radam',
 
 #: the other ops, CPU only: Adafactor's factored passes, Lookahead's synchronisation, and the
 #: copy that measures the memory bandwidth
-CPU_ONLY_OPS = ('gopt_adafactor', 'gopt_lookahead_sync', 'gopt_copy')
+CPU_ONLY_OPS = ('gopt_adafactor', 'gopt_lookahead_sync', 'gopt_copy',
+                # -- parameter-free -- (whole-step reductions across tensors: CPU driver only)
+                'gopt_prodigy', 'gopt_dadapt_adam', 'gopt_dog')
 
 #: the ops with a CUDA driver in a CUDA build (``tests/gpu`` checks this set against the
 #: library's registrations)

@@ -51,8 +51,10 @@ import math
 import numpy as np
 from mxnet import nd
 
-from ..base import (GluonOptOptimizer, check_range, check_positive, check_nonnegative,
-                    check_bool, check_float, _as_lists, UpdateItem)
+from ... import kernels
+from ...kernels.runtime import format_scalars
+from ..base import (GluonOptOptimizer, check_range, check_positive, check_bool, check_float,
+                    _as_lists, UpdateItem)
 from ..registry import register
 
 __all__ = ['Prodigy', 'DAdaptAdam', 'DoG', 'WholeStepOptimizer']
@@ -156,7 +158,40 @@ class WholeStepOptimizer(GluonOptOptimizer):
             self._reference_whole_step(items)
 
     def _fused_update(self, items):
-        return items  # the reference takes the whole step (no kernel yet)
+        """The whole step in one ``fused_op`` call, or nothing: a step cannot be split between
+        the kernel and the reference, so where any item is not fusable (float64, float16
+        without master weights, a GPU) the reference takes them all. The call is prepared
+        once and replayed while the same arrays come back (as ``kernels.update``)."""
+        if not kernels.has_op(self.fused_op):
+            return items
+        mp = items[0].master is not None
+        if any((item.master is not None) != mp or not self.fusable(item, self.fused_op)
+               for item in items):
+            return items
+        plans = self.__dict__.setdefault('_fused_plans', {})
+        arrays = [a for item in items
+                  for a in (item.weight, item.grad, item.master) + tuple(item.state)]
+        key = (id(items[0].weight),) + tuple(item.index for item in items)
+        plan = plans.get(key)
+        if plan is None or len(plan[0]) != len(arrays) or any(
+                a is not b for a, b in zip(plan[0], arrays)):
+            if len(plans) >= 64:  # arrays replaced again and again: let the old ones go
+                plans.clear()
+            inputs, outputs = [], []
+            for item in items:
+                inputs.extend([item.master if mp else item.weight, item.grad])
+                inputs.extend(item.state)
+                outputs.append(item.weight)
+            plan = plans[key] = (arrays, kernels._Call(self.fused_op, inputs, outputs,
+                                                       ns=len(items[0].state), mp=int(mp)))
+        attrs = {k: str(v) for k, v in
+                 dict(self.fused_attrs(), **self.kernel_grad_attrs()).items()}
+        memo = {}
+        for item in items:
+            if (item.lr, item.wd) not in memo:
+                memo[(item.lr, item.wd)] = format_scalars((item.lr, item.wd))
+        plan[1](attrs, ','.join(memo[(item.lr, item.wd)] for item in items))
+        return []
 
     def _reference_whole_step(self, items):
         prepared = []
@@ -277,6 +312,7 @@ class Prodigy(WholeStepOptimizer):
     oracle = 'prodigyopt.Prodigy (the authors\' package, 1.1.2)'
     default_learning_rate = 1.0
     state_names = ('exp_avg', 'exp_avg_sq', 's', 'p0', 'scalars')
+    fused_op = 'gopt_prodigy'
 
     def __init__(self, learning_rate=None, beta1=0.9, beta2=0.999, beta3=None, epsilon=1e-8,
                  d0=1e-6, d_coef=1.0, growth_rate=None, decouple=True,
@@ -297,6 +333,15 @@ class Prodigy(WholeStepOptimizer):
 
     def initial_scalars(self):
         return [self.d0, self.d0, 0.0, 0.0]  # d, d_max, r (d_numerator), k
+
+    def fused_attrs(self):
+        return {'beta1': self.beta1, 'beta2': self.beta2,
+                'beta3': math.sqrt(self.beta2) if self.beta3 is None else self.beta3,
+                'epsilon': self.epsilon, 'd0': self.d0, 'd_coef': self.d_coef,
+                'growth_rate': -1.0 if self.growth_rate is None else self.growth_rate,
+                'decouple': int(self.decouple),
+                'use_bias_correction': int(self.use_bias_correction),
+                'safeguard_warmup': int(self.safeguard_warmup)}
 
     def whole_step(self, items):
         b1, b2 = self.beta1, self.beta2
@@ -402,6 +447,7 @@ class DAdaptAdam(WholeStepOptimizer):
     oracle = 'dadaptation.DAdaptAdam (the authors\' package, 3.2)'
     default_learning_rate = 1.0
     state_names = ('exp_avg', 'exp_avg_sq', 's', 'scalars')
+    fused_op = 'gopt_dadapt_adam'
 
     def __init__(self, learning_rate=None, beta1=0.9, beta2=0.999, epsilon=1e-8, d0=1e-6,
                  growth_rate=None, decouple=False, use_bias_correction=False, **kwargs):
@@ -418,6 +464,12 @@ class DAdaptAdam(WholeStepOptimizer):
 
     def initial_scalars(self):
         return [self.d0, 0.0, 0.0, 0.0]  # d, numerator_weighted, k, (unused)
+
+    def fused_attrs(self):
+        return {'beta1': self.beta1, 'beta2': self.beta2, 'epsilon': self.epsilon,
+                'growth_rate': -1.0 if self.growth_rate is None else self.growth_rate,
+                'decouple': int(self.decouple),
+                'use_bias_correction': int(self.use_bias_correction)}
 
     def whole_step(self, items):
         b1, b2 = self.beta1, self.beta2
@@ -506,6 +558,7 @@ class DoG(WholeStepOptimizer):
     oracle = 'float64 NumPy transcription of optax.contrib.dog (tests/dog_oracle.py)'
     default_learning_rate = 1.0
     state_names = ('x0', 'scalars')
+    fused_op = 'gopt_dog'
 
     def __init__(self, learning_rate=None, reps_rel=1e-6, epsilon=1e-8, **kwargs):
         owner = type(self).__name__
@@ -515,6 +568,9 @@ class DoG(WholeStepOptimizer):
 
     def initial_scalars(self):
         return [0.0, 0.0, 0.0, 0.0]  # r_bar (set at the first step), G, k, (unused)
+
+    def fused_attrs(self):
+        return {'reps_rel': self.reps_rel, 'epsilon': self.epsilon}
 
     def whole_step(self, items):
         old = items[0].state[-1].copy()
