@@ -71,7 +71,8 @@ NORM_SCALED = {'lamb': 1e-5, 'lars': 1e-5, 'adafactor': 5e-5}
 # the scalars, as LAMB's norms do. Measured over STEPS steps, every table entry: weights up to
 # 5.8e-7 of a tensor's largest magnitude, states up to 6.0e-7; bound 1e-5, as LAMB's (a wrong
 # coefficient shows up at 1e-3 or more). tests/test_parameter_free.py checks the same where d
-# grows (a trajectory-dependent problem; these random gradients leave d near d0).
+# grows (a trajectory-dependent problem; these random gradients leave d near d0), and that
+# their kernel takes every tensor of every step (their fused path is composite here).
 NORM_SCALED.update({'prodigy': 1e-5, 'dadapt_adam': 1e-5, 'dog': 1e-5})
 
 

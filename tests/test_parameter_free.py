@@ -170,13 +170,19 @@ NAMES = ['prodigy', 'dadapt_adam', 'dog']
 @pytest.mark.parametrize('name,hyper', [('prodigy', {}), ('prodigy', PRODIGY_CASES[2][0]),
                                         ('dadapt_adam', {}), ('dadapt_adam', DADAPT_CASES[2][0]),
                                         ('dog', {}), ('dog', dict(wd=0.05, reps_rel=1e-4))])
-def test_fused_matches_reference_while_the_estimate_grows(name, hyper, capsys):
+def test_fused_matches_reference_while_the_estimate_grows(name, hyper, capsys, monkeypatch):
     """The kernel against the reference on the trajectory-dependent problem, where d grows by
     orders of magnitude (test_fused.py's random gradients leave it near d0), float32."""
     if not gluon_opt.kernels.available():
         pytest.skip('fused kernels unavailable on this machine (no compiler?)')
     ref, ref_states = _run_ours(name, dict(hyper), 'float32', use_fused=False)
+    cls = gluon_opt.REGISTRY[name]
+    calls, real = [], gluon_opt.kernels._Call.__call__
+    monkeypatch.setattr(gluon_opt.kernels._Call, '__call__',
+                        lambda self, *a: (calls.append((self.op, self.n)), real(self, *a)))
+    monkeypatch.setattr(cls, 'whole_step', None)  # the reference must not run
     fused, fused_states = _run_ours(name, dict(hyper), 'float32', use_fused=True)
+    assert calls == [(cls.fused_op, len(SHAPES))] * STEPS  # one call per step, every tensor
     err = max(float(np.max(np.abs(a - b)) / np.max(np.abs(b))) for a, b in zip(fused, ref))
     with capsys.disabled():
         print('\nfused %s %r: max |fused - reference| / max |reference| over %d steps: %.2e; '
