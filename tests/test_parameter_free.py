@@ -211,9 +211,9 @@ def test_one_step_is_one_call_under_gluon_trainer(name, monkeypatch):
     """gluon.Trainer's Updater hands every parameter in one call (aggregate_num)."""
     calls = []
     cls = gluon_opt.REGISTRY[name]
-    original = cls.whole_step
-    monkeypatch.setattr(cls, 'whole_step', lambda self, items: (calls.append(len(items)),
-                                                                original(self, items)))
+    original = cls._check_whole_step  # once per update call, whichever path runs
+    monkeypatch.setattr(cls, '_check_whole_step', lambda self, indices, *a: (
+        calls.append(len(indices)), original(self, indices, *a)))
     net, _ = _mlp_run(name, [mx.cpu(0)], steps=3)
     assert calls == [len(list(net.collect_params().values()))] * 3
 
@@ -317,3 +317,22 @@ def test_mixed_dtypes_are_refused():
     loss.backward()
     with pytest.raises(ValueError, match='one dtype'):
         trainer.step(1)
+
+
+def test_dist_sync_workers_take_the_single_process_step(tmp_path):
+    """dist_sync with update_on_kvstore=False: each worker runs the whole step on the summed
+    gradients; with True, gluon_opt.Trainer refuses before the job starts training."""
+    import sys
+    from test_dist import launch, _train_in_process, _weights, SCRIPT, COMMON
+    args = COMMON + ['--optimizer', 'prodigy']
+    rc, out, _, _ = launch([sys.executable, SCRIPT, '--kvstore', 'dist_sync',
+                            '--update-on-kvstore', '0', '--out', str(tmp_path / 'd.npz')] + args)
+    assert rc == 0, out[-4000:]
+    _train_in_process(args + ['--kvstore', 'local', '--out', str(tmp_path / 's.npz')])
+    dist, single = _weights(tmp_path / 'd.npz'), _weights(tmp_path / 's.npz')
+    for k in single:
+        # only the summation order of the gradients differs (test_dist.py's bound)
+        np.testing.assert_allclose(dist[k], single[k], rtol=1e-4, atol=1e-6, err_msg=k)
+    rc, out, _, _ = launch([sys.executable, SCRIPT, '--kvstore', 'dist_sync',
+                            '--update-on-kvstore', '1'] + args)
+    assert rc != 0 and 'update_on_kvstore=True is incompatible with Prodigy' in out, out[-4000:]

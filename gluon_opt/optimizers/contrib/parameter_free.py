@@ -25,17 +25,26 @@ carries a copy of the step's scalars (the ``scalars`` state), identical in every
 each context's copy of a model (``ctx=[cpu(0), cpu(1)]``) has its own and gets exactly the
 one-context result, and save/load and pickling carry them with the other states.
 
-A step split over several calls is refused with a ``ValueError``: a call whose tensors are
-all new to the step in progress on that context (none of them was updated since the step's
-first call) and at the same per-index update count as that step's tensors is the rest of the
-same step. That happens
+A step split over several calls is refused with a ``ValueError``, before anything is touched:
 
-* with ``update_on_kvstore=True`` (each key is updated in its own call, on a local kvstore
-  and on ``dist_*`` kvstore servers alike), which ``gluon.Trainer`` picks by default for
-  several contexts: pass ``update_on_kvstore=False`` (``gluon_opt.Trainer`` implies it for
-  these optimizers and refuses True);
-* with parameters of several dtypes in one model (the Updater calls once per dtype): use one
-  dtype (``multi_precision=True`` for float16).
+* ``update_on_kvstore=True`` (a local kvstore or ``dist_*`` servers) updates each key in its
+  own call, and servers may hold different keys: no correct step exists there. Every key is
+  refused (it is not one of the Trainer's parameter arrays, but the kvstore's copy), with the
+  remedy ``update_on_kvstore=False``. MXNet runs the kvstore's updater from C and only prints
+  the exception, so with ``gluon.Trainer`` (which picks True by default for several contexts)
+  the symptom is that message and weights that do not move; ``gluon_opt.Trainer`` implies
+  ``update_on_kvstore=False`` for these optimizers and refuses True up front. With
+  ``update_on_kvstore=False`` on ``dist_sync`` every worker runs the whole step on the summed
+  gradients (docs/distributed.md).
+* Otherwise, a call whose tensors all reach the update count that the previous call's tensors
+  reached on that context, none of them among those, continues that step: parameters of
+  several dtypes in one model (the Updater calls once per dtype; use one dtype,
+  ``multi_precision=True`` for float16), or one tensor per call.
+
+The fused kernels (``gopt_prodigy``, ``gopt_dadapt_adam``, ``gopt_dog``, CPU only) take the
+whole step in one op call: a reduction pass over every tensor, the scalars once, the update
+pass. Where any tensor of the step is not fusable (float64, a GPU), the reference takes them
+all.
 
 Updating a tensor alone at its own count (a parameter that starts late) is a step of its own,
 with its own scalars, as ``tests/test_optimizers.py::test_update_counts_are_per_parameter``
