@@ -296,7 +296,7 @@ TABLE = [
                                      epsilon=1e-6), 'dog', atol=1e-12),
     # (no DoG defaults entry for the MLP test: from reps_rel = 1e-6 its step grows for ~50
     # steps before the loss moves, past the test's 40; the defaults reach 86.05% on the
-    # course MLP in 3 epochs, see the record's ``tuned``)
+    # course MLP in 3 epochs, see the record's ``tuned``, and float64 tests/test_parameter_free.py)
 ]
 
 IDS = [e.id for e in TABLE]
