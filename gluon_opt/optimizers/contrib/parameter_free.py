@@ -293,10 +293,15 @@ class Prodigy(WholeStepOptimizer):
     Conventions: prodigyopt 1.1.2 with ``slice_p=1`` (``s`` and ``p0`` are kept whole; no
     slicing) and without FSDP. prodigyopt allows parameter groups whose ``lr`` is the same or
     0; here each tensor's ``lr`` (``lr_mult``, schedules) scales its own ``d * lr`` in the sums
-    and its step, which is prodigyopt's rule when they are all equal. ``beta1=0`` is
-    prodigyopt's no-momentum path: the step is ``dlr * d_new * g / (sqrt(v) + d_new eps)``,
-    with the updated ``d`` (``m`` then holds ``d g`` with the old one, unused). The scalars are kept in the
-    weight's dtype (float32 for float32 weights, where prodigyopt keeps Python floats). One
+    and its step, which is prodigyopt's rule when they are all equal (a tensor with
+    ``lr_mult=0`` does not move and adds nothing to ``r``, but its ``m``, ``v`` and ``s``
+    still move, where prodigyopt skips a group with ``lr=0`` altogether). ``beta1=0`` is
+    prodigyopt's no-momentum path: the step is ``dlr * d_new * g / (sqrt(v) + d_new eps)``
+    with the updated ``d`` (``m`` then holds ``d g`` with the old one, unused). The scalars
+    are kept in the weight's dtype (float32 for float32 weights, where prodigyopt keeps Python
+    floats); in float32 the first steps (~``d0`` = 1e-6 of weights of size 1) are a few ulps
+    of the weight, so ``x0 - x`` and hence ``d`` carry percent-level rounding early on, as
+    prodigyopt's own float32 runs do. One
     step must come in one ``update`` call (module docstring): with ``gluon.Trainer`` on several
     contexts pass ``update_on_kvstore=False``; kvstore servers cannot run it.
 
