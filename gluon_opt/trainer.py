@@ -268,11 +268,14 @@ class Trainer(gluon.Trainer):
                 raise ValueError('Trainer: clip_adaptive is not supported with %s, which '
                                  're-evaluates the gradients itself through the closure.'
                                  % owner)
+        # the learning-rate-free optimizers' global sums need every parameter in one call
+        whole_step = getattr(self._optimizer, 'whole_step', False)
         clipping = clip_global_norm is not None or clip_adaptive is not None
-        if needs_closure or clipping or accumulate > 1:
+        if needs_closure or whole_step or clipping or accumulate > 1:
             if update_on_kvstore:
                 raise ValueError('Trainer: update_on_kvstore=True is incompatible with %s; '
                                  'leave it None.' % ('closure-based optimizers' if needs_closure
+                                                     else owner if whole_step
                                                      else 'clip_global_norm/clip_adaptive/'
                                                      'accumulate'))
             self._kvstore_params['update_on_kvstore'] = False

@@ -351,6 +351,42 @@ TABLE = [
           # plain Lion's: 600 steps end 6e-5 from the minimum (300 steps: 6e-3)
           convex=dict(cautious=True, lr_scheduler=partial(mx.lr_scheduler.CosineScheduler, 600,
                                                           base_lr=0.05), steps=600)),
+    # -- parameter-free -- (learning_rate 1.0 is theirs: it multiplies the estimated step)
+    # In float32 the first steps (~d0 = 1e-6 of weights of size 1, or DoG's reps_rel = 1e-6)
+    # are ~16 ulps of the weight: x - x0, which the estimates read, is then known to a few
+    # percent, and the float32 run really takes another path than the float64 transcription
+    # (measured over 25 steps: 1e-2 relative with Prodigy's d0 = 1e-6, 2e-4 at 1e-4, 2e-5 at
+    # 1e-2; DoG 6e-3 at reps_rel 1e-6, 2e-5 at 1e-3; D-Adaptation, whose numerator reads s
+    # and not x - x0, 9e-6 at its default). The conformance entries therefore start from a
+    # larger d0 / reps_rel, and the shared 1e-4 holds; the defaults are checked in float64
+    # against the authors' packages (tests/test_parameter_free.py, 1e-9) and train the MLP
+    # here (the '-defaults' entries). atol 1e-12: the scalars state (r down to 1e-12) is
+    # only checked with an atol below its size.
+    entry('prodigy', 'prodigy', dict(learning_rate=1.0, d0=1e-2), 'prodigy', atol=1e-12,
+          convex=dict(steps=400, tol=1e-2),
+          rosenbrock=dict(steps=3000, tol=5e-2)),
+    entry('prodigy-options', 'prodigy',
+          dict(learning_rate=1.0, wd=0.01, decouple=False, use_bias_correction=True,
+               beta3=0.99, d_coef=0.5, growth_rate=2.0, safeguard_warmup=True, d0=1e-2),
+          'prodigy', atol=1e-12),
+    entry('prodigy-defaults', 'prodigy', dict(learning_rate=1.0)),
+    entry('dadapt-adam', 'dadapt_adam', dict(learning_rate=1.0), 'dadapt_adam', atol=1e-12,
+          convex=dict(steps=400, tol=1e-2),
+          rosenbrock=dict(steps=3000, tol=5e-2)),
+    entry('dadapt-adam-options', 'dadapt_adam',
+          dict(learning_rate=1.0, wd=0.01, decouple=True, use_bias_correction=True,
+               growth_rate=1.5, beta1=0.8, beta2=0.99, d0=1e-5), 'dadapt_adam', atol=1e-12),
+    # DoG's step r/sqrt(sum ||g||^2) decays like AdaGrad's, 1/sqrt(t), once r settles: a
+    # float64 simulation from (-1, 1.5) is at 0.23 after 3000 steps and 1.8e-2 after 6000
+    # with reps_rel 1e-4 (0.11 with the default 1e-6, which starts slower), hence 6000 and 5e-2
+    entry('dog', 'dog', dict(learning_rate=1.0, reps_rel=1e-3), 'dog', atol=1e-12,
+          convex=dict(steps=400, tol=1e-2),
+          rosenbrock=dict(reps_rel=1e-4, steps=6000, tol=5e-2)),
+    entry('dog-options', 'dog', dict(learning_rate=0.5, wd=0.01, reps_rel=1e-2,
+                                     epsilon=1e-6), 'dog', atol=1e-12),
+    # (no DoG defaults entry for the MLP test: from reps_rel = 1e-6 its step grows for ~50
+    # steps before the loss moves, past the test's 40; the defaults reach 86.05% on the
+    # course MLP in 3 epochs, see the record's ``tuned``, and float64 tests/test_parameter_free.py)
 ]
 
 IDS = [e.id for e in TABLE]
@@ -572,6 +608,14 @@ ERROR_INPUTS = {
     # -- ADOPT, LaProp --
     'adopt': _ADAM + _nonnegative_rows('clip_exponent'),
     'laprop': _ADAM,
+    # -- parameter-free --
+    'prodigy': (_beta_rows('beta1', 'beta2', 'beta3') + _positive_rows('epsilon', 'd0', 'd_coef')
+                + [bad('own number', 'beta3', v) for v in (NAN, '0.5', True)]
+                + [bad('own number', 'growth_rate', v) for v in (NAN, -INF, '2', True, 0.5)]),
+    'dadapt_adam': (_ADAM + _positive_rows('d0')
+                    + [bad('own number', 'growth_rate', v)
+                       for v in (NAN, -INF, '2', True, 0.5)]),
+    'dog': _positive_rows('reps_rel', 'epsilon'),
 }
 
 

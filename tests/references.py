@@ -489,6 +489,93 @@ def schedulefree(w0, grads, lr, wd, optimizer='gluon_opt.sgd', momentum=0.9, war
 
 
 # ------------------------------------------------------------------------------------------
+# -- parameter-free -- (one tensor here: the model's global sums are this tensor's sums;
+# tests/test_parameter_free.py checks several tensors against the authors' packages)
+
+@reference('prodigy')
+def prodigy(w0, grads, lr, wd, beta1=0.9, beta2=0.999, beta3=None, epsilon=1e-8, d0=1e-6,
+            d_coef=1.0, growth_rate=None, decouple=True, use_bias_correction=False,
+            safeguard_warmup=False):
+    """Mishchenko & Defazio (2024), Algorithm 3 (Prodigy with Adam), with the authors'
+    package's options (prodigyopt 1.1.2: d_coef, growth_rate, bias correction, safeguard
+    warmup, decoupled or coupled weight decay; a step is skipped while sum|s| = 0). Returns
+    the weight and (m, v, s, x0, [d, d_max, r, k])."""
+    growth = np.inf if growth_rate is None else growth_rate
+    b3 = np.sqrt(beta2) if beta3 is None else beta3
+    x = w0.astype(np.float64).copy()
+    x0 = x.copy()
+    m, v, s = np.zeros_like(x), np.zeros_like(x), np.zeros_like(x)
+    d, d_max, r, k = d0, d0, 0.0, 0
+    for g in grads:
+        if not decouple:
+            g = g + wd * x
+        eta = d * lr * (np.sqrt(1 - beta2 ** (k + 1)) / (1 - beta1 ** (k + 1))
+                        if use_bias_correction else 1.0)
+        r_k = b3 * r + (d / d0) * eta * np.dot(g.ravel(), (x0 - x).ravel())
+        m = beta1 * m + (1 - beta1) * d * g
+        v = beta2 * v + (1 - beta2) * d * d * g * g
+        s = b3 * s + (d / d0) * (d if safeguard_warmup else eta) * g
+        if np.abs(s).sum() == 0:
+            continue
+        d_hat = d_coef * r_k / np.abs(s).sum()
+        d_new = max(d, d_hat) if d == d0 else d
+        d_max = max(d_max, d_hat)
+        d_new = min(d_max, d_new * growth)
+        if decouple:
+            x = x - eta * wd * x
+        x = x - eta * (m if beta1 > 0 else d_new * g) / (np.sqrt(v) + d_new * epsilon)
+        d, r, k = d_new, r_k, k + 1
+    return x, (m, v, s, x0, np.array([d, d_max, r, k]))
+
+
+@reference('dadapt_adam')
+def dadapt_adam(w0, grads, lr, wd, beta1=0.9, beta2=0.999, epsilon=1e-8, d0=1e-6,
+                growth_rate=None, decouple=False, use_bias_correction=False):
+    """Defazio & Mishchenko (2023), Algorithm 4 (D-Adapted Adam) as the authors' package
+    (dadaptation 3.2) runs it: the numerator reads s / (sqrt(v) + eps) before the moments
+    move, m carries the step size, and a step is skipped while sum|s| = 0. Returns the weight
+    and (m, v, s, [d, r, k, 0])."""
+    growth = np.inf if growth_rate is None else growth_rate
+    sb2 = np.sqrt(beta2)
+    x = w0.astype(np.float64).copy()
+    m, v, s = np.zeros_like(x), np.zeros_like(x), np.zeros_like(x)
+    d, r, k = d0, 0.0, 0
+    for g in grads:
+        if not decouple:
+            g = g + wd * x
+        eta = d * lr * (np.sqrt(1 - beta2 ** (k + 1)) / (1 - beta1 ** (k + 1))
+                        if use_bias_correction else 1.0)
+        a = eta * np.dot(g.ravel(), (s / (np.sqrt(v) + epsilon)).ravel())
+        m = beta1 * m + eta * (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        s = sb2 * s + eta * (1 - sb2) * g
+        if np.abs(s).sum() == 0:
+            continue
+        r = sb2 * r + (1 - sb2) * a
+        d = max(d, min(r / ((1 - sb2) * np.abs(s).sum()), d * growth))
+        if decouple:
+            x = x - eta * wd * x
+        x = x - m / (np.sqrt(v) + epsilon)
+        k += 1
+    return x, (m, v, s, np.array([d, r, k, 0.0]))
+
+
+@reference('dog')
+def dog(w0, grads, lr, wd, reps_rel=1e-6, epsilon=1e-8):
+    """Ivgi, Hinder & Carmon (2023), Algorithm 1 (DoG) with r_eps = reps_rel (1 + ||x0||)
+    and optax's eps inside the root. Returns the weight and (x0, [r_bar, G, k, 0])."""
+    x = w0.astype(np.float64).copy()
+    x0 = x.copy()
+    r_bar, G = reps_rel * (1 + np.linalg.norm(x0)), 0.0
+    for g in grads:
+        g = g + wd * x
+        r_bar = max(r_bar, np.linalg.norm(x - x0))
+        G += np.sum(g * g)
+        x = x - lr * r_bar / np.sqrt(G + epsilon) * g
+    return x, (x0, np.array([r_bar, G, len(grads), 0.0]))
+
+
+# ------------------------------------------------------------------------------------------
 # wrapper family
 
 def _numpy_inner_step(name, hyper):

@@ -31,8 +31,10 @@ RULE_OPS = ('gopt_sgd', 'gopt_adam', 'gopt_adamax', 'gopt_nadam', 'gopt_radam',
             'gopt_lion_cautious')
 
 #: the other ops, CPU only: Adafactor's factored passes, Lookahead's synchronisation, the
-#: copy that measures the memory bandwidth, and the weight averages' update (averaging.py)
-CPU_ONLY_OPS = ('gopt_adafactor', 'gopt_lookahead_sync', 'gopt_copy', 'gopt_average')
+#: copy that measures the memory bandwidth, the weight averages' update (averaging.py), and
+#: the learning-rate-free optimizers' whole-step reductions across tensors
+CPU_ONLY_OPS = ('gopt_adafactor', 'gopt_lookahead_sync', 'gopt_copy', 'gopt_average',
+                'gopt_prodigy', 'gopt_dadapt_adam', 'gopt_dog')
 
 #: the ops with a CUDA driver in a CUDA build (``tests/gpu`` checks this set against the
 #: library's registrations)
