@@ -19,8 +19,11 @@ from .hessian_free import HessianFree
 from .contrib.sophia import Sophia
 from .contrib.sam import SAM
 from .contrib import schedule_free
+# -- soap --
+from .contrib.soap import SOAP
 
 __all__ = ['GluonOptOptimizer', 'REGISTRY', 'register', 'SGD', 'Adam', 'AdamW',
            'Adamax', 'NAdam', 'RAdam', 'AdaBelief', 'AdaGrad', 'RMSprop', 'AdaDelta',
            'Lion', 'LAMB', 'LARS', 'Adafactor', 'Muon', 'ScheduleFreeAdamW', 'Lookahead',
-           'Newton', 'LBFGS', 'HessianFree', 'Sophia', 'SAM', 'schedule_free']
+           'Newton', 'LBFGS', 'HessianFree', 'Sophia', 'SAM', 'schedule_free',
+           'SOAP']
