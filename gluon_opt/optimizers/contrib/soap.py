@@ -144,7 +144,7 @@ class SOAP(GluonOptOptimizer):
     mode-``i`` unfolding times its transpose, ``Q_i^T`` applied along axis ``i``). An axis
     longer than ``max_precond_dim`` keeps the identity (no factor, no matrix products on it).
     Vectors take plain Adam with these conventions (bias correction, epsilon, first step
-    skipped) unless ``precondition_1d``. Parameters, defaults as the paper's code:
+    skipped) unless ``precondition_1d``. The defaults are the paper's code's.
 
     Parameters
     ----------
@@ -212,7 +212,8 @@ class SOAP(GluonOptOptimizer):
              'Improving and Stabilizing Shampoo using Adam", ICLR 2025')
     oracle = "pytorch_optimizer.SOAP (the authors' code, github.com/nikhilvyas/SOAP)"
     default_learning_rate = 3e-3
-    # course MLP, 3 epochs, seed 0 (gluon-opt compare): see the SOAP grid in docs/compare.md
+    # best of {1e-3, 3e-3, 1e-2} on the course MLP (gluon-opt compare, 3 epochs, seed 0): test
+    # accuracy 89.74, 89.95, 88.56% (Adam at its tuned 1e-3: 87.44%); 3e-3 is also the paper's
     tuned = {'SOAP': {'learning_rate': 3e-3}}
     bench_hyperparameters = {'learning_rate': 3e-3}
     step_bytes = staticmethod(_step_bytes)
