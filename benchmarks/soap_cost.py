@@ -4,7 +4,8 @@ on ResNet-50's (``gluon_opt.experiments.bench``), for the reference and the fuse
 SOAP's steps are not all alike: the first only builds the factors and their eigenbases
 (``syevd``), every ``precondition_frequency``-th one also refreshes the bases (power iteration
 and QR), the others rotate the gradient in and the update out. Each kind is timed on its own
-(wall clock around ``update_multi_precision`` and ``nd.waitall``, median of the repeats), so
+(wall clock around ``update_multi_precision`` and ``nd.waitall``, median of the repeats,
+AdamW's and SOAP's reference and fused updates taking turns), so
 the per-step cost at frequency f is about ``(f - 1) * step + refresh`` over f steps.
 
     python benchmarks/soap_cost.py [--sets mlp,resnet50] [--repeats 5]
@@ -40,27 +41,37 @@ def _timed(opt, weights, grads, states):
     return time.perf_counter() - start
 
 
-def soap_times(shapes, use_fused, repeats):
-    """``(setup, step, refresh)`` seconds (medians of ``repeats``)."""
-    steps, refreshes = [], []
-    weights, grads = _params(shapes)
-    # frequency 2: call 1 sets up, call 2 is a plain step, call 3 (k = 2) refreshes, ...
-    opt = mx.optimizer.create('gluon_opt.soap', learning_rate=3e-3, precondition_frequency=2,
-                              use_fused=use_fused)
-    states = [opt.create_state_multi_precision(i, w) for i, w in enumerate(weights)]
-    setup = _timed(opt, weights, grads, states)
+class Runner(object):
+    """One optimizer over its own copy of the parameters; ``call()`` times one update."""
+
+    def __init__(self, shapes, name, use_fused, **hyper):
+        self.weights, self.grads = _params(shapes)
+        self.opt = mx.optimizer.create('gluon_opt.' + name, use_fused=use_fused, **hyper)
+        self.states = [self.opt.create_state_multi_precision(i, w)
+                       for i, w in enumerate(self.weights)]
+
+    def call(self):
+        return _timed(self.opt, self.weights, self.grads, self.states)
+
+
+def times(shapes, repeats):
+    """``{(name, impl): seconds}`` for AdamW's step and SOAP's setup, plain step and refresh
+    step (medians of ``repeats``). The four runners take turns, so load from other processes
+    falls on all of them alike."""
+    runners = {}
+    for impl, fused in (('reference', False), ('fused', True)):
+        runners['adamw', impl] = Runner(shapes, 'adamw', fused, learning_rate=1e-3)
+        # frequency 2: call 1 sets up, then plain steps (k odd) and refreshes (k even) alternate
+        runners['soap', impl] = Runner(shapes, 'soap', fused, learning_rate=3e-3,
+                                       precondition_frequency=2)
+    out = {(name, impl, 'setup'): r.call() for (name, impl), r in runners.items()}
+    samples = {}
     for _ in range(repeats):
-        steps.append(_timed(opt, weights, grads, states))
-        refreshes.append(_timed(opt, weights, grads, states))
-    return setup, statistics.median(steps), statistics.median(refreshes)
-
-
-def adam_time(shapes, use_fused, repeats):
-    weights, grads = _params(shapes)
-    opt = mx.optimizer.create('gluon_opt.adamw', learning_rate=1e-3, use_fused=use_fused)
-    states = [opt.create_state_multi_precision(i, w) for i, w in enumerate(weights)]
-    _timed(opt, weights, grads, states)
-    return statistics.median(_timed(opt, weights, grads, states) for _ in range(repeats))
+        for kind in ('step', 'refresh'):
+            for (name, impl), r in runners.items():
+                samples.setdefault((name, impl, kind), []).append(r.call())
+    out.update((key, statistics.median(v)) for key, v in samples.items())
+    return out
 
 
 def main(argv=None):
@@ -78,15 +89,14 @@ def main(argv=None):
         print('%s: %d tensors, %.2f M parameters; state: SOAP %.1f MB, AdamW %.1f MB (x%.2f)'
               % (name, len(shapes), n / 1e6, soap_bytes / 1e6, adam_bytes / 1e6,
                  soap_bytes / adam_bytes))
-        for use_fused in (False, True):
-            impl = 'fused' if use_fused else 'reference'
-            setup, step, refresh = soap_times(shapes, use_fused, args.repeats)
-            adam = adam_time(shapes, use_fused, args.repeats)
+        t = times(shapes, args.repeats)
+        for impl in ('reference', 'fused'):
+            adam = t['adamw', impl, 'step']  # AdamW's steps are all alike
+            step, refresh = t['soap', impl, 'step'], t['soap', impl, 'refresh']
             print('  %-9s  AdamW step %8.2f ms | SOAP step %8.2f ms (x%.1f), refresh step '
                   '%8.2f ms, setup %8.2f ms; at frequency 10: %8.2f ms a step' % (
-                      impl, 1e3 * adam, 1e3 * step, step / adam, 1e3 * refresh, 1e3 * setup,
-                      1e3 * (9 * step + refresh) / 10))
-
+                      impl, 1e3 * adam, 1e3 * step, step / adam, 1e3 * refresh,
+                      1e3 * t['soap', impl, 'setup'], 1e3 * (9 * step + refresh) / 10))
 
 if __name__ == '__main__':
     main()

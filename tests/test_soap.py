@@ -174,3 +174,15 @@ def test_fused_path_runs_its_kernels(monkeypatch):
         expected = [] if step == 0 else [('gopt_adam', 3), ('gopt_muon_apply', 3)]
         assert called == expected, step
         del called[:]
+
+
+def test_fused_path_is_opt_in(monkeypatch):
+    monkeypatch.delenv('GLUON_OPT_IMPL', raising=False)
+    assert not mx.optimizer.create('gluon_opt.soap')._fused_selected()
+    monkeypatch.setenv('GLUON_OPT_IMPL', 'reference')
+    assert not mx.optimizer.create('gluon_opt.soap', use_fused=None)._fused_selected()
+    from gluon_opt import kernels
+    if kernels.available():
+        assert mx.optimizer.create('gluon_opt.soap', use_fused=True)._fused_selected()
+        monkeypatch.setenv('GLUON_OPT_IMPL', 'fused')
+        assert mx.optimizer.create('gluon_opt.soap')._fused_selected()

@@ -15,11 +15,13 @@ Reference: Vyas, Morwani, Zhao, Kwun, Shapira, Brandfonbrener, Janson & Kakade, 
 Improving and Stabilizing Shampoo using Adam", ICLR 2025 (arXiv:2409.11321, 2024).
 """
 import math
+import os
 
 import numpy as np
 from mxnet import nd
 
-from ..base import GluonOptOptimizer, check_range, check_positive, check_int, check_bool
+from ..base import (GluonOptOptimizer, check_range, check_positive, check_int, check_bool,
+                    IMPL_ENV)
 from ..registry import register
 from ... import kernels
 
@@ -162,11 +164,13 @@ class SOAP(GluonOptOptimizer):
     Implementation: every matrix product (the factors' updates, the rotations) is ``nd.dot``
     on the weight's context, and so is the refresh (``nd.linalg.syevd`` for the first bases,
     ``nd.linalg.gelqf`` for the QR factorisations, ``nd.argsort``/``nd.take`` for the
-    reordering). The fused path (``use_fused``, ``GLUON_OPT_IMPL``) runs the same products
-    and does the elementwise parts in two kernel passes over all tensors of a call: Adam in the
-    eigenbasis (``gopt_adam`` on the rotated gradient, writing ``M / (sqrt(V) + eps)``) and
-    the step with the decay (``gopt_muon_apply``); it repeats the reference's float32
-    operations, so the two paths agree to the last bit.
+    reordering). The fused path (opt-in: ``use_fused=True`` or ``GLUON_OPT_IMPL=fused``; the
+    default ``auto`` takes the reference, which measured as fast or faster, see
+    docs/performance.md) runs the same products and does the elementwise parts in two kernel
+    passes over all tensors of a call: Adam in the eigenbasis (``gopt_adam`` on the rotated
+    gradient, writing ``M / (sqrt(V) + eps)``) and the step with the decay
+    (``gopt_muon_apply``); it repeats the reference's float32 operations, so the two paths
+    agree to the last bit.
 
     Conventions, against the paper's code (and pytorch-optimizer's ``SOAP``, the oracle):
 
@@ -356,6 +360,16 @@ class SOAP(GluonOptOptimizer):
         mean[:] = project(original, bases)
 
     # -- the fused path --------------------------------------------------------------------
+    def _fused_selected(self):
+        # Opt-in (use_fused=True or GLUON_OPT_IMPL=fused): the matrix products dominate a step,
+        # and with the kernels' OpenMP team beside OpenBLAS's threads the fused step measured
+        # slower than the reference on the course MLP (51 against 35 ms, interleaved; equal
+        # with OMP_NUM_THREADS=1), so 'auto' keeps the reference.
+        if self.use_fused is None and os.environ.get(IMPL_ENV, 'auto').strip().lower() in (
+                '', 'auto'):
+            return False
+        return super(SOAP, self)._fused_selected()
+
     def _fused_update(self, items):
         """The same update as ``step`` with its elementwise parts in two kernel passes over
         all the call's tensors (the matrix products as in ``step``); returns the items the
