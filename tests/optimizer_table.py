@@ -387,6 +387,36 @@ TABLE = [
     # (no DoG defaults entry for the MLP test: from reps_rel = 1e-6 its step grows for ~50
     # steps before the loss moves, past the test's 40; the defaults reach 86.05% on the
     # course MLP in 3 epochs, see the record's ``tuned``, and float64 tests/test_parameter_free.py)
+    # -- soap ------------------------------------------------------------------------------
+    # SOAP's first bases are the eigenvectors of one gradient's factors: where a factor is
+    # rank-deficient (a (16, 20) weight's 20 x 20 G^T G from 16 rows) the eigensolver picks an
+    # arbitrary basis of the null space, and float16 rounding or another gradient summation
+    # order picks another (the rotated Adam is not rotation invariant): the generic tests that
+    # compare perturbed runs (float16, several contexts) would compare two valid trajectories.
+    # The first entry, which those tests use, therefore preconditions only axes of length <= 3
+    # (the MLP's 3 x 3 output factor, the (8, 3) weight's 3 x 3 G^T G); the other two
+    # precondition every axis, as the conformance and fused tests need. The output factor has
+    # one exact null direction (softmax gradients sum to zero over the classes), where the
+    # rotated gradient is float32 rounding noise (~1e-9) that Adam's M / (sqrt(V) + eps) turns
+    # into steps of ~lr with eps = 1e-8 (one vs two contexts then differ by 9e-3 after 6 steps;
+    # eps 1e-5: 7e-5; eps 1e-3: 6e-7): this entry takes epsilon=1e-3.
+    # Conformance: float32 eigen- and QR factorisations against float64 ones move a basis
+    # vector by rounding / (relative eigengap), ~1e-6 on these random (6, 5) problems, which
+    # the rotated moments inherit over 25 steps and 2 (default) or 8 refreshes: measured below
+    # 1e-5 relative; 2e-4 keeps margin while a wrong sort, bias correction or decay shows at
+    # 1e-2. The parabola and Rosenbrock are vectors: SOAP's plain-Adam path, or one 6 x 6
+    # factor with precondition_1d (the rotation then follows the curvature's eigenbasis).
+    entry('soap', 'soap', dict(learning_rate=3e-3, max_precond_dim=3, epsilon=1e-3), 'soap',
+          rtol=2e-4, atol=2e-6,
+          convex=dict(learning_rate=0.05, wd=0.0, beta2=0.99, steps=600),
+          rosenbrock=dict(learning_rate=0.02, wd=0.0, beta1=0.9, beta2=0.99, steps=4000)),
+    entry('soap-precondition', 'soap', dict(learning_rate=3e-3), 'soap', rtol=2e-4, atol=2e-6),
+    entry('soap-refresh', 'soap', dict(learning_rate=0.01, beta1=0.9, beta2=0.99, wd=0.1,
+                                       shampoo_beta=0.8, precondition_frequency=3,
+                                       correct_bias=False, epsilon=1e-6), 'soap',
+          rtol=2e-4, atol=2e-6,
+          convex=dict(learning_rate=0.05, wd=0.0, beta1=0.9, beta2=0.999,
+                      precondition_1d=True, steps=600)),
 ]
 
 IDS = [e.id for e in TABLE]
@@ -616,6 +646,11 @@ ERROR_INPUTS = {
                     + [bad('own number', 'growth_rate', v)
                        for v in (NAN, -INF, '2', True, 0.5)]),
     'dog': _positive_rows('reps_rel', 'epsilon'),
+    # -- soap --
+    'soap': (_beta_rows('beta1', 'beta2', 'shampoo_beta') + _positive_rows('epsilon')
+             + _optional_number_rows('shampoo_beta')
+             + [bad('own int', 'precondition_frequency', 0),
+                bad('own int', 'max_precond_dim', 0)]),
 }
 
 

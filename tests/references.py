@@ -795,3 +795,73 @@ def laprop(w0, grads, lr, wd, beta1=0.9, beta2=0.999, epsilon=1e-15, cautious=Fa
             u = _cautious(u, g)
         w = (w - u) * (1 - lr * wd)
     return w, (m, v, np.array([lr * (1 - beta1 ** len(grads))]))
+# -- soap ---------------------------------------------------------------------------------------
+
+def _soap_project(x, qs, back=False):
+    """``x`` with ``Q_i^T`` (``Q_i`` when ``back``) applied along each axis that has a basis,
+    as the paper's code (torch.tensordot over axis 0, axis by axis)."""
+    for q in qs:
+        if q is None:
+            x = np.moveaxis(x, 0, -1)
+        else:
+            x = np.tensordot(x, q, axes=([0], [1 if back else 0]))
+    return x
+
+
+def _soap_signs(q):
+    """Columns signed so that each one's largest entry is positive (gluon_opt's convention;
+    the update does not depend on it, the stored bases do)."""
+    big = np.argmax(np.abs(q), axis=0)
+    return q * np.sign(q[big, np.arange(q.shape[1])])
+
+
+@reference('soap')
+def soap(w0, grads, lr, wd, beta1=0.95, beta2=0.95, epsilon=1e-8, shampoo_beta=None,
+         precondition_frequency=10, max_precond_dim=10000, precondition_1d=False,
+         correct_bias=True):
+    """SOAP (Vyas et al., ICLR 2025) as the paper's code (github.com/nikhilvyas/SOAP): the
+    first step only builds the factors and their eigenbases; then Adam on the rotated gradient
+    with the first moment kept in the original basis, decoupled decay after the step, the
+    factors updated after it, and a power-iteration + QR refresh every
+    ``precondition_frequency`` steps that reorders the second moment. Returns the weight and
+    (first moment *in the eigenbasis*, second moment, factor and basis per preconditioned
+    axis, step counter), gluon_opt's state layout."""
+    w = w0.astype(np.float64).copy()
+    sb = beta2 if shampoo_beta is None else shampoo_beta
+    if w.ndim == 1 and not precondition_1d:
+        gg = [None]
+    else:
+        gg = [np.zeros((d, d)) if d <= max_precond_dim else None for d in w.shape]
+    qs = [None] * len(gg)
+    m, v = np.zeros_like(w), np.zeros_like(w)
+
+    def accumulate(g):
+        for i, p in enumerate(gg):
+            if p is not None:
+                unfolded = np.moveaxis(g, i, 0).reshape(g.shape[i], -1)
+                gg[i] = sb * p + (1 - sb) * unfolded @ unfolded.T
+
+    for k, g in enumerate(grads):  # k: steps taken before this one
+        if k == 0:
+            accumulate(g)
+            for i, p in enumerate(gg):
+                if p is not None:
+                    qs[i] = _soap_signs(np.linalg.eigh(p)[1][:, ::-1])
+            continue
+        gp = _soap_project(g, qs)
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * gp * gp
+        u = _soap_project(_soap_project(m, qs) / (np.sqrt(v) + epsilon), qs, back=True)
+        step = lr * np.sqrt(1 - beta2 ** k) / (1 - beta1 ** k) if correct_bias else lr
+        w = (w - step * u) * (1 - lr * wd)
+        accumulate(g)
+        if k % precondition_frequency == 0:
+            for i, p in enumerate(gg):
+                if p is None:
+                    continue
+                power = p @ qs[i]
+                order = np.argsort(-np.sum(qs[i] * power, axis=0), kind='stable')
+                v = np.take(v, order, axis=i)
+                qs[i] = _soap_signs(np.linalg.qr(power[:, order])[0])
+    mats = tuple(a for p, q in zip(gg, qs) if p is not None for a in (p, q))
+    return w, (_soap_project(m, qs), v) + mats + (np.array([float(len(grads))]),)

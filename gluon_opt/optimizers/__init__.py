@@ -25,10 +25,11 @@ from .contrib.mars import MARS
 from .contrib.adopt import ADOPT
 from .contrib.laprop import LaProp
 from .contrib.parameter_free import Prodigy, DAdaptAdam, DoG
+from .contrib.soap import SOAP
 
 __all__ = ['GluonOptOptimizer', 'REGISTRY', 'register', 'SGD', 'Adam', 'AdamW',
            'Adamax', 'NAdam', 'RAdam', 'AdaBelief', 'AdaGrad', 'RMSprop', 'AdaDelta',
            'Lion', 'LAMB', 'LARS', 'Adafactor', 'Muon', 'ScheduleFreeAdamW', 'Lookahead',
            'Newton', 'LBFGS', 'HessianFree', 'Sophia', 'SAM', 'schedule_free',
            'ScheduleFreeSGD', 'ScheduleFree', 'AdEMAMix', 'MARS', 'ADOPT', 'LaProp',
-           'Prodigy', 'DAdaptAdam', 'DoG']
+           'Prodigy', 'DAdaptAdam', 'DoG', 'SOAP']
