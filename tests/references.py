@@ -709,7 +709,7 @@ def mars(w0, grads, lr, wd, beta1=0.95, beta2=0.99, gamma=0.025, epsilon=1e-8,
     return w, (m, v, prev)
 # -- ADOPT, LaProp, cautious (Adam, AdamW, Lion, LaProp) ----------------------------------------
 
-def _cautious(u, g):
+def _cautious_update(u, g):
     """Liang et al. (2024), the authors' C-Optim: keep u where u g > 0, times n / (kept + 1)."""
     mask = (u * g > 0).astype(np.float64)
     return u * mask * (mask.size / (mask.sum() + 1.0))
@@ -733,7 +733,7 @@ def adam_cautious(w0, grads, lr, wd, beta1=0.9, beta2=0.999, epsilon=1e-8, amsgr
         vmax = np.maximum(vmax, v)
         v_hat = (vmax if amsgrad else v) / (1 - beta2 ** t)
         u = lr * (m / (1 - beta1 ** t)) / (np.sqrt(v_hat) + epsilon)
-        w = w - (_cautious(u, g) if cautious else u)
+        w = w - (_cautious_update(u, g) if cautious else u)
     return w, ((m, v, vmax) if amsgrad else (m, v))
 
 
@@ -750,7 +750,7 @@ def lion_cautious(w0, grads, lr, wd, beta1=0.9, beta2=0.99, cautious=True):
     for g in grads:
         u = np.sign(beta1 * m + (1 - beta1) * g)
         if cautious:
-            u = _cautious(u, g)
+            u = _cautious_update(u, g)
         w = w - lr * (u + wd * w)
         m = beta2 * m + (1 - beta2) * g
     return w, (m,)
@@ -792,7 +792,7 @@ def laprop(w0, grads, lr, wd, beta1=0.9, beta2=0.999, epsilon=1e-15, cautious=Fa
         m = beta1 * m + (1 - beta1) * lr * g / (np.sqrt(v / (1 - beta2 ** t)) + epsilon)
         u = m / (1 - beta1 ** t)
         if cautious:
-            u = _cautious(u, g)
+            u = _cautious_update(u, g)
         w = (w - u) * (1 - lr * wd)
     return w, (m, v, np.array([lr * (1 - beta1 ** len(grads))]))
 # -- soap ---------------------------------------------------------------------------------------
