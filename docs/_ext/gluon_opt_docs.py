@@ -44,6 +44,7 @@ INDEX_TOCTREE = """
 Overview (README) <_generated/README>
 compare
 performance
+modern
 schedules
 second-order
 distributed
