@@ -110,10 +110,6 @@ MXReturnValue pf_forward(const Attrs& a, std::vector<MXTensor>* inputs,
 
   constexpr int K = Alg::kSums;
   std::vector<double> partial(static_cast<size_t>(nblocks) * K, 0.0);
-  // An algorithm whose weight update does not read the step's new global scalars (D-Adaptation
-  // Adam: its moments already carry the old d) updates the weights in the reduction pass
-  // itself, where ``single_pass`` allows it: one pass over the memory instead of two.
-  const bool single = alg.single_pass(scalars);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1)
   for (int64_t bi = 0; bi < nblocks; ++bi) {
     alignas(64) float gbuf[kTile];
@@ -122,14 +118,7 @@ MXReturnValue pf_forward(const Attrs& a, std::vector<MXTensor>* inputs,
     double* acc = partial.data() + bi * K;
     for (int64_t i0 = blk.begin; i0 < blk.end; i0 += kTile) {
       const int64_t m = std::min(kTile, blk.end - i0);
-      const float* g = load_grad(p.g, i0, m, mp, direct, prep, gbuf);
-      if (single) {
-        float* w_out = mp ? p.w + i0 : static_cast<float*>(p.out) + i0;
-        alg.reduce_update(p, i0, m, g, acc, w_out);
-        if (mp) float_to_half(p.w + i0, static_cast<uint16_t*>(p.out) + i0, m);
-      } else {
-        alg.reduce(p, i0, m, g, acc);
-      }
+      alg.reduce(p, i0, m, load_grad(p.g, i0, m, mp, direct, prep, gbuf), acc);
     }
   }
   std::vector<double> sums(static_cast<size_t>(l.n) * K, 0.0);
@@ -138,7 +127,6 @@ MXReturnValue pf_forward(const Attrs& a, std::vector<MXTensor>* inputs,
   alg.finish(ts, sums, scalars);
   for (int t = 0; t < l.n; ++t)
     for (int k = 0; k < kPFScalars; ++k) ts[t].s[l.ns - 1][k] = static_cast<float>(scalars[k]);
-  if (single) return mxnet::ext::MX_SUCCESS;
 
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1)
   for (int64_t bi = 0; bi < nblocks; ++bi) {
@@ -168,9 +156,6 @@ struct ProdigyAlg {
   static constexpr int kStates = 5;
   static constexpr int kSums = 2;  // <g, p0 - x>, sum |s|
   static constexpr bool kGradInUpdate = true;  // beta1 = 0 and the coupled decay read g
-  // the update reads the step's new global scalars: a second pass
-  bool single_pass(const double*) const { return false; }
-  void reduce_update(const PFTensor&, int64_t, int64_t, const float*, double*, float*) const {}
   double b1, b2, b3, eps, d0, d_coef, growth;
   bool decouple, bias_corr, safeguard;
   double d, bc;      // the step's d (before its update) and bias correction
@@ -207,8 +192,6 @@ struct ProdigyAlg {
     float* v = p.s[1] + i0;
     float* s = p.s[2] + i0;
     double dot = 0, l1 = 0;
-    // simd: the sums in double lanes (a fixed order for a given build, as the blocks' order)
-    GOPT_OMP(omp simd reduction(+ : dot, l1))
     for (int64_t i = 0; i < n; ++i) {
       const float g = coupled ? g_in[i] + wd * x[i] : g_in[i];
       dot += static_cast<double>(g) * static_cast<double>(p0[i] - x[i]);
@@ -259,7 +242,6 @@ struct ProdigyAlg {
     const float* m = p.s[0] + i0;
     const float* v = p.s[1] + i0;
     const float dn = d_new, de = d_new_eps;
-    GOPT_OMP(omp simd)
     for (int64_t i = 0; i < n; ++i) {
       float xi = x[i];
       const float g = coupled ? g_in[i] + wd * xi : g_in[i];
@@ -293,45 +275,6 @@ struct DAdaptAdamAlg {
     d = sc[0];
     bc = bias_correction(bias_corr, b1, b2, sc[2]);
   }
-  // The weight update reads m and v (which carry the old d) and the decay d lr bc wd (old d):
-  // nothing of this step's sums, except whether the step is live at all (sum |s| > 0, else
-  // dadaptation skips the weight update). Once a step has been live (k > 0), s holds non-zero
-  // entries that only decay geometrically, so the step is live again and one pass does it all.
-  // Before, the two passes keep the skip exact.
-  bool single_pass(const double* sc) const { return sc[2] > 0; }
-  void reduce_update(const PFTensor& p, int64_t i0, int64_t n, const float* g_in, double* acc,
-                     float* w_out) const {
-    const double dlr = d * p.lr * bc;
-    const float wd = static_cast<float>(p.wd);
-    const bool coupled = !decouple && p.wd != 0;
-    const float cm = static_cast<float>(dlr * (1 - b1)), cs = static_cast<float>(dlr * (1 - sb2));
-    const float dc = decouple ? static_cast<float>(d * p.lr * bc * p.wd) : 0.0f;
-    const float b1f = static_cast<float>(b1), b2f = static_cast<float>(b2),
-                c2 = static_cast<float>(1 - b2), sb2f = static_cast<float>(sb2),
-                ef = static_cast<float>(eps);
-    const float* x = p.w + i0;
-    float* m = p.s[0] + i0;
-    float* v = p.s[1] + i0;
-    float* s = p.s[2] + i0;
-    double dot = 0, l1 = 0;
-    GOPT_OMP(omp simd reduction(+ : dot, l1))
-    for (int64_t i = 0; i < n; ++i) {
-      float xi = x[i];
-      const float g = coupled ? g_in[i] + wd * xi : g_in[i];
-      dot += static_cast<double>(g) * static_cast<double>(s[i] / (std::sqrt(v[i]) + ef));
-      const float mi = b1f * m[i] + cm * g;
-      const float vi = b2f * v[i] + c2 * (g * g);
-      const float si = sb2f * s[i] + cs * g;
-      m[i] = mi;
-      v[i] = vi;
-      s[i] = si;
-      l1 += std::fabs(static_cast<double>(si));
-      if (dc != 0.0f) xi = xi - dc * xi;
-      w_out[i] = xi - mi / (std::sqrt(vi) + ef);
-    }
-    acc[0] += dlr * dot;
-    acc[1] += l1;
-  }
   void reduce(const PFTensor& p, int64_t i0, int64_t n, const float* g_in, double* acc) const {
     const double dlr = d * p.lr * bc;
     const float wd = static_cast<float>(p.wd);
@@ -345,8 +288,6 @@ struct DAdaptAdamAlg {
     float* v = p.s[1] + i0;
     float* s = p.s[2] + i0;
     double dot = 0, l1 = 0;
-    // simd: the sums in double lanes (a fixed order for a given build, as the blocks' order)
-    GOPT_OMP(omp simd reduction(+ : dot, l1))
     for (int64_t i = 0; i < n; ++i) {
       const float g = coupled ? g_in[i] + wd * x[i] : g_in[i];
       dot += static_cast<double>(g) * static_cast<double>(s[i] / (std::sqrt(v[i]) + ef));
@@ -387,7 +328,6 @@ struct DAdaptAdamAlg {
     const float* x = p.w + i0;
     const float* m = p.s[0] + i0;
     const float* v = p.s[1] + i0;
-    GOPT_OMP(omp simd)
     for (int64_t i = 0; i < n; ++i) {
       float xi = x[i];
       if (dc != 0.0f) xi = xi - dc * xi;
@@ -402,9 +342,6 @@ struct DoGAlg {
   static constexpr int kSums = 3;  // ||x0||^2, ||x - x0||^2, ||g||^2
   static constexpr bool kGradInUpdate = true;
   double reps_rel, eps, eta = 0;
-  // the update reads the step's new global scalars: a second pass
-  bool single_pass(const double*) const { return false; }
-  void reduce_update(const PFTensor&, int64_t, int64_t, const float*, double*, float*) const {}
   const PFTensor* first = nullptr;
   explicit DoGAlg(const Attrs& a) {
     reps_rel = attr_double(a, "reps_rel", 1e-6);
@@ -416,7 +353,6 @@ struct DoGAlg {
     const float* x = p.w + i0;
     const float* x0 = p.s[0] + i0;
     double a0 = 0, a1 = 0, a2 = 0;
-    GOPT_OMP(omp simd reduction(+ : a0, a1, a2))
     for (int64_t i = 0; i < n; ++i) {
       const float g = p.wd != 0 ? g_in[i] + wd * x[i] : g_in[i];
       const float dx = x[i] - x0[i];
@@ -444,7 +380,6 @@ struct DoGAlg {
   void update(const PFTensor& p, int64_t i0, int64_t n, const float* g_in, float* w_out) const {
     const float c = static_cast<float>(p.lr * eta), wd = static_cast<float>(p.wd);
     const float* x = p.w + i0;
-    GOPT_OMP(omp simd)
     for (int64_t i = 0; i < n; ++i) {
       const float xi = x[i];
       const float g = p.wd != 0 ? g_in[i] + wd * xi : g_in[i];

@@ -43,8 +43,7 @@ A step split over several calls is refused with a ``ValueError``, before anythin
 
 The fused kernels (``gopt_prodigy``, ``gopt_dadapt_adam``, ``gopt_dog``, CPU only) take the
 whole step in one op call: a reduction pass over every tensor, the scalars once, the update
-pass (D-Adaptation Adam, whose weight update reads none of the step's new scalars, updates the
-weights in the reduction pass itself once a step has been live: one pass). Where any tensor of the step is not fusable (float64, a GPU), the reference takes them
+pass. Where any tensor of the step is not fusable (float64, a GPU), the reference takes them
 all.
 
 Updating a tensor alone at its own count (a parameter that starts late) is a step of its own,
@@ -459,9 +458,7 @@ class DAdaptAdam(WholeStepOptimizer):
     # 87.63% with the reference
     tuned = {'D-Adapt Adam': {'learning_rate': 1.0}}
     bench_hyperparameters = {'learning_rate': 1.0}
-    # read x, g, m, v, s; write m, v, s, x: one pass (the kernel updates the weights in its
-    # reduction pass once a step has been live; parameter_free.cc)
-    step_bytes = 9 * 4
+    step_bytes = 8 * 4  # read x, g, m, v, s; write m, v, s, x (x read again)
     state_bytes = staticmethod(lambda shape: 4 * (3 * int(np.prod(shape)) + N_SCALARS))
     oracle = 'dadaptation.DAdaptAdam (the authors\' package, 3.2)'
     default_learning_rate = 1.0
