@@ -11,7 +11,7 @@ from .base import (GluonOptOptimizer, check_range, check_int, check_nonnegative,
 from .registry import register
 from .. import kernels
 
-__all__ = ['Lookahead', 'make_inner']
+__all__ = ['Lookahead', 'make_inner', 'adopt_inner']
 
 # the wrapper does these itself, once, before the inner step; they must not reach the inner
 _OUTER_ONLY = ('rescale_grad', 'clip_gradient', 'lr_scheduler', 'multi_precision',
@@ -75,6 +75,23 @@ def make_inner(owner, optimizer, learning_rate, wd, lr_scheduler, begin_num_upda
         _fail(owner, 'optimizer', optimizer, 'expected a gluon_opt optimizer (MXNet\'s '
               'built-ins apply their own rescaling and counts); use gluon_opt.<name>')
     return inner
+
+
+def adopt_inner(wrapper, cls, inner, learning_rate, wd, lr_scheduler, **outer):
+    """The rest of a wrapper's ``__init__`` once it has checked ``inner`` (from
+    ``make_inner``): the wrapper prepares the gradient once, so the inner must not rescale,
+    clip, schedule or keep master weights again; the wrapper keeps ``inner`` and takes its
+    learning rate and weight decay where none was given. ``cls`` is the wrapper's class (for
+    ``super``), ``outer`` the base class's other keyword arguments."""
+    inner.rescale_grad, inner.clip_gradient, inner.lr_scheduler = 1.0, None, None
+    inner.multi_precision = False
+    wrapper.inner = inner
+    if learning_rate is None and lr_scheduler is None:
+        learning_rate = inner.lr
+    super(cls, wrapper).__init__(learning_rate=learning_rate,
+                                 wd=inner.wd if wd is None else wd, lr_scheduler=lr_scheduler,
+                                 **outer)
+    wrapper.optimizer = type(inner).name
 
 
 @register
@@ -145,18 +162,10 @@ class Lookahead(GluonOptOptimizer):
                            inner_hyperparameters)
         if isinstance(inner, Lookahead):
             _fail(owner, 'optimizer', optimizer, 'Lookahead inside Lookahead is not supported')
-        # the wrapper prepares the gradient once: the inner must not rescale or clip again
-        inner.rescale_grad, inner.clip_gradient, inner.lr_scheduler = 1.0, None, None
-        inner.multi_precision = False
-        self.inner = inner
-        if learning_rate is None and lr_scheduler is None:
-            learning_rate = inner.lr
-        super(Lookahead, self).__init__(
-            learning_rate=learning_rate, wd=inner.wd if wd is None else wd,
-            rescale_grad=rescale_grad, clip_gradient=clip_gradient, lr_scheduler=lr_scheduler,
-            multi_precision=multi_precision, use_fused=use_fused, param_dict=param_dict,
-            param_idx2name=param_idx2name, sym=sym, begin_num_update=begin_num_update)
-        self.optimizer = type(inner).name
+        adopt_inner(self, Lookahead, inner, learning_rate, wd, lr_scheduler,
+                    rescale_grad=rescale_grad, clip_gradient=clip_gradient,
+                    multi_precision=multi_precision, use_fused=use_fused, param_dict=param_dict,
+                    param_idx2name=param_idx2name, sym=sym, begin_num_update=begin_num_update)
 
     def __repr__(self):
         return 'Lookahead(k=%d, alpha=%r, optimizer=%r)' % (self.k, self.alpha, self.inner)

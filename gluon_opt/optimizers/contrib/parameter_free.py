@@ -95,11 +95,27 @@ class WholeStepOptimizer(GluonOptOptimizer):
     ``item.grad`` is prepared), and ``initial_scalars()``."""
     #: the Trainer must hand every parameter in one call (gluon_opt.Trainer reads it)
     whole_step = True
-    cache_attributes = GluonOptOptimizer.cache_attributes + ('_step_in_progress',)
+    cache_attributes = GluonOptOptimizer.cache_attributes + ('_step_in_progress',
+                                                             '_kvstore_refusal')
 
     def __init__(self, **kwargs):
         super(WholeStepOptimizer, self).__init__(**kwargs)
         self.aggregate_num = WHOLE_STEP_AGGREGATE
+
+    # A kvstore calls ``update`` from C, where MXNet only prints the exception and training
+    # goes on with weights that never move. ``gluon.Trainer.step`` sets ``rescale_grad`` on
+    # the optimizer in Python before each step: the next step raises the refusal there.
+    @property
+    def rescale_grad(self):
+        return self.__dict__.get('_rescale_grad', 1.0)
+
+    @rescale_grad.setter
+    def rescale_grad(self, value):
+        refusal = self.__dict__.get('_kvstore_refusal')
+        if refusal:
+            raise ValueError(refusal + ' (This was refused in the previous step, where MXNet '
+                             'only printed it.)')
+        self.__dict__['_rescale_grad'] = value
 
     def initial_scalars(self):
         raise NotImplementedError
@@ -128,11 +144,12 @@ class WholeStepOptimizer(GluonOptOptimizer):
             if param is not None and not any(w is d for d in param.list_data()):
                 # gluon.Trainer hands us its parameters' own arrays; another array is a
                 # kvstore's copy: update_on_kvstore=True, one key per call
-                raise ValueError(
+                self._kvstore_refusal = (
                     '%s: parameter %r arrived alone from a kvstore (update_on_kvstore=True); '
                     '%s sums over every parameter of a step, so a step must come in one call: '
                     'pass update_on_kvstore=False to the Trainer (gluon_opt.Trainer implies it).'
                     ' Nothing was updated.' % (owner, param.name, owner))
+                raise ValueError(self._kvstore_refusal)
         progress = self.__dict__.setdefault('_step_in_progress', {})
         key = str(context)
         after = {self._index_update_count.get(i, self.begin_num_update) + 1 for i in indices}

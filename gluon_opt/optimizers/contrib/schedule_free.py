@@ -37,7 +37,7 @@ from mxnet import nd
 from ..base import (GluonOptOptimizer, UpdateItem, check_range, check_positive, check_int,
                     check_nonnegative, check_choice, zeros_like, _fail)
 from ..registry import register
-from ..wrappers import Lookahead, make_inner
+from ..wrappers import Lookahead, make_inner, adopt_inner
 from ... import kernels
 
 __all__ = ['ScheduleFreeAdamW', 'ScheduleFreeSGD', 'ScheduleFree', 'to_eval', 'to_train',
@@ -436,17 +436,10 @@ class ScheduleFree(_ScheduleFreeBase):
         if isinstance(inner, (_ScheduleFreeBase, Lookahead)) or inner.needs_closure:
             _fail(owner, 'optimizer', optimizer, 'expected a first-order optimizer without a '
                   'closure, not a Schedule-Free or Lookahead one')
-        inner.rescale_grad, inner.clip_gradient, inner.lr_scheduler = 1.0, None, None
-        inner.multi_precision = False
-        self.inner = inner
-        if learning_rate is None and lr_scheduler is None:
-            learning_rate = inner.lr
-        super(ScheduleFree, self).__init__(
-            learning_rate=learning_rate, wd=inner.wd if wd is None else wd,
-            rescale_grad=rescale_grad, clip_gradient=clip_gradient, lr_scheduler=lr_scheduler,
-            multi_precision=multi_precision, use_fused=use_fused, param_dict=param_dict,
-            param_idx2name=param_idx2name, sym=sym, begin_num_update=begin_num_update)
-        self.optimizer = type(inner).name
+        adopt_inner(self, ScheduleFree, inner, learning_rate, wd, lr_scheduler,
+                    rescale_grad=rescale_grad, clip_gradient=clip_gradient,
+                    multi_precision=multi_precision, use_fused=use_fused, param_dict=param_dict,
+                    param_idx2name=param_idx2name, sym=sym, begin_num_update=begin_num_update)
 
     def __repr__(self):
         return 'ScheduleFree(momentum=%r, warmup_steps=%d, r=%r, weight_lr_power=%r, ' \
