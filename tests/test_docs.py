@@ -19,6 +19,9 @@ sys.path.insert(0, os.path.join(DOCS, '_ext'))
 
 import house_docstrings  # noqa: E402
 
+# no floating-point result: the instruction set cannot change the outcome
+pytestmark = pytest.mark.isa_independent
+
 
 @pytest.fixture(scope='module')
 def site(tmp_path_factory):
