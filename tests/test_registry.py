@@ -13,6 +13,7 @@ import pytest
 import mxnet as mx
 
 import gluon_opt
+from gluon_opt import kernels
 from gluon_opt.optimizers import GluonOptOptimizer, info, infos, resolve, registry
 from gluon_opt.optimizers.registry import MXNET_BUILTIN_NAMES
 
@@ -62,6 +63,12 @@ def test_declared_settings_are_accepted(name):
     for hyper in settings:
         mx.optimizer.create(rec.key, **hyper)
     assert all(isinstance(label, str) and label for label in rec.tuned)
+    # the bench's other configurations: accepted, a fused op of their own that the kernel
+    # library has, and more bytes than the plain step (they add a pass)
+    for variant, (hyper, nbytes) in rec.bench_variants.items():
+        opt = mx.optimizer.create(rec.key, **dict(rec.bench_hyperparameters, **hyper))
+        assert opt.fused_op is not None and kernels.has_op(opt.fused_op), variant
+        assert nbytes > rec.step_bytes, variant
 
 
 def test_the_course_line_up():

@@ -48,8 +48,21 @@ def _algorithms():
     bytes): read from the records of the optimizers that declare their traffic
     (``step_bytes``, see ``gluon_opt.optimizers.info``)."""
     from ..optimizers import infos
-    return {i.name: (i.bench_hyperparameters, i.mxnet_builtin, i.torch_class, i.step_bytes)
-            for i in infos() if i.step_bytes is not None and i.bench_hyperparameters}
+    out = {}
+    for i in infos():
+        if i.step_bytes is None or not i.bench_hyperparameters:
+            continue
+        out[i.name] = (i.bench_hyperparameters, i.mxnet_builtin, i.torch_class, i.step_bytes)
+        # a record's other configurations (``bench_variants``): no built-in or torch twin
+        for variant, (hp, nbytes) in i.bench_variants.items():
+            out[i.name + '+' + variant] = (dict(i.bench_hyperparameters, **hp), None, None,
+                                           nbytes)
+    return out
+
+
+def _key(name):
+    """The registry key of a benchmark entry (``adam+cautious`` is ``gluon_opt.adam``)."""
+    return 'gluon_opt.' + name.split('+')[0]
 
 
 #: the optimizers the benchmark times, from their records (``_algorithms``)
@@ -294,9 +307,9 @@ def _impl_spec(name, impl):
     not exist (MXNet 1.9.1 has no built-in AdamW)."""
     hp, builtin = ALGORITHMS[name][0], ALGORITHMS[name][1]
     if impl == 'fused':
-        return 'gluon_opt.' + name, dict(hp, use_fused=True)
+        return _key(name), dict(hp, use_fused=True)
     if impl == 'reference':
-        return 'gluon_opt.' + name, dict(hp, use_fused=False)
+        return _key(name), dict(hp, use_fused=False)
     if impl == 'mxnet':
         return (builtin, dict(hp)) if builtin else None
     raise ValueError('impl=%r is invalid; expected one of %s.' % (impl, ', '.join(IMPLS)))
@@ -413,9 +426,9 @@ def benchmark(args):
             nbytes = algorithm_bytes(name, shapes)
             impls = []
             if fused_ok:
-                impls.append(('fused', 'gluon_opt.' + name, dict(hp, use_fused=True)))
+                impls.append(('fused', _key(name), dict(hp, use_fused=True)))
             if not (args.quick and set_name == 'resnet50'):
-                impls.append(('reference', 'gluon_opt.' + name, dict(hp, use_fused=False)))
+                impls.append(('reference', _key(name), dict(hp, use_fused=False)))
             if builtin:
                 impls.append(('mxnet', builtin, hp))
             runners = [trainer_runner(_params(shapes), opt_name, opt_hp)
@@ -477,7 +490,7 @@ def _run_e2e(names, fused_ok, budget):
         hp = ALGORITHMS[name][0]
         impls = [impl for impl, fused in (('fused', True), ('reference', False))
                  if fused_ok or not fused]
-        runners = [runner('gluon_opt.' + name, dict(hp, use_fused=impl == 'fused'))
+        runners = [runner(_key(name), dict(hp, use_fused=impl == 'fused'))
                    for impl in impls]
         secs = _interleaved(runners + [runner(*sgd)], 4 * budget)
         here = samples / secs.pop()
@@ -515,11 +528,11 @@ def _run_nonfinite(names, budget):
         for where in ('resnet50', 'e2e'):
             if where == 'resnet50':
                 params = _params(shapes)
-                runners = [trainer_runner(params, 'gluon_opt.' + name, hp, {'nonfinite': m})
+                runners = [trainer_runner(params, _key(name), hp, {'nonfinite': m})
                            for m in NONFINITE_MODES]
                 per_call = 1
             else:
-                runners = [mlp_training_runner('gluon_opt.' + name, hp, E2E_BATCHES,
+                runners = [mlp_training_runner(_key(name), hp, E2E_BATCHES,
                                                E2E_BATCH_SIZE, {'nonfinite': m})
                            for m in NONFINITE_MODES]
                 per_call = E2E_BATCHES

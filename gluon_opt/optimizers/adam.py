@@ -123,6 +123,9 @@ class _CautiousAdamBase(_AMSGradBase):
     """Adam and AdamW: ``cautious=True`` masks the update (Liang et al., 2024), through a
     kernel of its own (the mask's count is a per-tensor reduction), so that ``gopt_adam``
     keeps its single pass when it is off."""
+    # the mask's count must be complete before any weight is written: a first pass reads g, m,
+    # v (or writes m, v and the second reads them again), then Adam's pass
+    bench_variants = {'cautious': ({'cautious': True}, (7 + 3) * 4)}
 
     def __init__(self, learning_rate=None, beta1=0.9, beta2=0.999, epsilon=1e-8,
                  amsgrad=False, cautious=False, **kwargs):

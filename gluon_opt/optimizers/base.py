@@ -300,6 +300,9 @@ class GluonOptOptimizer(mx.optimizer.Optimizer):
     #: function of one tensor's shape giving that tensor's bytes where the states' sizes depend
     #: on the shape
     step_bytes = None
+    #: configurations ``gluon-opt bench`` also times, as ``<name>+<variant>``: ``{variant:
+    #: (hyperparameters added to bench_hyperparameters, step_bytes of that configuration)}``
+    bench_variants = {}
     #: float32 bytes of state held per weight element with the default hyperparameters (a
     #: number, or a function of one tensor's shape giving that tensor's bytes)
     state_bytes = None

@@ -139,6 +139,7 @@ class OptimizerInfo(object):
     tuned: dict
     bench_hyperparameters: typing.Optional[dict]
     step_bytes: typing.Any
+    bench_variants: dict
     state_bytes: typing.Any
     mxnet_builtin: typing.Optional[str]
     torch_class: typing.Optional[str]
@@ -192,6 +193,8 @@ def info(name):
         bench_hyperparameters=None if cls.needs_closure else dict(
             cls.bench_hyperparameters or {'learning_rate': cls.default_learning_rate}),
         step_bytes=cls.step_bytes, state_bytes=cls.state_bytes,
+        bench_variants={v: (dict(hp), nbytes) for v, (hp, nbytes) in
+                        (cls.bench_variants or {}).items()},
         mxnet_builtin=cls.mxnet_builtin, torch_class=cls.torch_class,
         oracle=cls.oracle or (cls.torch_class and 'torch.optim.' + cls.torch_class))
 

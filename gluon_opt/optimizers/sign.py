@@ -69,6 +69,8 @@ class Lion(GluonOptOptimizer):
     # best of {1e-4, 3e-4} (tuned with a plain nd transcription of the paper's update)
     tuned = {'Lion': {'learning_rate': 3e-4}}
     step_bytes = 5 * 4  # read w, g, m; write w, m
+    # cautious: a first pass reads g and m for the mask's count (u needs m before its update)
+    bench_variants = {'cautious': ({'cautious': True}, (5 + 2) * 4)}
     state_bytes = 4
     oracle = "numpy transcription of the paper's Algorithm 2"
     default_learning_rate = 1e-4

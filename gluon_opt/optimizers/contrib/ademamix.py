@@ -113,6 +113,8 @@ class AdEMAMix(GluonOptOptimizer):
     tuned = {'AdEMAMix': {'learning_rate': 3e-3}}
     bench_hyperparameters = {'learning_rate': 1e-3}
     step_bytes = 9 * 4  # read w, g, m1, m2, v; write w, m1, m2, v
+    # cautious (the fast EMA masked): a first pass reads g and m1 for the mask's count
+    bench_variants = {'cautious': ({'cautious': True}, (9 + 2) * 4)}
     state_bytes = 3 * 4
     oracle = 'pytorch_optimizer.AdEMAMix (weight_decouple=True)'
     default_learning_rate = 1e-3

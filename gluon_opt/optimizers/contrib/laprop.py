@@ -83,6 +83,8 @@ class LaProp(GluonOptOptimizer):
     # 4e-3 87.0 (%)
     tuned = {'LaProp': {'learning_rate': 1e-3}}
     step_bytes = 7 * 4  # read w, g, m, v; write w, m, v (lr_avg: one element per tensor)
+    # cautious: a first pass reads g, m, v for the mask's count
+    bench_variants = {'cautious': ({'cautious': True}, (7 + 3) * 4)}
     state_bytes = staticmethod(lambda shape: 4 * (2 * int(np.prod(shape)) + 1))
     oracle = "pytorch-optimizer 4.1.0's LaProp (pytorch_optimizer.LaProp)"
     default_learning_rate = 4e-4
