@@ -321,8 +321,10 @@ class Prodigy(WholeStepOptimizer):
     # reference (float32 rounding of the sums, amplified over 1290 steps of a chaotic run)
     tuned = {'Prodigy': {'learning_rate': 1.0}}
     bench_hyperparameters = {'learning_rate': 1.0}
-    # read x, g, m, v, s, p0 and write m, v, s, x: the sums and the update both need them
-    step_bytes = 10 * 4
+    # Two passes over memory (the update needs the new d, known only once every tensor has been
+    # summed): the sums read x, g, m, v, s, p0 and write m, v, s; the update reads x, m, v and
+    # writes x (g too only with beta1 = 0; bench settings: beta1 = 0.9, decoupled decay)
+    step_bytes = (9 + 4) * 4
     state_bytes = staticmethod(lambda shape: 4 * (4 * int(np.prod(shape)) + N_SCALARS))
     oracle = 'prodigyopt.Prodigy (the authors\' package, 1.1.2)'
     default_learning_rate = 1.0
@@ -458,7 +460,10 @@ class DAdaptAdam(WholeStepOptimizer):
     # 87.63% with the reference
     tuned = {'D-Adapt Adam': {'learning_rate': 1.0}}
     bench_hyperparameters = {'learning_rate': 1.0}
-    step_bytes = 8 * 4  # read x, g, m, v, s; write m, v, s, x (x read again)
+    # Two passes (the update must know whether the step is live; parameter_free.cc): the sums
+    # read g, m, v, s (x too with the coupled decay, wd != 0; bench settings: wd = 0) and write
+    # m, v, s; the update reads x, m, v and writes x
+    step_bytes = (7 + 4) * 4
     state_bytes = staticmethod(lambda shape: 4 * (3 * int(np.prod(shape)) + N_SCALARS))
     oracle = 'dadaptation.DAdaptAdam (the authors\' package, 3.2)'
     default_learning_rate = 1.0
@@ -570,7 +575,9 @@ class DoG(WholeStepOptimizer):
     # 86.05% with the reference
     tuned = {'DoG': {'learning_rate': 1.0}}
     bench_hyperparameters = {'learning_rate': 1.0}
-    step_bytes = 5 * 4  # read x, g, x0 for the norms, then x, g again; write x
+    # Two passes (the update needs the new step size): the norms read x, g, x0; the update
+    # reads x, g and writes x
+    step_bytes = (3 + 3) * 4
     state_bytes = staticmethod(lambda shape: 4 * (int(np.prod(shape)) + N_SCALARS))
     oracle = 'float64 NumPy transcription of optax.contrib.dog (tests/dog_oracle.py)'
     default_learning_rate = 1.0
