@@ -170,13 +170,12 @@ class WholeStepOptimizer(GluonOptOptimizer):
         """The whole step in one ``fused_op`` call, or nothing: a step cannot be split between
         the kernel and the reference, so where any item is not fusable (float64, float16
         without master weights, a GPU) the reference takes them all. The call is prepared
-        once and replayed while the same arrays come back (as ``kernels.update``)."""
+        once and replayed while the same arrays come back (as ``kernels.update``); a plan is
+        only made for fusable items, so while it replays the items need no other check (which
+        costs about as much as the replay itself)."""
         if not kernels.has_op(self.fused_op):
             return items
         mp = items[0].master is not None
-        if any((item.master is not None) != mp or not self.fusable(item, self.fused_op)
-               for item in items):
-            return items
         plans = self.__dict__.setdefault('_fused_plans', {})
         arrays = [a for item in items
                   for a in (item.weight, item.grad, item.master) + tuple(item.state)]
@@ -184,6 +183,9 @@ class WholeStepOptimizer(GluonOptOptimizer):
         plan = plans.get(key)
         if plan is None or len(plan[0]) != len(arrays) or any(
                 a is not b for a, b in zip(plan[0], arrays)):
+            if any((item.master is not None) != mp or not self.fusable(item, self.fused_op)
+                   for item in items):
+                return items
             if len(plans) >= 64:  # arrays replaced again and again: let the old ones go
                 plans.clear()
             inputs, outputs = [], []
