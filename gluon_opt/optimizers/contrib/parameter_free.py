@@ -325,7 +325,7 @@ class Prodigy(WholeStepOptimizer):
     bench_hyperparameters = {'learning_rate': 1.0}
     # Two passes over memory (the update needs the new d, known only once every tensor has been
     # summed): the sums read x, g, m, v, s, p0 and write m, v, s; the update reads x, m, v and
-    # writes x (g too only with beta1 = 0; bench settings: beta1 = 0.9, decoupled decay)
+    # writes x (and reads g with beta1 = 0, not the bench's 0.9)
     step_bytes = (9 + 4) * 4
     state_bytes = staticmethod(lambda shape: 4 * (4 * int(np.prod(shape)) + N_SCALARS))
     oracle = 'prodigyopt.Prodigy (the authors\' package, 1.1.2)'
