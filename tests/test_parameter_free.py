@@ -170,6 +170,7 @@ NAMES = ['prodigy', 'dadapt_adam', 'dog']
 
 
 @pytest.mark.parametrize('name,hyper', [('prodigy', {}), ('prodigy', PRODIGY_CASES[2][0]),
+                                        ('prodigy', PRODIGY_CASES[3][0]),  # beta1 = 0
                                         ('dadapt_adam', {}), ('dadapt_adam', DADAPT_CASES[2][0]),
                                         ('dog', {}), ('dog', dict(wd=0.05, reps_rel=1e-4))])
 def test_fused_matches_reference_while_the_estimate_grows(name, hyper, capsys, monkeypatch):

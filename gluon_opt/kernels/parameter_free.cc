@@ -10,6 +10,14 @@
 // with up to 5 states, the last being the ``scalars`` state (4 floats, its own shape), and two
 // per-tensor scalars: lr, wd (each tensor's, with lr_mult/wd_mult and the schedule).
 //
+// Vectorisation: every loop runs 8 lanes wide (omp simd; the sums in double lanes). Run-time
+// options (coupled or decoupled decay, beta1 = 0, the first step) are compile-time flags
+// (with_flag), so no loop holds a test: GCC unswitches a loop on a loop-invariant test and
+// vectorises only one copy (measured on commit a1c505d's pragmas: the wd = 0 copy, the default,
+// stayed scalar). A tile's sums are taken in the simd lanes, an order fixed by the build and the
+// tile's length, then added tile by tile and block by block in order: the same for any thread
+// count.
+//
 // Precision: the element-wise work is the reference's float32 arithmetic; the sums are taken in
 // double (the reference's nd.sum sums float32), and the scalar coefficients (d lr, d (1 - b1),
 // ...) are computed in double and rounded once (the reference rounds each float32 product): the
@@ -66,8 +74,9 @@ struct PFTensor {
   double lr, wd;
 };
 
-// The shared driver: ``Alg`` gives reduce(t, tensor, i0, m, g, acc) (kSums per-tensor sums),
-// finish(tensors, sums per tensor, scalars in/out) and update(t, tensor, i0, m, g).
+// The shared driver: ``Alg`` gives reduce(tensor, i0, m, g, acc) (kSums per-tensor sums),
+// finish(tensors, sums per tensor, scalars in/out), update_reads_grad(tensor) and
+// update(tensor, i0, m, g, w_out).
 template <class Alg>
 MXReturnValue pf_forward(const Attrs& a, std::vector<MXTensor>* inputs,
                          std::vector<MXTensor>* outputs, const OpResource&) {
@@ -135,8 +144,8 @@ MXReturnValue pf_forward(const Attrs& a, std::vector<MXTensor>* inputs,
     const PFTensor& p = ts[blk.t];
     for (int64_t i0 = blk.begin; i0 < blk.end; i0 += kTile) {
       const int64_t m = std::min(kTile, blk.end - i0);
-      const float* g = Alg::kGradInUpdate ? load_grad(p.g, i0, m, mp, direct, prep, gbuf)
-                                          : nullptr;
+      const float* g = alg.update_reads_grad(p) ? load_grad(p.g, i0, m, mp, direct, prep, gbuf)
+                                                : nullptr;
       float* w_out = mp ? p.w + i0 : static_cast<float*>(p.out) + i0;
       alg.update(p, i0, m, g, w_out);
       if (mp) float_to_half(p.w + i0, static_cast<uint16_t*>(p.out) + i0, m);
@@ -155,7 +164,6 @@ inline double bias_correction(bool on, double b1, double b2, double k) {
 struct ProdigyAlg {
   static constexpr int kStates = 5;
   static constexpr int kSums = 2;  // <g, p0 - x>, sum |s|
-  static constexpr bool kGradInUpdate = true;  // beta1 = 0 and the coupled decay read g
   double b1, b2, b3, eps, d0, d_coef, growth;
   bool decouple, bias_corr, safeguard;
   double d, bc;      // the step's d (before its update) and bias correction
@@ -186,20 +194,26 @@ struct ProdigyAlg {
     const float cs = static_cast<float>((d / d0) * (safeguard ? d : dlr));
     const float b1f = static_cast<float>(b1), b2f = static_cast<float>(b2),
                 b3f = static_cast<float>(b3);
-    const float* x = p.w + i0;
-    const float* p0 = p.s[3] + i0;
-    float* m = p.s[0] + i0;
-    float* v = p.s[1] + i0;
-    float* s = p.s[2] + i0;
+    const float* GOPT_RESTRICT x = p.w + i0;
+    const float* GOPT_RESTRICT p0 = p.s[3] + i0;
+    const float* GOPT_RESTRICT gp = g_in;
+    float* GOPT_RESTRICT m = p.s[0] + i0;
+    float* GOPT_RESTRICT v = p.s[1] + i0;
+    float* GOPT_RESTRICT s = p.s[2] + i0;
     double dot = 0, l1 = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      const float g = coupled ? g_in[i] + wd * x[i] : g_in[i];
-      dot += static_cast<double>(g) * static_cast<double>(p0[i] - x[i]);
-      m[i] = b1f * m[i] + cm * g;
-      v[i] = b2f * v[i] + cv * (g * g);
-      s[i] = b3f * s[i] + cs * g;
-      l1 += std::fabs(static_cast<double>(s[i]));
-    }
+    with_flag(coupled, [&](auto C) {
+      GOPT_OMP(omp simd reduction(+ : dot, l1))
+      for (int64_t i = 0; i < n; ++i) {
+        float g = gp[i];
+        if constexpr (C.value) g = g + wd * x[i];
+        dot += static_cast<double>(g) * static_cast<double>(p0[i] - x[i]);
+        m[i] = b1f * m[i] + cm * g;
+        v[i] = b2f * v[i] + cv * (g * g);
+        const float si = b3f * s[i] + cs * g;
+        s[i] = si;
+        l1 += std::fabs(static_cast<double>(si));
+      }
+    });
     acc[0] += (d / d0) * dlr * dot;
     acc[1] += l1;
   }
@@ -228,6 +242,8 @@ struct ProdigyAlg {
     for (size_t t = 0; t < ts.size(); ++t)
       step[t] = live ? static_cast<float>(d * ts[t].lr * bc) : 0.0f;
   }
+  // only beta1 = 0 steps along g (with the coupled decay's wd x); m carries it otherwise
+  bool update_reads_grad(const PFTensor& p) const { return b1 <= 0 && step_of(p) != 0.0f; }
   // which tensor: found from the pointer (the driver hands the tensor, not its index)
   void update(const PFTensor& p, int64_t i0, int64_t n, const float* g_in, float* w_out) const {
     const float st = step_of(p);
@@ -237,18 +253,30 @@ struct ProdigyAlg {
     }
     const float decay = decouple ? static_cast<float>(st * p.wd) : 0.0f;
     const float wd = static_cast<float>(p.wd);
-    const bool coupled = !decouple && p.wd != 0;
-    const float* x = p.w + i0;
-    const float* m = p.s[0] + i0;
-    const float* v = p.s[1] + i0;
+    const float* x = p.w + i0;  // w_out may be x itself (no restrict)
+    const float* GOPT_RESTRICT m = p.s[0] + i0;
+    const float* GOPT_RESTRICT v = p.s[1] + i0;
     const float dn = d_new, de = d_new_eps;
-    for (int64_t i = 0; i < n; ++i) {
-      float xi = x[i];
-      const float g = coupled ? g_in[i] + wd * xi : g_in[i];
-      if (decay != 0.0f) xi = xi - decay * xi;
-      const float dir = b1 > 0 ? m[i] : dn * g;
-      w_out[i] = xi - st * (dir / (std::sqrt(v[i]) + de));
-    }
+    with_flag(!decouple && p.wd != 0, [&](auto C) {
+      with_flag(decay != 0.0f, [&](auto D) {
+        with_flag(b1 > 0, [&](auto M) {
+          GOPT_OMP(omp simd)
+          for (int64_t i = 0; i < n; ++i) {
+            float xi = x[i];
+            float dir;
+            if constexpr (M.value) {
+              dir = m[i];
+            } else {
+              float g = g_in[i];
+              if constexpr (C.value) g = g + wd * xi;
+              dir = dn * g;
+            }
+            if constexpr (D.value) xi = xi - decay * xi;
+            w_out[i] = xi - st * (dir / (std::sqrt(v[i]) + de));
+          }
+        });
+      });
+    });
   }
   const PFTensor* first = nullptr;
   float step_of(const PFTensor& p) const { return step[&p - first]; }
@@ -256,10 +284,13 @@ struct ProdigyAlg {
 
 // D-Adaptation Adam. states: exp_avg m, exp_avg_sq v, s, scalars (d, r, k, -).
 // attrs: beta1, beta2, epsilon, growth_rate (< 0: unbounded), decouple, use_bias_correction.
+// Two passes, although the weight update reads none of the step's new scalars (m carries the old
+// d): it depends on whether the step is live (sum |s| > 0), and a step whose sum is NaN (a NaN
+// gradient anywhere) or 0 leaves every weight as it is, which one pass would know only after
+// writing them. (One pass measured 25-30% faster once both vectorised.)
 struct DAdaptAdamAlg {
   static constexpr int kStates = 4;
   static constexpr int kSums = 2;  // <g, s / (sqrt(v) + eps)>, sum |s|
-  static constexpr bool kGradInUpdate = false;
   double b1, b2, sb2, eps, growth, d, bc;
   bool decouple, bias_corr, live = false;
   explicit DAdaptAdamAlg(const Attrs& a) {
@@ -283,19 +314,26 @@ struct DAdaptAdamAlg {
     const float b1f = static_cast<float>(b1), b2f = static_cast<float>(b2),
                 c2 = static_cast<float>(1 - b2), sb2f = static_cast<float>(sb2),
                 ef = static_cast<float>(eps);
-    const float* x = p.w + i0;
-    float* m = p.s[0] + i0;
-    float* v = p.s[1] + i0;
-    float* s = p.s[2] + i0;
+    const float* GOPT_RESTRICT x = p.w + i0;
+    const float* GOPT_RESTRICT gp = g_in;
+    float* GOPT_RESTRICT m = p.s[0] + i0;
+    float* GOPT_RESTRICT v = p.s[1] + i0;
+    float* GOPT_RESTRICT s = p.s[2] + i0;
     double dot = 0, l1 = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      const float g = coupled ? g_in[i] + wd * x[i] : g_in[i];
-      dot += static_cast<double>(g) * static_cast<double>(s[i] / (std::sqrt(v[i]) + ef));
-      m[i] = b1f * m[i] + cm * g;
-      v[i] = b2f * v[i] + c2 * (g * g);
-      s[i] = sb2f * s[i] + cs * g;
-      l1 += std::fabs(static_cast<double>(s[i]));
-    }
+    with_flag(coupled, [&](auto C) {
+      GOPT_OMP(omp simd reduction(+ : dot, l1))
+      for (int64_t i = 0; i < n; ++i) {
+        float g = gp[i];
+        if constexpr (C.value) g = g + wd * x[i];
+        const float vi = v[i], si = s[i];
+        dot += static_cast<double>(g) * static_cast<double>(si / (std::sqrt(vi) + ef));
+        m[i] = b1f * m[i] + cm * g;
+        v[i] = b2f * vi + c2 * (g * g);
+        const float sn = sb2f * si + cs * g;
+        s[i] = sn;
+        l1 += std::fabs(static_cast<double>(sn));
+      }
+    });
     acc[0] += dlr * dot;
     acc[1] += l1;
   }
@@ -319,20 +357,24 @@ struct DAdaptAdamAlg {
     for (size_t t = 0; t < ts.size(); ++t)
       decay[t] = decouple ? static_cast<float>(d * ts[t].lr * bc * ts[t].wd) : 0.0f;
   }
+  bool update_reads_grad(const PFTensor&) const { return false; }
   void update(const PFTensor& p, int64_t i0, int64_t n, const float*, float* w_out) const {
     if (!live) {
       if (w_out != p.w + i0) std::memcpy(w_out, p.w + i0, n * sizeof(float));
       return;
     }
     const float dc = decay[&p - first], ef = static_cast<float>(eps);
-    const float* x = p.w + i0;
-    const float* m = p.s[0] + i0;
-    const float* v = p.s[1] + i0;
-    for (int64_t i = 0; i < n; ++i) {
-      float xi = x[i];
-      if (dc != 0.0f) xi = xi - dc * xi;
-      w_out[i] = xi - m[i] / (std::sqrt(v[i]) + ef);
-    }
+    const float* x = p.w + i0;  // w_out may be x itself (no restrict)
+    const float* GOPT_RESTRICT m = p.s[0] + i0;
+    const float* GOPT_RESTRICT v = p.s[1] + i0;
+    with_flag(dc != 0.0f, [&](auto D) {
+      GOPT_OMP(omp simd)
+      for (int64_t i = 0; i < n; ++i) {
+        float xi = x[i];
+        if constexpr (D.value) xi = xi - dc * xi;
+        w_out[i] = xi - m[i] / (std::sqrt(v[i]) + ef);
+      }
+    });
   }
 };
 
@@ -340,26 +382,33 @@ struct DAdaptAdamAlg {
 struct DoGAlg {
   static constexpr int kStates = 2;
   static constexpr int kSums = 3;  // ||x0||^2, ||x - x0||^2, ||g||^2
-  static constexpr bool kGradInUpdate = true;
   double reps_rel, eps, eta = 0;
+  bool first_step = false;  // ||x0|| is needed only at the first step (k = 0)
   const PFTensor* first = nullptr;
   explicit DoGAlg(const Attrs& a) {
     reps_rel = attr_double(a, "reps_rel", 1e-6);
     eps = attr_double(a, "epsilon", 1e-8);
   }
-  void begin(const double*) {}
+  void begin(const double* sc) { first_step = sc[2] == 0; }
   void reduce(const PFTensor& p, int64_t i0, int64_t n, const float* g_in, double* acc) const {
     const float wd = static_cast<float>(p.wd);
-    const float* x = p.w + i0;
-    const float* x0 = p.s[0] + i0;
+    const float* GOPT_RESTRICT x = p.w + i0;
+    const float* GOPT_RESTRICT x0 = p.s[0] + i0;
+    const float* GOPT_RESTRICT gp = g_in;
     double a0 = 0, a1 = 0, a2 = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      const float g = p.wd != 0 ? g_in[i] + wd * x[i] : g_in[i];
-      const float dx = x[i] - x0[i];
-      a0 += static_cast<double>(x0[i]) * x0[i];
-      a1 += static_cast<double>(dx) * dx;
-      a2 += static_cast<double>(g) * g;
-    }
+    with_flag(p.wd != 0, [&](auto W) {
+      with_flag(first_step, [&](auto F) {
+        GOPT_OMP(omp simd reduction(+ : a0, a1, a2))
+        for (int64_t i = 0; i < n; ++i) {
+          float g = gp[i];
+          if constexpr (W.value) g = g + wd * x[i];
+          const float dx = x[i] - x0[i];
+          if constexpr (F.value) a0 += static_cast<double>(x0[i]) * x0[i];
+          a1 += static_cast<double>(dx) * dx;
+          a2 += static_cast<double>(g) * g;
+        }
+      });
+    });
     acc[0] += a0;
     acc[1] += a1;
     acc[2] += a2;
@@ -377,14 +426,20 @@ struct DoGAlg {
     sc[2] = sc[2] + 1;
     eta = sc[0] / std::sqrt(sc[1] + eps);
   }
+  bool update_reads_grad(const PFTensor&) const { return true; }
   void update(const PFTensor& p, int64_t i0, int64_t n, const float* g_in, float* w_out) const {
     const float c = static_cast<float>(p.lr * eta), wd = static_cast<float>(p.wd);
-    const float* x = p.w + i0;
-    for (int64_t i = 0; i < n; ++i) {
-      const float xi = x[i];
-      const float g = p.wd != 0 ? g_in[i] + wd * xi : g_in[i];
-      w_out[i] = xi - c * g;
-    }
+    const float* x = p.w + i0;  // w_out may be x itself (no restrict)
+    const float* GOPT_RESTRICT gp = g_in;
+    with_flag(p.wd != 0, [&](auto W) {
+      GOPT_OMP(omp simd)
+      for (int64_t i = 0; i < n; ++i) {
+        const float xi = x[i];
+        float g = gp[i];
+        if constexpr (W.value) g = g + wd * xi;
+        w_out[i] = xi - c * g;
+      }
+    });
   }
 };
 
