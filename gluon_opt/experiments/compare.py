@@ -398,15 +398,7 @@ def write_tables(out, results, rows, config, complete=True):
 def write_plots(out, results):
     """Draw the plots of ``results`` into ``out``; returns their file names."""
     from . import plotting
-    scratch = os.path.join(out.create(), outputs.SCRATCH + 'tmp-plots')
-    os.makedirs(scratch, exist_ok=True)  # drawn aside, then moved in once registered
-    names = []
-    for path in plotting.plot_comparison(results, scratch):
-        name = os.path.basename(path)
-        os.replace(path, out.file(name))
-        names.append(name)
-    os.rmdir(scratch)
-    return names
+    return out.drawn(lambda folder: plotting.plot_comparison(results, folder))
 
 
 def write_outputs(out, results, rows, config):
