@@ -31,11 +31,12 @@ it wrote anything leaves nothing behind, and the marker says ``complete: false``
 import contextlib
 import datetime
 import json
+import math
 import os
 import shutil
 import tempfile
 
-__all__ = ['MARKER', 'SCRATCH', 'OutputError', 'Output']
+__all__ = ['MARKER', 'SCRATCH', 'OutputError', 'Output', 'finite_json']
 
 #: the marker file of a folder gluon-opt wrote
 MARKER = '.gluon-opt-output'
@@ -269,6 +270,18 @@ class Output(object):
         with open(tmp, 'w') as f:
             json.dump(record, f, indent=1)
         os.replace(tmp, os.path.join(self.path, MARKER))
+
+
+def finite_json(obj):
+    """``obj`` with every NaN and infinity (a diverged run's last numbers, a target not
+    reached) as None, nested dicts and lists included: strict JSON has neither."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_json(v) for v in obj]
+    return obj
 
 
 def _read_marker(folder):

@@ -225,7 +225,7 @@ def write_results(out, records, config, complete):
                 [best['trial'], best['time_to_target'], best['steps_to_target']]
                 if best is not None else ['', '', '']))
     with out.open('results.json') as f:
-        json.dump(_json_safe({'config': config, 'complete': complete, 'summary': summary,
+        json.dump(outputs.finite_json({'config': config, 'complete': complete, 'summary': summary,
                               'per_trial_seconds': runner.per_trial_seconds(records),
                               'trials': len(records)}), f, indent=1, allow_nan=False)
     names = ['scores.csv', 'time_to_target.csv', 'results.json']
@@ -233,17 +233,6 @@ def write_results(out, records, config, complete):
                                           'y' if summary['studies'] == 1 else 'ies')
     names += out.drawn(lambda folder: plots.write_plots(summary, folder, title))
     return summary, names
-
-
-def _json_safe(obj):
-    """Infinite times (not reached) as None: strict JSON has no infinity."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    return obj
 
 
 def run(args):
