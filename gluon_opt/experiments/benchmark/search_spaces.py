@@ -11,8 +11,10 @@ scrambled Halton sequence, ``scipy.stats.qmc``, seeded by the study) from the op
 search space, the same on every workload:
 
 =====================  ==================================================================
-``learning_rate``      log-uniform over two decades, [c/10, 10c], around the rate ``c`` the
-                       record tunes for the course MLP (``tuned``), else its default
+``learning_rate``      log-uniform over two decades, [c/5, 20c], where ``c`` is the constant
+                       rate the record tunes for the course MLP (``tuned``), else its
+                       default: centred on 2c, the peak of a cosine schedule whose mean
+                       rate is c
 ``one_minus_beta1``    log-uniform in [0.02, 0.5] (beta1 or momentum in [0.5, 0.98]); only
                        where the optimizer has a nonzero ``beta1`` or ``momentum``
 ``wd``                 log-uniform in [1e-6, 1e-2]; where the optimizer has a weight decay
@@ -53,6 +55,9 @@ SELF_TUNING_BUDGET = 1.5
 #: the seed of study 0's quasirandom sequence (study s uses SEARCH_SEED + s)
 SEARCH_SEED = 1234
 
+#: the learning rate's range as multiples of the record's constant rate c: two decades
+#: centred on 2c (a cosine schedule's mean rate is half its peak)
+LR_RANGE = (0.2, 20.0)
 ONE_MINUS_BETA1 = (0.02, 0.5)
 WEIGHT_DECAY = (1e-6, 1e-2)
 WARMUP_FRACTION = (0.0, 0.1)
@@ -83,8 +88,8 @@ class Dim(object):
 @dataclasses.dataclass(frozen=True)
 class Entry(object):
     """One optimizer of the benchmark: its ``name`` (command line), display ``label``, the
-    ``record`` of the registered optimizer, ``fixed`` hyperparameters, and the learning rate
-    its search space is centred on (``lr_centre``)."""
+    ``record`` of the registered optimizer, ``fixed`` hyperparameters, and ``lr_centre``, the
+    constant rate its learning-rate range is built around (``LR_RANGE``)."""
     name: str
     label: str
     record: typing.Any
@@ -136,7 +141,7 @@ def _momentum_name(e):
 
 def space(e):
     """The search space of entry ``e``: a list of ``Dim`` (see the module docstring)."""
-    dims = [Dim('learning_rate', e.lr_centre / 10, e.lr_centre * 10, True)]
+    dims = [Dim('learning_rate', e.lr_centre * LR_RANGE[0], e.lr_centre * LR_RANGE[1], True)]
     if _momentum_name(e):
         dims.append(Dim('one_minus_beta1', ONE_MINUS_BETA1[0], ONE_MINUS_BETA1[1], True))
     if isinstance(e.defaults().get('wd'), float):
