@@ -5,18 +5,19 @@ kernels, runs the plan (``runner.plan``, ``runner.run_plan``) with one progress 
 trial, and writes into the output folder (an ``outputs.Output``, default
 ``runs/benchmark-<timestamp>``):
 
-=====================  ====================================================================
-``config.json``        the run's settings and targets (``--resume`` checks them)
-``trials.jsonl``       one line per finished trial, written as each finishes
-``results.json``       ``scoring.summarize``'s result, per-trial seconds, ``complete``
-``scores.csv``         per optimizer: score, score by steps, per workload time and steps
-``time_to_target.csv`` per optimizer, workload and study: the study's best trial
-``profiles.png``       the performance profiles
-``time_to_target.png`` the median time to target per workload
-=====================  ====================================================================
+=======================  ==================================================================
+``config.json``          the run's settings and targets (``--resume`` checks them)
+``trials.jsonl``         one line per finished trial, written as each finishes
+``results.json``         ``scoring.summarize``'s result, per-trial seconds, ``complete``
+``scores.csv``           per optimizer: score, score by steps, per workload time and steps
+``time_to_target.csv``   per optimizer, workload and study: the study's best trial
+``profiles.png``         the performance profiles
+``time_to_target.png``   the median time to target per workload
+=======================  ==================================================================
 
-An interrupted run (Ctrl-C, SIGTERM, a crash) keeps its finished trials and scores them,
-marked incomplete; ``--resume --out DIR`` continues it.
+A run stopped by Ctrl-C or SIGTERM scores the trials it finished and marks the folder
+incomplete; one killed outright leaves them in ``trials.jsonl``. Either way ``--resume --out
+DIR`` continues it.
 """
 import csv
 import datetime

@@ -1,6 +1,6 @@
 """Trials: what one is, how it runs, and the record of finished ones that makes a run resumable.
 
-* ``plan(...)`` lists the trials of a benchmark run as ``TrialSpec``s: every workload,
+* ``plan(...)`` lists the trials of a benchmark run as ``TrialSpec`` objects: every workload,
   optimizer, study and trial, with its hyperparameters, seed, budget and target;
 * ``run_trial(spec)`` trains one and returns its record (a dict, the line ``TrialLog``
   writes): the validation metric every ``eval_every`` steps, and when it first reached the
