@@ -358,8 +358,8 @@ def test_the_presets_are_what_the_help_says():
     args = cli.build_parser().parse_args(['benchmark', '--quick'])
     entries, chosen, ruleset, trials, studies, goals = command.settings(args)
     assert [e.name for e in entries] == ['adamw', 'nesterov', 'lion']
-    assert [w.name for w in chosen] == [w.name for w in workloads.BASE]
-    assert (ruleset, trials, studies) == ('external', 2, 1)
+    assert [w.name for w in chosen] == ['mlp', 'softmax', 'conv']
+    assert (ruleset, trials, studies) == ('external', 3, 1)
     args = cli.build_parser().parse_args(['benchmark', '--full'])
     entries, chosen, _, trials, studies, _ = command.settings(args)
     assert len(entries) >= 10 and studies == 3 and len(chosen) == 2 * len(workloads.BASE)

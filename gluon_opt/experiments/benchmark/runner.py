@@ -95,13 +95,15 @@ def _spec(w, e, study, trial, point, max_steps, target):
                      int(max_steps), trial_seed(study, trial), target)
 
 
-def plan(entries, chosen, ruleset='external', trials=5, studies=1, targets=None):
+def plan(entries, chosen, ruleset='external', trials=5, studies=1, targets=None,
+         first_study=0):
     """The trials of a run, workload by workload, study by study, optimizer by optimizer.
 
     entries : ``search_spaces.Entry`` objects; chosen : ``workloads.Workload`` objects;
     ruleset : ``'external'`` (``trials`` quasirandom points per study) or ``'self'`` (one
     trial per study with the defaults and 1.5 times the budget); targets : ``{workload name:
-    target}`` (a missing one: None, the whole budget runs).
+    target}`` (a missing one: None, the whole budget runs); the studies are numbered from
+    ``first_study`` (target setting draws its own, ``targets.TARGET_STUDY``).
     """
     if ruleset not in RULESETS:
         raise ValueError('ruleset %r is invalid; expected one of %s.'
@@ -109,7 +111,7 @@ def plan(entries, chosen, ruleset='external', trials=5, studies=1, targets=None)
     targets = targets or {}
     specs = []
     for w in chosen:
-        for study in range(studies):
+        for study in range(first_study, first_study + studies):
             for e in entries:
                 if ruleset == 'self':
                     budget = int(round(w.max_steps * search_spaces.SELF_TUNING_BUDGET))

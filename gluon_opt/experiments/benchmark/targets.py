@@ -6,12 +6,13 @@ its best setting is rerun several times and the median of its best validation va
 and the target is the best of the four. ``set_targets`` does the same at a small scale:
 
 1. each baseline (``search_spaces.BASELINES``) runs ``trials`` quasirandom trials of its
-   external-tuning search space (study 0's points, the benchmark's own), each for the whole
-   step budget with no target, and its best trial is the one with the lowest validation
-   value at any evaluation;
+   external-tuning search space, each for the whole step budget with no target, and its best
+   trial is the one with the lowest validation value at any evaluation. The trials are study
+   ``TARGET_STUDY``'s: points and seeds of their own, so that no trial of a benchmark run
+   (studies 0, 1, ...) repeats the one that set the target;
 2. with ``reruns`` > 0 that trial's setting is rerun under ``reruns`` more seeds (studies
-   1, 2, ...) and the baseline's value is the median over the runs; with 0 it is the best
-   trial's value;
+   ``TARGET_STUDY + 1``, ...) and the baseline's value is the median over the runs; with 0
+   it is the best trial's value;
 3. the best value over the baselines, relaxed by ``fraction`` (target = value * (1 +
    fraction); every metric here is lower-is-better), is the target. The relaxation stands in
    for AlgoPerf's median over reruns where those are not afforded: the best of a few dozen
@@ -33,13 +34,16 @@ import numpy as np
 
 from . import runner, search_spaces, workloads
 
-__all__ = ['TARGETS_FILE', 'FRACTION', 'TargetError', 'load', 'targets_for', 'set_targets',
-           'write']
+__all__ = ['TARGETS_FILE', 'FRACTION', 'TARGET_STUDY', 'TargetError', 'load', 'targets_for',
+           'set_targets', 'write']
 
 #: the targets shipped with gluon-opt (written by benchmarks/set_targets.py)
 TARGETS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'targets.json')
 #: the default relaxation of the best baseline value (see the module docstring)
 FRACTION = 0.02
+#: the study number of the target-setting trials (their search points and seeds), far from
+#: the benchmark's studies 0, 1, ...
+TARGET_STUDY = 1000
 
 
 class TargetError(ValueError):
@@ -75,9 +79,9 @@ def targets_for(chosen, path=TARGETS_FILE):
 
 
 def _rerun_specs(spec, reruns):
-    """``spec``'s setting under ``reruns`` more seeds (as studies 1, 2, ...)."""
+    """``spec``'s setting under ``reruns`` more seeds (as the studies after its own)."""
     return [dataclasses.replace(spec, study=k, seed=runner.trial_seed(k, spec.trial))
-            for k in range(1, reruns + 1)]
+            for k in range(spec.study + 1, spec.study + reruns + 1)]
 
 
 def set_targets(chosen, log, baselines=search_spaces.BASELINES, trials=8, reruns=0,
@@ -91,7 +95,7 @@ def set_targets(chosen, log, baselines=search_spaces.BASELINES, trials=8, reruns
     entries = [search_spaces.entry(b) for b in baselines]
     out = {}
     for w in chosen:
-        specs = runner.plan(entries, [w], 'external', trials, 1)
+        specs = runner.plan(entries, [w], 'external', trials, 1, first_study=TARGET_STUDY)
         records = runner.run_plan(specs, log, progress=progress, **kwargs)
         values, best_specs = {}, {}
         for e in entries:
@@ -130,6 +134,7 @@ def write(entries, path=TARGETS_FILE, command=None, merge=True):
                     'gluon_opt/experiments/benchmark/targets.py, docs/benchmark.md). A '
                     'target is the best baseline value times (1 + fraction).')
     doc['search_seed'] = search_spaces.SEARCH_SEED
+    doc['target_study'] = TARGET_STUDY  # the trials' Halton seed is search_seed + this
     doc['split_seed'] = workloads.SPLIT_SEED
     today = datetime.date.today().isoformat()
     for name, entry in entries.items():
