@@ -210,13 +210,15 @@ def test_a_record_cut_short_is_run_again_and_other_settings_are_refused(tiny, tm
 
 
 def test_a_trial_records_time_and_steps_to_target_and_stops_there(tiny):
-    spec = _plan(tiny)[0]
+    spec = _plan(tiny)[2]  # Nesterov, study 0, trial 0: reaches 0.45 within the budget
+    assert spec.optimizer == 'nesterov'
     r = runner.run_trial(spec, clock=counter())
+    assert r['reached'] and r['steps'] < spec.max_steps  # it stopped there
     assert r['evals'][0][:2] == [0, 0.0]
     assert [e[0] for e in r['evals']] == list(range(0, r['steps'] + 1, 6))
-    if r['reached']:
-        assert r['evals'][-1][2] <= spec.target < min(e[2] for e in r['evals'][:-1])
-        assert (r['steps_to_target'], r['time_to_target']) == tuple(r['evals'][-1][:2])
+    assert r['evals'][-1][2] <= spec.target < min(e[2] for e in r['evals'][:-1])
+    assert (r['steps_to_target'], r['time_to_target']) == tuple(r['evals'][-1][:2])
+    assert r['time_to_target'] == r['train_time'] > 0
     bad = dataclasses.replace(spec, params=dict(spec.params, beta1=1.5))
     assert runner.run_trial(bad)['diverged'].startswith('rejected: ')
     wild = dataclasses.replace(spec, params=dict(spec.params, learning_rate=1e4),
