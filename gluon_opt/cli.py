@@ -63,6 +63,12 @@ SUBCOMMANDS = [
                *_command('gluon_opt.experiments.listing', ('FamilyError',))),
     Subcommand('bench', 'time one optimizer step (fused, reference, MXNet built-in, torch) '
                'and report bandwidth', *_command('gluon_opt.experiments.bench', ('BenchError',))),
+    Subcommand('benchmark', 'which optimizer trains small networks fastest, as AlgoPerf '
+               'asks it: time to a validation target under a tuning budget, scored by '
+               'performance profiles',
+               *_command('gluon_opt.experiments.benchmark.command',
+                         ('BenchmarkError', 'WorkloadError', 'SearchSpaceError',
+                          'TargetError', 'LogError'))),
     Subcommand('launch', 'run a distributed (parameter-server) job on this machine: '
                'scheduler, servers and workers on 127.0.0.1',
                *_command('gluon_opt.experiments.distributed')),

@@ -43,6 +43,7 @@ INDEX_TOCTREE = """
 
 Overview (README) <_generated/README>
 compare
+benchmark
 optimizers
 performance
 modern

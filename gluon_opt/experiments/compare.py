@@ -344,17 +344,6 @@ def _short_divergence(row):
     return ('%s NaN/inf at epoch %s, batch %s' % m.groups()) if m else msg
 
 
-def _finite(obj):
-    """NaN and inf (a diverged run's last numbers) as None: strict JSON has no NaN."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj
-
-
 def _json_default(obj):
     if isinstance(obj, (np.floating, np.integer)):
         return obj.item()
@@ -389,7 +378,7 @@ def write_tables(out, results, rows, config, complete=True):
                         (json.dumps(row[k]) if isinstance(row[k], dict) else row[k])
                         for k in keys])
     with out.open('history.json') as f:
-        json.dump(_finite({'config': config, 'complete': complete, 'summary': rows,
+        json.dump(outputs.finite_json({'config': config, 'complete': complete, 'summary': rows,
                            'runs': [r.to_dict() for r in results]}), f, indent=1,
                   default=_json_default, allow_nan=False)
     return ['history.csv', 'history.json', 'summary.csv']
@@ -398,15 +387,7 @@ def write_tables(out, results, rows, config, complete=True):
 def write_plots(out, results):
     """Draw the plots of ``results`` into ``out``; returns their file names."""
     from . import plotting
-    scratch = os.path.join(out.create(), outputs.SCRATCH + 'tmp-plots')
-    os.makedirs(scratch, exist_ok=True)  # drawn aside, then moved in once registered
-    names = []
-    for path in plotting.plot_comparison(results, scratch):
-        name = os.path.basename(path)
-        os.replace(path, out.file(name))
-        names.append(name)
-    os.rmdir(scratch)
-    return names
+    return out.drawn(lambda folder: plotting.plot_comparison(results, folder))
 
 
 def write_outputs(out, results, rows, config):

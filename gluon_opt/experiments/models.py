@@ -1,10 +1,11 @@
-"""The models the comparisons train: multilayer perceptrons, softmax regression as the
-one-layer case. Every builder returns an uninitialised, hybridised ``HybridSequential``;
-``training.train`` initialises it under its seed.
+"""The models the comparisons and the benchmark train: multilayer perceptrons, softmax
+regression as the one-layer case, an MLP autoencoder and a small convolutional net. Every
+builder returns an uninitialised, hybridised ``HybridSequential``; ``training.train`` (or the
+benchmark's runner) initialises it under its seed.
 """
 from mxnet import gluon
 
-__all__ = ['ACTIVATIONS', 'mlp', 'softmax_regression', 'parse_hidden']
+__all__ = ['ACTIVATIONS', 'mlp', 'softmax_regression', 'autoencoder', 'convnet', 'parse_hidden']
 
 #: activations ``mlp`` accepts (Gluon's names; 'leaky' is LeakyReLU(0.01), 'gelu' GELU)
 ACTIVATIONS = ('relu', 'tanh', 'sigmoid', 'softrelu', 'softsign', 'leaky', 'gelu')
@@ -70,6 +71,47 @@ def mlp(hidden=(256,), num_classes=10, activation='relu', dropout=0.0, batch_nor
 def softmax_regression(num_classes=10, hybridize=True):
     """Multinomial logistic regression: one ``Dense`` layer, ``mlp(hidden=())``."""
     return mlp(hidden=(), num_classes=num_classes, hybridize=hybridize)
+
+
+def autoencoder(hidden=(128, 32, 128), outputs=784, activation='relu', hybridize=True):
+    """An MLP autoencoder ``in -> hidden[0] -> ... -> hidden[-1] -> outputs``: ``mlp`` with a
+    linear output layer as wide as the input (784 for flattened 28x28 images), trained to
+    reproduce its input under a squared-error loss; the narrowest hidden layer is the code.
+
+    Example::
+
+        net = autoencoder((128, 32, 128))   # 784-128-32-128-784
+    """
+    return mlp(hidden, num_classes=outputs, activation=activation, hybridize=hybridize)
+
+
+def convnet(channels=(16, 32), num_classes=10, activation='relu', hybridize=True):
+    """A small convolutional net: per entry of ``channels`` a 3x3 convolution (padding 1) ->
+    activation -> 2x2 max pooling, then a ``Dense`` layer producing logits. Takes
+    ``(N, 1, H, W)`` images; 14x14 inputs leave 3x3 maps after two stages.
+
+    Example::
+
+        net = convnet((16, 32))
+    """
+    channels = tuple(channels)
+    if not channels or any(isinstance(c, bool) or not isinstance(c, int) or c < 1
+                           for c in channels):
+        raise ValueError('channels=%r is invalid; expected positive integer widths.'
+                         % (channels,))
+    if activation not in ACTIVATIONS:
+        raise ValueError('activation=%r is invalid; expected one of %s.'
+                         % (activation, ', '.join(ACTIVATIONS)))
+    net = gluon.nn.HybridSequential()
+    with net.name_scope():
+        for width in channels:
+            net.add(gluon.nn.Conv2D(width, 3, padding=1))
+            net.add(_activation(activation))
+            net.add(gluon.nn.MaxPool2D(2))
+        net.add(gluon.nn.Dense(num_classes, flatten=True))
+    if hybridize:
+        net.hybridize()
+    return net
 
 
 def parse_hidden(text):

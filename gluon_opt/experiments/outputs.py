@@ -10,7 +10,10 @@ rules, checked when ``Output`` is built, before any work starts:
   it carries the marker and holds nothing but what the marker lists (and the tool's own
   ``.gluon-opt-*`` scratch files): a folder without the marker, one where the user added a
   file, the current directory (or one above it), a file or a symbolic link is refused;
-* the place must be writable (no file in the way, no permission problem).
+* the place must be writable (no file in the way, no permission problem);
+* ``resume=True`` (``gluon-opt benchmark --resume``) continues a run instead: an existing
+  folder is kept as it is, with what it holds, when its marker names the same command and it
+  holds nothing the marker does not list; a folder that does not exist yet is created.
 
 A refusal is an ``OutputError`` with a one-line message; the command line prints it as
 ``gluon-opt <command>: error: ...`` and exits with status 2. Nothing is deleted that the
@@ -28,11 +31,12 @@ it wrote anything leaves nothing behind, and the marker says ``complete: false``
 import contextlib
 import datetime
 import json
+import math
 import os
 import shutil
 import tempfile
 
-__all__ = ['MARKER', 'SCRATCH', 'OutputError', 'Output']
+__all__ = ['MARKER', 'SCRATCH', 'OutputError', 'Output', 'finite_json']
 
 #: the marker file of a folder gluon-opt wrote
 MARKER = '.gluon-opt-output'
@@ -58,11 +62,14 @@ class Output(object):
     ``finish(complete)`` records what is there and whether the run finished.
     """
 
-    def __init__(self, path, command, overwrite=False, option='--out'):
+    def __init__(self, path, command, overwrite=False, option='--out', resume=None):
         self.given, self.path = path, os.path.abspath(path)
         self.command, self.overwrite, self.option = command, overwrite, option
+        # None: the command cannot resume; False: it can, and was not asked to
+        self.resume = resume
         self.files = []
         self.created = False
+        self.resumed = False
         self.check()
 
     def _refuse(self, why):
@@ -89,7 +96,9 @@ class Output(object):
                 held = os.listdir(path)
             except OSError as err:
                 self._refuse('cannot read it: %s.' % (err.strerror or err))
-            if held:
+            if held and self.resume:
+                self._check_resumable()
+            elif held:
                 self._check_replaceable()
             return self._check_writable(path)
         parent = os.path.dirname(path)
@@ -112,8 +121,10 @@ class Output(object):
 
     def _check_replaceable(self):
         if not self.overwrite:
-            self._refuse('already exists; choose another %s or pass --overwrite (which '
-                         'replaces only a folder gluon-opt wrote).' % self.option)
+            self._refuse('already exists; choose another %s%s or pass --overwrite (which '
+                         'replaces only a folder gluon-opt wrote).' % (
+                             self.option, ', pass --resume to continue the run in it'
+                             if self.resume is False else ''))
         marker = _read_marker(self.path)
         if marker is None:
             self._refuse('already exists and was not written by gluon-opt (no readable %s '
@@ -125,6 +136,19 @@ class Output(object):
                          'what gluon-opt wrote, so nothing was deleted: move it away or choose '
                          'another %s.' % (', '.join(foreign[:3]) + (', ...' if len(foreign) > 3
                                                                     else ''), self.option))
+
+    def _check_resumable(self):
+        marker = _read_marker(self.path)
+        if marker is None or marker.get('command') != self.command:
+            self._refuse('holds no run of gluon-opt %s to resume (%s); choose another %s.'
+                         % (self.command, 'no readable %s marker' % MARKER if marker is None
+                            else 'it was written by gluon-opt %s' % marker.get('command'),
+                            self.option))
+        foreign = _foreign(self.path, marker.get('files', ()))
+        if foreign:
+            self._refuse('holds %s, which gluon-opt did not write; --resume continues only a '
+                         'folder that holds nothing else: move it away.'
+                         % (', '.join(foreign[:3]) + (', ...' if len(foreign) > 3 else '')))
 
     def _check_writable(self, folder):
         if not os.access(folder, os.W_OK | os.X_OK):
@@ -143,6 +167,13 @@ class Output(object):
         if self.created:
             return self.path
         self.check()
+        marker = _read_marker(self.path) if self.resume else None
+        if marker is not None:  # continue the run: keep everything it wrote
+            self.created, self.resumed = True, True
+            self.files = list(marker.get('files', []))
+            self.started = marker.get('started')
+            self._write_marker(False)
+            return self.path
         try:
             if os.path.isdir(self.path):
                 _empty(self.path)
@@ -180,6 +211,20 @@ class Output(object):
         with open(tmp, mode, **kwargs) as f:
             yield f
         os.replace(tmp, path)
+
+    def drawn(self, draw):
+        """Call ``draw(folder)`` with a scratch folder inside this one and move the files it
+        returns (their paths) in, registered; returns their names. A figure drawn only in
+        part is never left under its real name."""
+        scratch = os.path.join(self.create(), SCRATCH + 'tmp-drawn')
+        os.makedirs(scratch, exist_ok=True)
+        names = []
+        for path in draw(scratch):
+            name = os.path.basename(path)
+            os.replace(path, self.file(name))
+            names.append(name)
+        os.rmdir(scratch)
+        return names
 
     def finish(self, complete=True):
         """Record every file now in the folder (all written by this run, which made or emptied
@@ -225,6 +270,18 @@ class Output(object):
         with open(tmp, 'w') as f:
             json.dump(record, f, indent=1)
         os.replace(tmp, os.path.join(self.path, MARKER))
+
+
+def finite_json(obj):
+    """``obj`` with every NaN and infinity (a diverged run's last numbers, a target not
+    reached) as None, nested dicts and lists included: strict JSON has neither."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_json(v) for v in obj]
+    return obj
 
 
 def _read_marker(folder):

@@ -14,10 +14,11 @@ import os
 
 import numpy as np
 
-__all__ = ['plot_comparison']
+__all__ = ['plot_comparison', 'pyplot', 'save_axes']
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (files only, no display)."""
     import matplotlib
     if matplotlib.get_backend().lower() != 'agg':
         matplotlib.use('Agg', force=True)
@@ -41,7 +42,8 @@ def _band(ax, x, ys, color, style='-', label=None):
                         linewidth=0)
 
 
-def _finish(fig, ax, path, title, xlabel, ylabel, legend_title=None):
+def save_axes(fig, ax, path, title, xlabel, ylabel, legend_title=None):
+    """Title, labels, grid and legend on ``ax``, then ``fig`` saved to ``path`` (PNG)."""
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -54,7 +56,7 @@ def _finish(fig, ax, path, title, xlabel, ylabel, legend_title=None):
 
 def plot_comparison(results, folder, title_suffix=''):
     """Write the three PNGs into ``folder``; returns their paths."""
-    plt = _pyplot()
+    plt = pyplot()
     groups = _grouped(results)
     colors = plt.get_cmap('tab10').colors
     paths = []
@@ -72,7 +74,7 @@ def plot_comparison(results, folder, title_suffix=''):
     ax.set_xticks(groups and list(groups.values())[0][0].column('epoch') or [])
     ax.set_yscale('log')
     path = os.path.join(folder, 'loss_vs_epoch.png')
-    _finish(fig, ax, path, 'Cross-entropy loss per epoch' + title_suffix + spread, 'epoch',
+    save_axes(fig, ax, path, 'Cross-entropy loss per epoch' + title_suffix + spread, 'epoch',
             'loss (log scale)')
     plt.close(fig)
     paths.append(path)
@@ -88,7 +90,7 @@ def plot_comparison(results, folder, title_suffix=''):
                     label=label if j == 0 else None)
     ax.set_yscale('log')
     path = os.path.join(folder, 'loss_vs_time.png')
-    _finish(fig, ax, path, 'Training loss against wall time' + title_suffix,
+    save_axes(fig, ax, path, 'Training loss against wall time' + title_suffix,
             'training wall time (s, evaluation excluded)', 'minibatch loss (log scale)')
     plt.close(fig)
     paths.append(path)
@@ -100,7 +102,7 @@ def plot_comparison(results, folder, title_suffix=''):
         _band(ax, x, [[100 * a for a in h.column('test_acc')[1:]] for h in hs], c, '-o', label)
     ax.set_xticks(groups and list(groups.values())[0][0].column('epoch')[1:] or [])
     path = os.path.join(folder, 'test_accuracy.png')
-    _finish(fig, ax, path, 'Test accuracy per epoch' + title_suffix + spread, 'epoch',
+    save_axes(fig, ax, path, 'Test accuracy per epoch' + title_suffix + spread, 'epoch',
             'test accuracy (%)')
     plt.close(fig)
     paths.append(path)
