@@ -147,6 +147,8 @@ class RMSprop(GluonOptOptimizer):
     mxnet_builtin = 'rmsprop'
     torch_class = 'RMSprop'
     default_learning_rate = 0.001
+    low_precision_states = {'square_avg': 'unsigned', 'grad_avg': 'signed',
+                            'momentum': 'signed'}
     fused_op = 'gopt_rmsprop'
 
     def __init__(self, learning_rate=None, rho=0.9, momentum=0.0, epsilon=1e-8,
