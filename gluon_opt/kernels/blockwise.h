@@ -10,27 +10,24 @@
 // scaled by 10^(i-6) (u = 0 signed, 1 unsigned), the signed map has their negatives, and both
 // have 0 and 1:
 //
-//   M(i, j) = 10^(i-6) * (0.1 + 0.9 * (j + 0.5) / 2^(i+u)),  j = 0 .. 2^(i+u) - 1.
+//   M(i, j) = 10^(i-6) * (0.1 + 0.9 * (j + 0.5) / 2^(i+u)),  j = 0 .. 2^(i+u) - 1,
 //
-// Our map's entries are that formula evaluated in float32, in this order:
-//   t = (j + 0.5f) * 2^-(i+u) (exact);  M = p10[i] * (0.1f + 0.9f * t)
-// with p10[i] = float(10^(i-6)), 0.1f = float(0.1), 0.9f = float(0.9) (each within 3 ulp of
-// the exact value; tests/blockwise_transcription.py checks them), so that the SIMD code below
-// computes every entry it needs, bit for bit, instead of gathering it from a table (AVX2's
-// gathers cost more here than the rest of the optimizer step: measured 1.0 ns per element
-// against 0.1-0.2 ns for this arithmetic, on an AMD EPYC).
+// computed in double and rounded to float32 (lowprec.py computes the same doubles).
 //
-// Quantising y = x / absmax (x * (1 / absmax), as bitsandbytes) gives the code
+// Quantising y = x * (1 / absmax) (bitsandbytes multiplies by the inverse too) gives the code
 //   code(y) = #{k : mid[k] <= y},   mid[k] = (M[k] + M[k+1]) * 0.5f  (float32),
 // the index of the nearest map value, ties to the larger one (numpy's
-// searchsorted(mid, y, 'right')). The SIMD path finds it arithmetically: the decade from the six
-// mids between decades, the nearest interior boundary of the decade from the linear position,
-// then one exact comparison with that boundary's float32 mid. The scalar path (block tails,
-// CPUs without AVX2) searches the mids: both give the same count.
+// searchsorted(mid, y, 'right')). The scalar path (block tails, CPUs without AVX2) searches
+// the mids. The SIMD path looks the count up in a grid over |y|'s float32 bits: the exponent
+// and the top 8 mantissa bits (256 cells per octave, 2^-23 <= |y| < 2; below, the code of
+// zero) are a cell holding at most one mid (the mids are at least 0.35% apart, the cells
+// 0.39% wide at most), so the count is the cell's count below it plus one comparison of the 15
+// bits left with that mid's: one gather per 8 elements (measured on an AMD EPYC: 0.7 ns per
+// element, against 1.5 ns for computing the code arithmetically and 5 for a binary search).
 //
 // A block whose absmax is not finite (a NaN or an infinity in the state) stores the scale NaN
-// and the code of zero: the whole block reads back NaN, so a diverged run stays visible.
-// A block of zeros stores the scale 0.
+// and the code of zero: the whole block reads back NaN, so a diverged run stays visible. A
+// block whose absmax is zero or subnormal stores the scale 0 (all zeros).
 //
 // bfloat16: the top 16 bits of the float32, rounded to nearest even, or stochastically (the
 // 16 dropped bits compared with 16 random bits: round up with probability equal to the
@@ -43,6 +40,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #if defined(__AVX2__) && !defined(__CUDACC__)
 #include <immintrin.h>
@@ -51,8 +49,6 @@
 
 namespace gluon_opt {
 namespace blockwise {
-
-constexpr int kDecades = 7;
 
 inline uint32_t float_bits(float f) {
   uint32_t b;
@@ -66,51 +62,67 @@ inline float bits_float(uint32_t b) {
   return f;
 }
 
-// One of the two maps, with what the SIMD quantiser needs of it.
+// The grid of the SIMD quantiser: cells of 2^15 float bit patterns from 2^kGridExp.
+constexpr int kGridMin = 104;                     // the biased exponent of 2^-23
+constexpr int kGridCells = (128 - kGridMin) << 8;  // 2^-23 <= |y| < 2, 256 cells per octave
+
+// One of the two maps, with the grid that counts its mids.
 struct DynamicMap {
-  int u;              // 0 signed, 1 unsigned
   int zero;           // code of 0: 127 signed, 0 unsigned
+  bool grid_ok;       // every grid cell holds at most one mid (checked when it is built)
   float value[256];   // the sorted map
   float mid[255];     // mid[k] = (value[k] + value[k + 1]) * 0.5f
-  // per decade i (8 lanes, the eighth unused): p10, 1 / p10, 2^(i+u) / 0.9, 2^-(i+u),
-  // 2^(i+u), code offset (the positive means below decade i), lower mid of the decade
-  float p10[8], inv_p10[8], pos_scale[8], inv_n[8];
-  int32_t n[8], below[8];
-  float edge[8];      // edge[i]: the mid between decade i - 1's last mean and decade i's first
-                      // (edge[0]: between 0 and the first mean); edge[7]: between the last
-                      // mean and 1
-  int n_means;        // positive means: 127 signed, 254 unsigned
+  // per cell, for y >= 0 (first kGridCells) and y < 0: (count << 16) | threshold, the code of
+  // the cell's smallest |y| and the low 15 bits from which |y| is one mid further (0x8000: none)
+  std::vector<int32_t> grid;
 
-  static float mean(float p10, float inv_n, int j) {
-    const float t = (static_cast<float>(j) + 0.5f) * inv_n;
-    return p10 * (static_cast<float>(0.1) + static_cast<float>(0.9) * t);
-  }
-
-  explicit DynamicMap(bool is_signed) : u(is_signed ? 0 : 1) {
-    float pos[254];
+  explicit DynamicMap(bool is_signed) : grid_ok(true), grid(2 * kGridCells) {
+    const int u = is_signed ? 0 : 1;
+    double pos[254];
     int count = 0;
-    for (int i = 0; i < 8; ++i) {
-      const int d = std::min(i, kDecades - 1);
-      p10[i] = static_cast<float>(std::pow(10.0, d - 6));
-      inv_p10[i] = static_cast<float>(std::pow(10.0, 6 - d));
-      n[i] = 1 << (d + u);
-      inv_n[i] = 1.0f / static_cast<float>(n[i]);
-      pos_scale[i] = static_cast<float>(n[i] / 0.9);
-      below[i] = (1 << (d + u)) - 1 - u;
+    for (int i = 0; i < 7; ++i) {
+      const int n = 1 << (i + u);
+      const double p10 = std::pow(10.0, i - 6);
+      for (int j = 0; j < n; ++j) pos[count++] = p10 * (0.1 + 0.9 * ((j + 0.5) / n));
     }
-    for (int i = 0; i < kDecades; ++i)
-      for (int j = 0; j < n[i]; ++j) pos[count++] = mean(p10[i], inv_n[i], j);
-    n_means = count;
     int k = 0;
     if (is_signed)
-      for (int j = count - 1; j >= 0; --j) value[k++] = -pos[j];
+      for (int j = count - 1; j >= 0; --j) value[k++] = static_cast<float>(-pos[j]);
     zero = k;
     value[k++] = 0.0f;
-    for (int j = 0; j < count; ++j) value[k++] = pos[j];
+    for (int j = 0; j < count; ++j) value[k++] = static_cast<float>(pos[j]);
     value[k++] = 1.0f;
     for (int j = 0; j < 255; ++j) mid[j] = (value[j] + value[j + 1]) * 0.5f;
-    for (int i = 0; i < kDecades; ++i) edge[i] = mid[zero + below[i]];
-    edge[kDecades] = mid[254];
+    // y >= 0: code = mids <= 0 (all the negative ones) + positive mids <= y;
+    // y < 0:  code = negative mids <= y = negative mids with |mid| >= |y|.
+    int negative = 0;
+    for (int j = 0; j < 255; ++j) negative += mid[j] < 0.0f;
+    for (int side = 0; side < 2; ++side) {
+      for (int c = 0; c < kGridCells; ++c) {
+        const uint32_t lo = (static_cast<uint32_t>(kGridMin) << 23) + (static_cast<uint32_t>(c) << 15);
+        int below = 0, inside = -1, hits = 0;
+        for (int j = 0; j < 255; ++j) {
+          if (side == 0 ? !(mid[j] > 0.0f) : !(mid[j] < 0.0f)) continue;
+          const uint32_t b = float_bits(std::fabs(mid[j]));
+          if (b < lo) {
+            ++below;
+          } else if (b < lo + 0x8000u) {
+            inside = static_cast<int>(b & 0x7fffu);
+            ++hits;
+          }
+        }
+        if (hits > 1 || (c == 0 && below > 0)) grid_ok = false;
+        int base, thr;
+        if (side == 0) {
+          base = negative + below;
+          thr = inside >= 0 ? inside : 0x8000;
+        } else {  // |y| beyond |mid| (bits strictly above) counts one less
+          base = negative - below;
+          thr = inside >= 0 ? inside + 1 : 0x8000;
+        }
+        grid[side * kGridCells + c] = (base << 16) | thr;
+      }
+    }
   }
 
   // The code of y: #{k : mid[k] <= y} (a binary search; the scalar path).
@@ -144,88 +156,24 @@ inline uint32_t absmax_bits(const float* x, int64_t n) {
 }
 
 #if defined(GOPT_BLOCKWISE_AVX2)
-// The codes of 8 normalised values (see the top of the file).
+// The codes of 8 normalised values, from the grid (see the top of the file).
 inline __m256i codes8(const DynamicMap& q, __m256 y) {
   const __m256i bits = _mm256_castps_si256(y);
-  const __m256i neg = _mm256_srai_epi32(bits, 31);                      // -1 where y < 0
+  const __m256i neg = _mm256_srai_epi32(bits, 31);  // -1 where y < 0
   const __m256i mag = _mm256_and_si256(bits, _mm256_set1_epi32(0x7fffffff));
-  // a negative y counts the mids strictly below |y|: the same as the mids <= the float just
-  // below |y| (for |y| = 0 that is a NaN, which compares false: count 0)
-  const __m256 a = _mm256_castsi256_ps(_mm256_add_epi32(mag, neg));
-  // the decade: how many of the six inner decade edges are <= a
-  __m256i dec = _mm256_setzero_si256();
-  for (int i = 1; i < kDecades; ++i)
-    dec = _mm256_sub_epi32(dec, _mm256_castps_si256(
-        _mm256_cmp_ps(a, _mm256_set1_ps(q.edge[i]), _CMP_GE_OQ)));
-  const __m256 inv_p10 = _mm256_permutevar8x32_ps(_mm256_loadu_ps(q.inv_p10), dec);
-  const __m256 scale = _mm256_permutevar8x32_ps(_mm256_loadu_ps(q.pos_scale), dec);
-  const __m256 p10 = _mm256_permutevar8x32_ps(_mm256_loadu_ps(q.p10), dec);
-  const __m256 inv_n = _mm256_permutevar8x32_ps(_mm256_loadu_ps(q.inv_n), dec);
-  const __m256i n = _mm256_permutevar8x32_epi32(
-      _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q.n)), dec);
-  const __m256i below = _mm256_permutevar8x32_epi32(
-      _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q.below)), dec);
-  // the interior boundary nearest to a's position in the decade, 1 .. n - 1 (a decade of one
-  // mean has none: its boundary 1 then decides nothing, see the min below)
-  const __m256 pos = _mm256_mul_ps(
-      _mm256_sub_ps(_mm256_mul_ps(a, inv_p10), _mm256_set1_ps(static_cast<float>(0.1))), scale);
-  const __m256i one = _mm256_set1_epi32(1);
-  __m256i b = _mm256_cvtps_epi32(pos);  // NaN or out of range: INT_MIN, clamped below
-  b = _mm256_max_epi32(_mm256_min_epi32(b, _mm256_sub_epi32(n, one)), one);
-  // the boundary's mid, exactly as DynamicMap computes it
-  const __m256 bf = _mm256_cvtepi32_ps(b);
-  const __m256 half = _mm256_set1_ps(0.5f);
-  const __m256 c01 = _mm256_set1_ps(static_cast<float>(0.1));
-  const __m256 c09 = _mm256_set1_ps(static_cast<float>(0.9));
-  const __m256 lo = _mm256_mul_ps(p10, _mm256_add_ps(c01, _mm256_mul_ps(
-      c09, _mm256_mul_ps(_mm256_sub_ps(bf, half), inv_n))));
-  const __m256 hi = _mm256_mul_ps(p10, _mm256_add_ps(c01, _mm256_mul_ps(
-      c09, _mm256_mul_ps(_mm256_add_ps(bf, half), inv_n))));
-  const __m256 mid = _mm256_mul_ps(_mm256_add_ps(lo, hi), half);
-  __m256i j = _mm256_sub_epi32(_mm256_sub_epi32(b, one), _mm256_castps_si256(
-      _mm256_cmp_ps(a, mid, _CMP_GE_OQ)));
-  j = _mm256_min_epi32(j, _mm256_sub_epi32(n, one));
-  // count = [a >= edge0] * (1 + below + j) + [a >= edge7]
-  const __m256i in_map = _mm256_castps_si256(_mm256_cmp_ps(a, _mm256_set1_ps(q.edge[0]),
-                                                           _CMP_GE_OQ));
-  const __m256i top = _mm256_castps_si256(_mm256_cmp_ps(a, _mm256_set1_ps(q.edge[kDecades]),
-                                                        _CMP_GE_OQ));
-  __m256i count = _mm256_and_si256(in_map, _mm256_add_epi32(_mm256_add_epi32(one, below), j));
-  count = _mm256_sub_epi32(count, top);
-  // y >= 0: zero + count;  y < 0: zero - min(count, zero) (no -1 in the map)
-  const __m256i zero = _mm256_set1_epi32(q.zero);
-  const __m256i down = _mm256_sub_epi32(zero, _mm256_min_epi32(count, zero));
-  const __m256i up = _mm256_add_epi32(zero, count);
-  return _mm256_blendv_epi8(up, down, neg);
-}
-
-// 8 codes (bytes) -> their map values, computed as DynamicMap computes them.
-inline __m256 values8(const DynamicMap& q, __m256i c) {
-  const __m256i zero = _mm256_set1_epi32(q.zero);
-  const __m256i neg = _mm256_cmpgt_epi32(zero, c);
-  // k = the index of the mean among the positive ones (0-based), K = k + 1 + u:
-  // its decade is floor(log2 K) - u and its place there j = K - 2^floor(log2 K)
-  const __m256i dist = _mm256_abs_epi32(_mm256_sub_epi32(c, zero));  // 1 + k
-  const __m256i kk = _mm256_add_epi32(dist, _mm256_set1_epi32(q.u));
-  const __m256 kf = _mm256_cvtepi32_ps(kk);
-  const __m256i e = _mm256_sub_epi32(_mm256_srli_epi32(_mm256_castps_si256(kf), 23),
-                                     _mm256_set1_epi32(127));
-  const __m256i dec = _mm256_max_epi32(_mm256_sub_epi32(e, _mm256_set1_epi32(q.u)),
-                                       _mm256_setzero_si256());
-  const __m256 pow2 = _mm256_castsi256_ps(_mm256_slli_epi32(
-      _mm256_add_epi32(e, _mm256_set1_epi32(127)), 23));
-  const __m256 jf = _mm256_sub_ps(kf, pow2);
-  const __m256 p10 = _mm256_permutevar8x32_ps(_mm256_loadu_ps(q.p10), dec);
-  const __m256 inv_n = _mm256_permutevar8x32_ps(_mm256_loadu_ps(q.inv_n), dec);
-  const __m256 t = _mm256_mul_ps(_mm256_add_ps(jf, _mm256_set1_ps(0.5f)), inv_n);
-  __m256 v = _mm256_mul_ps(p10, _mm256_add_ps(_mm256_set1_ps(static_cast<float>(0.1)),
-                                               _mm256_mul_ps(_mm256_set1_ps(
-                                                   static_cast<float>(0.9)), t)));
-  v = _mm256_or_ps(v, _mm256_and_ps(_mm256_castsi256_ps(neg), _mm256_set1_ps(-0.0f)));
-  const __m256i is_zero = _mm256_cmpeq_epi32(c, zero);
-  const __m256i is_one = _mm256_cmpeq_epi32(c, _mm256_set1_epi32(255));
-  v = _mm256_andnot_ps(_mm256_castsi256_ps(is_zero), v);
-  return _mm256_blendv_ps(v, _mm256_set1_ps(1.0f), _mm256_castsi256_ps(is_one));
+  __m256i cell = _mm256_sub_epi32(_mm256_srli_epi32(mag, 15), _mm256_set1_epi32(kGridMin << 8));
+  cell = _mm256_min_epi32(_mm256_max_epi32(cell, _mm256_setzero_si256()),
+                          _mm256_set1_epi32(kGridCells - 1));
+  cell = _mm256_add_epi32(cell, _mm256_and_si256(neg, _mm256_set1_epi32(kGridCells)));
+  const __m256i entry = _mm256_i32gather_epi32(q.grid.data(), cell, 4);
+  const __m256i thr = _mm256_and_si256(entry, _mm256_set1_epi32(0xffff));
+  const __m256i base = _mm256_srli_epi32(entry, 16);
+  // the cell's mid is passed (-1) where the low bits reach its threshold; below 2^-23 the cell
+  // is the first, which holds no mid (threshold 0x8000): the code of zero
+  const __m256i past = _mm256_cmpgt_epi32(_mm256_and_si256(mag, _mm256_set1_epi32(0x7fff)),
+                                          _mm256_sub_epi32(thr, _mm256_set1_epi32(1)));
+  // y >= 0: base + 1 where past; y < 0: base - 1 where past
+  return _mm256_add_epi32(_mm256_sub_epi32(base, _mm256_xor_si256(past, neg)), neg);
 }
 #endif
 
@@ -238,9 +186,14 @@ inline void quantize_block(const DynamicMap& q, const float* x, int64_t n, uint8
     std::memset(codes, q.zero, n);
     return;
   }
+  if (mb < 0x00800000u) {  // zero or subnormal: a block of zeros
+    *scale = 0.0f;
+    std::memset(codes, q.zero, n);
+    return;
+  }
   const float absmax = bits_float(mb);
   *scale = absmax;
-  const float inv = absmax > 0.0f ? 1.0f / absmax : 0.0f;
+  const float inv = 1.0f / absmax;
   int64_t i = 0;
 #if defined(GOPT_BLOCKWISE_AVX2)
   const __m256 vinv = _mm256_set1_ps(inv);
@@ -254,19 +207,11 @@ inline void quantize_block(const DynamicMap& q, const float* x, int64_t n, uint8
   for (; i < n; ++i) codes[i] = static_cast<uint8_t>(q.code(x[i] * inv));
 }
 
-// The n values of one block: map value times the block's scale.
+// The n values of one block: map value times the block's scale (a table lookup per element:
+// measured faster here than AVX2's gather or computing the value).
 inline void dequantize_block(const DynamicMap& q, const uint8_t* codes, float scale, int64_t n,
                              float* out) {
-  int64_t i = 0;
-#if defined(GOPT_BLOCKWISE_AVX2)
-  const __m256 vs = _mm256_set1_ps(scale);
-  for (; i + 8 <= n; i += 8) {
-    const __m256i c = _mm256_cvtepu8_epi32(
-        _mm_loadl_epi64(reinterpret_cast<const __m128i*>(codes + i)));
-    _mm256_storeu_ps(out + i, _mm256_mul_ps(values8(q, c), vs));
-  }
-#endif
-  for (; i < n; ++i) out[i] = q.value[codes[i]] * scale;
+  for (int64_t i = 0; i < n; ++i) out[i] = q.value[codes[i]] * scale;
 }
 
 // ---- bfloat16 -------------------------------------------------------------------------------

@@ -165,6 +165,10 @@ class LowPrecStates {
   }
 
   bool ok() const {
+    if (!blockwise::dynamic_map(true).grid_ok || !blockwise::dynamic_map(false).grid_ok) {
+      MX_ERROR_MSG << "gluon_opt low-precision kernel: the quantiser's grid is inconsistent";
+      return false;
+    }
     if (!p_.valid || static_cast<int>(keys_.size()) != p_.l.n) {
       MX_ERROR_MSG << "gluon_opt low-precision kernel: bad fmt/signs/block/keys attributes";
       return false;

@@ -39,9 +39,8 @@ intervals of [0.1, 1] times ``10^(i-6)`` (``u = 0`` signed, ``u = 1`` unsigned):
 the block's absmax, the finer the steps in absolute terms, with 1 to 3 significant digits at
 every scale (the paper's "dynamic tree" quantisation, built as bitsandbytes' ``create_dynamic_map``
 builds it). The signed map has their negatives too; both have 0 and 1. Our entries are that
-formula evaluated in float32 in a fixed order (``_mean``), within 3 ulp of the exact values (the
-kernel computes the entries it needs with the same float32 operations instead of gathering
-them from a table, see ``kernels/blockwise.h``).
+formula computed in double precision and rounded to float32 (bitsandbytes computes them with
+torch's float32 ``linspace``: the same values to an ulp or two).
 
 Quantising ``y = x * (1 / absmax)`` gives the code ``#{k : mid[k] <= y}`` with ``mid[k] = (M[k] +
 M[k+1]) / 2`` in float32: the index of the nearest map value, ties to the larger one (a binary
@@ -90,13 +89,6 @@ _F32 = np.float32
 # ---------------------------------------------------------------------------------------------
 # The dynamic map
 
-def _mean(p10, inv_n, j):
-    """The map value of mean ``j`` of a decade, in float32 and in this order (the kernels
-    compute the same value with the same operations)."""
-    t = (_F32(j) + _F32(0.5)) * _F32(inv_n)
-    return _F32(p10) * (_F32(0.1) + _F32(0.9) * t)
-
-
 _MAPS = {}
 
 
@@ -107,10 +99,9 @@ def dynamic_map(signed):
     if signed not in _MAPS:
         u = 0 if signed else 1
         means = []
-        for i in range(_DECADES):
+        for i in range(_DECADES):  # in double, in kernels/blockwise.h's order
             n = 2 ** (i + u)
-            p10 = _F32(10.0 ** (i - 6))
-            means.extend(_mean(p10, _F32(1.0) / _F32(n), np.arange(n, dtype=np.float32)))
+            means.extend(10.0 ** (i - 6) * (0.1 + 0.9 * ((np.arange(n) + 0.5) / n)))
         means = np.array(means, dtype=np.float32)
         values = np.concatenate([-means[::-1] if signed else [], [0.0], means, [1.0]])
         _MAPS[signed] = values.astype(np.float32)
