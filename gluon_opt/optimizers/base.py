@@ -53,7 +53,7 @@ __all__ = ['GluonOptOptimizer', 'check_range', 'check_nonnegative', 'check_posit
            'check_choice', 'check_int', 'check_float', 'check_bool', 'check_clip_gradient',
            'check_lr_scheduler', 'check_dict', 'check_weight_dtype', 'FLOAT_DTYPES',
            'couple_weight_decay', 'decay_weight', 'bias_corrections', 'zeros_like',
-           'cautious_mask', 'IMPL_ENV', 'STORAGE_OPTIONS']
+           'cautious_mask', 'refuse_low_precision', 'IMPL_ENV', 'STORAGE_OPTIONS']
 
 IMPL_ENV = 'GLUON_OPT_IMPL'
 #: tensors MXNet's ``Updater`` hands to one ``update`` call for optimizers with a fused kernel
@@ -217,6 +217,18 @@ def decay_weight(weight, factor):
 def bias_corrections(beta1, beta2, t):
     """Adam's bias corrections ``(1 - beta1**t, 1 - beta2**t)`` for the 1-based step ``t``."""
     return 1.0 - beta1 ** t, 1.0 - beta2 ** t
+
+
+def refuse_low_precision(owner, state_dtype, refusal=''):
+    """The ValueError for ``state_dtype`` (not float32) where ``owner`` cannot store its
+    states so (``refusal``: a phrase such as ``'with cautious=True'``, or '')."""
+    from .registry import REGISTRY
+    supported = sorted(name for name, cls in REGISTRY.items()
+                       if cls.low_precision_states is not None)
+    _fail(owner, 'state_dtype', state_dtype, 'state_dtype=%r is not supported by %s%s yet; '
+          "supported: %s (or state_dtype='float32')" % (state_dtype, owner, ' ' + refusal
+                                                         if refusal else '',
+                                                         ', '.join(supported)))
 
 
 def cautious_mask(update, grad):
@@ -462,13 +474,7 @@ class GluonOptOptimizer(mx.optimizer.Optimizer):
         if self.state_dtype != 'float32':
             refusal = self.low_precision_refusal()
             if refusal is not None:
-                from .registry import REGISTRY
-                supported = sorted(name for name, cls in REGISTRY.items()
-                                   if cls.low_precision_states is not None)
-                _fail(owner, 'state_dtype', state_dtype, 'state_dtype=%r is not supported by '
-                      '%s%s yet; supported: %s (or state_dtype=\'float32\')'
-                      % (state_dtype, owner, ' ' + refusal if refusal else '',
-                         ', '.join(supported)))
+                refuse_low_precision(owner, state_dtype, refusal)
 
     def state_memory(self, state):
         """Bytes of the arrays of one weight's ``state`` (as ``create_state_multi_precision``

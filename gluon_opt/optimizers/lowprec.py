@@ -320,20 +320,19 @@ def state_nbytes(state):
 
 
 def convert(opt, source, source_settings, target, shape):
-    """Copy the values of one weight's states ``source``, stored with ``source_settings``,
-    into ``target`` (the same states in ``opt``'s own storage), in place."""
+    """Copy the values of one weight's states ``source``, stored as ``source_settings`` (a
+    ``settings`` dict) say, into ``target``, the same states in ``opt``'s own storage (in
+    place, rounded to nearest: a conversion is not a step)."""
     with use_settings(opt, source_settings):
         values = float_states(opt, source, shape)
-    floats = [nd.array(v, ctx=mx.cpu(), dtype=np.float32) for v in values]
-    for f, t in zip(floats, target):
+    floats = []
+    for value, t in zip(values, target):
+        context = (t[0] if isinstance(t, tuple) else t).context
+        floats.append(nd.array(value, ctx=context, dtype=np.float32))
         if state_kind(t) == 'f':
-            t[:] = f
-    # float32 entries were copied above; the others are stored as an update stores them
-    # (with nearest rounding: a conversion is not a step)
-    with use_settings(opt, dict(settings(opt))):
-        rounding = opt.state_rounding
-        opt.state_rounding = 'nearest'
-        try:
-            store(opt, floats, target, shape, 0, 0)
-        finally:
-            opt.state_rounding = rounding
+            t[:] = floats[-1]
+    rounding, opt.state_rounding = opt.state_rounding, 'nearest'
+    try:
+        store(opt, floats, target, shape, 0, 0)
+    finally:
+        opt.state_rounding = rounding
