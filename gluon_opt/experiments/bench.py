@@ -91,9 +91,13 @@ STATE_DTYPES = ('float32', 'bfloat16', 'int8')
 
 
 def _low_precision(name):
-    """True where optimizer ``name`` can store its states in bfloat16 or 8 bits."""
+    """True where the benchmark entry ``name`` can store its states in bfloat16 or 8 bits
+    (its optimizer declares ``low_precision_states``, and its settings do not refuse them)."""
     from ..optimizers import REGISTRY
-    return REGISTRY[name].low_precision_states is not None
+    cls = REGISTRY[_key(name)[len('gluon_opt.'):]]
+    if cls.low_precision_states is None:
+        return False
+    return cls(**ALGORITHMS[name][0]).low_precision_refusal() is None
 
 
 #: bytes of the multi-threaded copy that measures the memory bandwidth (larger than the caches)
@@ -469,8 +473,7 @@ def benchmark(args):
             variants = [d for d in dtypes if d != 'float32'] if (
                 fused_ok and _low_precision(name)) else []
             for d in variants:  # the fused kernels with the states in low precision
-                impls.append(('fused', 'gluon_opt.' + name, dict(hp, use_fused=True,
-                                                                 state_dtype=d)))
+                impls.append(('fused', _key(name), dict(hp, use_fused=True, state_dtype=d)))
             runners = [trainer_runner(_params(shapes), opt_name, opt_hp)
                        for _, opt_name, opt_hp in impls]
             labels = [impl for impl, _, _ in impls]
