@@ -66,6 +66,8 @@ import numpy as np
 import mxnet as mx
 from mxnet import nd
 
+from .optimizers.base import STORAGE_OPTIONS
+
 __all__ = ['StatesFileError', 'save', 'load', 'FORMAT', 'VERSION']
 
 FORMAT = 'gluon_opt.trainer_states'
@@ -73,11 +75,11 @@ VERSION = 1
 _JSON = '__states__'
 _DIGEST = '__sha256__'
 
+_STORAGE = frozenset(STORAGE_OPTIONS)
 #: optimizer attributes that are neither hyperparameters nor state: set by the Trainer from its
 #: parameters (multipliers, names, the gradient rescale of the current batch), implementation
-#: choices, or caches of live arrays (``cache_attributes``)
-_STORAGE = frozenset(['state_dtype', 'state_rounding', 'state_block_size', 'state_min_size',
-                      'state_seed'])
+#: choices, or caches of live arrays (``cache_attributes``), and the states' storage (recorded
+#: apart, see the module docstring)
 _NOT_STATE = frozenset(['param_dict', 'rescale_grad', 'idx2name', 'sym_info', 'lr_mult',
                         'wd_mult', 'aggregate_num', 'allow_np_array', 'use_fused']) | _STORAGE
 #: ``__init__`` arguments that are not hyperparameters (the storage of the states,

@@ -45,6 +45,7 @@ Overview (README) <_generated/README>
 compare
 optimizers
 performance
+low_precision
 modern
 schedules
 second-order

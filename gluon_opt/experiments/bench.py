@@ -93,11 +93,11 @@ STATE_DTYPES = ('float32', 'bfloat16', 'int8')
 def _low_precision(name):
     """True where the benchmark entry ``name`` can store its states in bfloat16 or 8 bits
     (its optimizer declares ``low_precision_states``, and its settings do not refuse them)."""
-    from ..optimizers import REGISTRY
-    cls = REGISTRY[_key(name)[len('gluon_opt.'):]]
-    if cls.low_precision_states is None:
+    from ..optimizers import info
+    record = info(_key(name))
+    if record.low_precision_states is None:
         return False
-    return cls(**ALGORITHMS[name][0]).low_precision_refusal() is None
+    return record.cls(**ALGORITHMS[name][0]).low_precision_refusal() is None
 
 
 #: bytes of the multi-threaded copy that measures the memory bandwidth (larger than the caches)
@@ -476,27 +476,24 @@ def benchmark(args):
                 impls.append(('fused', _key(name), dict(hp, use_fused=True, state_dtype=d)))
             runners = [trainer_runner(_params(shapes), opt_name, opt_hp)
                        for _, opt_name, opt_hp in impls]
-            labels = [impl for impl, _, _ in impls]
-            row_names = [name + (':' + opt_hp['state_dtype'] if 'state_dtype' in opt_hp else '')
-                         for _, _, opt_hp in impls]
             if has_torch and torch_cls:
                 for mode in ('fused', 'foreach'):
                     try:
                         runners.append(torch_runner(shapes, torch_cls, hp, mode))
                     except (RuntimeError, TypeError, ValueError):
                         continue  # e.g. no fused CPU implementation of this one in torch
-                    labels.append('torch-' + mode)
+                    impls.append(('torch-' + mode, torch_cls, {}))
             secs = _interleaved(runners + [(None, copy_step)], budget)
             bw_here = 2 * COPY_BYTES / secs.pop() / 1e9
-            held = {}
-            for (impl, _, opt_hp), (_, step) in zip(impls, runners):
-                if impl == 'fused' and variants:
-                    held[opt_hp.get('state_dtype', 'float32')] = state_bytes_held(step.trainer)
-            for impl, row_name, sec, (_, _, opt_hp) in zip(labels, row_names, secs, impls):
+            held = {opt_hp.get('state_dtype', 'float32'): state_bytes_held(step.trainer)
+                    for (impl, _, opt_hp), (_, step) in zip(impls, runners)
+                    if impl == 'fused' and variants}
+            for (impl, _, opt_hp), sec in zip(impls, secs):
                 dtype = opt_hp.get('state_dtype')
                 # the states as stored are read and written once, instead of float32 ones
                 moved = nbytes + (2 * (held[dtype] - held['float32']) if dtype else 0)
-                row = _row(set_name, row_name, impl, sec, moved, bw_here, len(shapes), numel)
+                row = _row(set_name, name + (':' + dtype if dtype else ''), impl, sec, moved,
+                           bw_here, len(shapes), numel)
                 if impl == 'fused' and variants:
                     row['state_MB'] = held[dtype or 'float32'] / 1e6
                 rows.append(row)

@@ -356,6 +356,10 @@ class GluonOptOptimizer(mx.optimizer.Optimizer):
     #: second moments, which are never negative); the others (one-element states) stay
     #: float32. None: the optimizer keeps float32 states only.
     low_precision_states = None
+    # the storage options' defaults (``__init__`` sets them): also what an optimizer pickled
+    # before they existed reads
+    state_dtype, state_rounding, state_seed = 'float32', 'nearest', 0
+    state_block_size, state_min_size = lowprec.DEFAULT_BLOCK_SIZE, lowprec.DEFAULT_MIN_SIZE
     #: True for optimizers whose ``step`` needs a closure (see ``gluon_opt.Trainer``)
     needs_closure = False
     #: attributes that only cache references to the weights and gradients being updated
