@@ -32,7 +32,7 @@ from gluon_opt.optimizers import lowprec
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import blockwise_transcription as bt  # noqa: E402
 from helpers import create, random_problem, classification_data, small_mlp, train_steps  # noqa
-from optimizer_table import by_id, storage_of, STEPS  # noqa: E402
+from optimizer_table import TABLE, by_id, storage_of, STEPS  # noqa: E402
 from references import REFERENCES  # noqa: E402
 
 SIGNS = [pytest.param(True, id='signed'), pytest.param(False, id='unsigned')]
@@ -427,7 +427,7 @@ def test_the_supported_optimizers():
 @pytest.mark.parametrize('name', sorted(set(gluon_opt.REGISTRY) - set(SUPPORTED)))
 def test_other_optimizers_refuse_low_precision_states(name):
     cls = gluon_opt.REGISTRY[name]
-    entry = [e for e in __import__('optimizer_table').TABLE if e.name == name][0]
+    entry = [e for e in TABLE if e.name == name][0]
     for dtype in ('int8', 'bfloat16'):
         with pytest.raises(ValueError) as info:
             mx.optimizer.create('gluon_opt.' + name, state_dtype=dtype, **entry.kwargs)

@@ -30,17 +30,16 @@ def state_kind(state):
     bfloat16 bits: MXNet 1.9.1 has a bfloat16 dtype, but its external-operator interface
     refuses it, and no 16-bit integer dtype), ``'q'`` (a ``(uint8 codes, float32 scales)``
     pair of NDArrays: 8-bit blockwise), or None (anything else)."""
-    import mxnet as mx
     if isinstance(state, tuple):
-        if (len(state) == 2 and all(isinstance(a, mx.nd.NDArray) for a in state)
+        if (len(state) == 2 and all(hasattr(a, 'dtype') for a in state)
                 and state[0].dtype == np.uint8 and state[1].dtype == np.float32):
             return 'q'
         return None
-    if isinstance(state, mx.nd.NDArray):
-        if state.dtype == np.float32:
-            return 'f'
-        if state.dtype == np.uint8 and state.ndim >= 2 and state.shape[-1] == 2:
-            return 'b'
+    dtype = getattr(state, 'dtype', None)
+    if dtype == np.float32:
+        return 'f'
+    if dtype == np.uint8 and len(state.shape) >= 2 and state.shape[-1] == 2:
+        return 'b'
     return None
 
 

@@ -561,7 +561,7 @@ class GluonOptOptimizer(mx.optimizer.Optimizer):
                 'stochastic': int(self.state_rounding == 'stochastic'),
                 'seed': self.state_seed})
         return kernels.update(op_name, items, attrs, self.fused_scalars,
-                              self.__dict__.setdefault('_fused_plans', {}), lowprec=low)
+                              self.__dict__.setdefault('_fused_plans', {}), low)
 
     def fusable(self, item, op_name):
         """True where the kernel ``op_name`` takes ``item`` (for composite updates)."""
