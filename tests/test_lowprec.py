@@ -415,6 +415,21 @@ def test_small_tensors_keep_float32_states_with_int8():
     assert [kernels.state_kind(s) for s in laprop] == ['q', 'q', 'f']  # lr_avg: one element
 
 
+def test_float16_weights_without_master_weights_keep_float16_states():
+    """``state_dtype`` stores float32 states (float32 weights, or float32 master weights):
+    float16 weights updated in float16 keep their float16 states, on both paths."""
+    import warnings
+    for fused in (False, True):
+        opt = create('adam', state_dtype='int8', state_min_size=0, use_fused=fused)
+        w = nd.ones((300,), dtype='float16')
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')  # float16 without master weights, on purpose
+            state = opt.create_state_multi_precision(0, w)
+        assert all(s.dtype == np.float16 for s in state)
+        opt.update_multi_precision(0, w, nd.ones((300,), dtype='float16'), state)
+        assert np.all(w.asnumpy() < 1)
+
+
 SUPPORTED = sorted(name for name, cls in gluon_opt.REGISTRY.items()
                    if cls.low_precision_states is not None)
 

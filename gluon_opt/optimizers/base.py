@@ -447,7 +447,9 @@ class GluonOptOptimizer(mx.optimizer.Optimizer):
 
     def create_state(self, index, weight):
         state = self.init_state(weight)
-        if self.state_dtype != 'float32':
+        # float32 states (of float32 weights, or float32 master weights) only: float16 weights
+        # without master weights keep their float16 states, already 2 bytes
+        if self.state_dtype != 'float32' and weight.dtype == np.float32:
             state = lowprec.compress(self, state, weight.shape)
         return state
 
