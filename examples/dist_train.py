@@ -37,6 +37,8 @@ def parse_args(argv=None):
     p.add_argument('--optimizer', default='adam', help='gluon_opt optimizer name')
     p.add_argument('--lr', type=float, default=None, help='learning rate (default: its own)')
     p.add_argument('--wd', type=float, default=None, help='weight decay (default: its own)')
+    p.add_argument('--state-dtype', default=None, choices=('float32', 'bfloat16', 'int8'),
+                   help='how the optimizer stores its states (every tensor, however small)')
     p.add_argument('--kvstore', default=os.environ.get('GLUON_OPT_KVSTORE', 'local'),
                    help='local, device, dist_sync, dist_async, dist_sync_device')
     p.add_argument('--update-on-kvstore', type=int, choices=(0, 1), default=None,
@@ -134,6 +136,8 @@ def main(argv=None):
         hyper['learning_rate'] = args.lr
     if args.wd is not None:
         hyper['wd'] = args.wd
+    if args.state_dtype is not None:
+        hyper.update(state_dtype=args.state_dtype, state_min_size=0)
     # gluon_opt.Trainer, not gluon.Trainer: it closes MXNet 1.9.1's first-step race on dist
     # kvstores with update_on_kvstore=False (see gluon_opt.Trainer._init_params)
     trainer = gluon_opt.Trainer(net.collect_params(), 'gluon_opt.' + args.optimizer, hyper,

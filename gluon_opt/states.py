@@ -24,7 +24,8 @@ The JSON document::
      "params": [{"index": 0, "name": "dense0_weight", "shape": [16, 20], "dtype": "float32"}, ...],
      "trainer": {"update_on_kvstore": false, "contexts": 1, "num_steps": 10, ...},
      "optimizer_state": <tree>,                        # the optimizer object
-     "states": [[0, <tree>], [1, <tree>], ...]}        # per-parameter states (first context)
+     "states": [[0, <tree>], [1, <tree>], ...],        # per-parameter states (first context)
+     "state_storage": {"state_dtype": "int8", "state_block_size": 256, "state_min_size": 4096}}
 
 A ``<tree>`` is JSON for a Python value: null, booleans, integers, strings and finite floats as
 themselves; ``{"float": "nan"}`` for non-finite floats; ``{"scalar": "float32", "value": x}``
@@ -46,6 +47,12 @@ state is created by the trainer's optimizer for the trainer's weight (so it has 
 structure, dtype and context) and the file's arrays are copied into it, after a check of their
 shapes and dtypes. Every failure to load is a :class:`StatesFileError`, one line naming the
 file and the first mismatch; nothing is changed then.
+
+``state_storage`` records how the states are stored (``state_dtype``, see
+``gluon_opt.optimizers.lowprec``; absent: float32). A file whose storage differs from the
+trainer's optimizer's is converted: its states are read in the file's storage and stored in the
+trainer's (int8 or bfloat16 into float32 exactly, the other ways rounded as a step stores
+them). ``state_rounding`` and ``state_seed`` are the trainer's own too.
 """
 import hashlib
 import inspect
@@ -59,6 +66,8 @@ import numpy as np
 import mxnet as mx
 from mxnet import nd
 
+from .optimizers.base import STORAGE_OPTIONS
+
 __all__ = ['StatesFileError', 'save', 'load', 'FORMAT', 'VERSION']
 
 FORMAT = 'gluon_opt.trainer_states'
@@ -66,14 +75,17 @@ VERSION = 1
 _JSON = '__states__'
 _DIGEST = '__sha256__'
 
+_STORAGE = frozenset(STORAGE_OPTIONS)
 #: optimizer attributes that are neither hyperparameters nor state: set by the Trainer from its
 #: parameters (multipliers, names, the gradient rescale of the current batch), implementation
-#: choices, or caches of live arrays (``cache_attributes``)
+#: choices, or caches of live arrays (``cache_attributes``), and the states' storage (recorded
+#: apart, see the module docstring)
 _NOT_STATE = frozenset(['param_dict', 'rescale_grad', 'idx2name', 'sym_info', 'lr_mult',
-                        'wd_mult', 'aggregate_num', 'allow_np_array', 'use_fused'])
-#: ``__init__`` arguments that are not hyperparameters
+                        'wd_mult', 'aggregate_num', 'allow_np_array', 'use_fused']) | _STORAGE
+#: ``__init__`` arguments that are not hyperparameters (the storage of the states,
+#: ``state_dtype`` and its options, is recorded apart: a file of another storage is converted)
 _NOT_HYPER = frozenset(['self', 'param_idx2name', 'sym', 'param_dict', 'begin_num_update',
-                        'rescale_grad', 'use_fused'])
+                        'rescale_grad', 'use_fused']) | _STORAGE
 
 
 class StatesFileError(ValueError):
@@ -533,8 +545,17 @@ def save(trainer, path):
         'trainer': trainer._states_extra(),
         'optimizer_state': opt_node,
         'states': state_nodes,
+        'state_storage': _storage(opt),
     }
     write(path, document, enc.arrays)
+
+
+def _storage(opt):
+    """How ``opt`` stores its states (``lowprec.settings``), or None for MXNet's own."""
+    if opt is None or not hasattr(opt, 'state_dtype'):
+        return None
+    from .optimizers import lowprec
+    return lowprec.settings(opt)
 
 
 def load(trainer, path, allow_pickle=False, check_hyperparameters=True):
@@ -580,11 +601,45 @@ def _from_pickle(path, data):
         document = {'optimizer': optimizer_name(opt) if opt is not None else None,
                     'optimizer_state': enc.encode(opt, 'optimizer') if opt is not None
                     else None,
+                    'state_storage': _storage(opt),
                     'states': [[enc.encode(i, 'index'), enc.encode(s, 'state of %r' % (i,))]
                                for i, s in states.items()]}
     except TypeError as err:
         raise StatesFileError(path, str(err))
     return document, enc.arrays
+
+
+def _file_storage(document, opt):
+    """The file's ``state_storage`` where it differs from ``opt``'s (its states must be
+    converted), else None. A file without one holds float32 states."""
+    mine = _storage(opt)
+    if mine is None:
+        return None
+    from .optimizers import lowprec
+    theirs = document.get('state_storage') or dict(mine, state_dtype='float32')
+    valid = (isinstance(theirs, dict) and set(theirs) == set(mine)
+             and theirs['state_dtype'] in lowprec.STATE_DTYPES
+             and theirs['state_block_size'] in lowprec.BLOCK_SIZES
+             and isinstance(theirs['state_min_size'], int) and theirs['state_min_size'] >= 0)
+    if not valid:
+        raise _Mismatch('the file\'s state_storage %r is not one this gluon_opt reads'
+                        % (theirs,))
+    return None if theirs == mine else theirs
+
+
+def _converted(opt, dec, node, idx, weight, storage, where):
+    """The state ``node`` of the file, stored as ``storage`` says, in ``opt``'s storage."""
+    from .optimizers import lowprec
+    with lowprec.use_settings(opt, storage):
+        theirs = dec.decode(node, opt.create_state_multi_precision(idx, weight), where)
+    ours = opt.create_state_multi_precision(idx, weight)
+    if opt._uses_master(weight):  # (master weight, states)
+        ours[0][:] = theirs[0]
+        theirs, target = theirs[1], ours[1]
+    else:
+        target = ours
+    lowprec.convert(opt, theirs, storage, target, weight.shape)
+    return ours
 
 
 def _snapshot(obj, seen=None):
@@ -615,6 +670,7 @@ def _restore(trainer, path, document, arrays, check_hyperparameters):
         _check_params(trainer, document)
     updaters = _state_updaters(trainer, 'load', path)
     dec = _Decoder(arrays, trainer._contexts[0], check_hyperparameters)
+    storage = _file_storage(document, opt)
     snapshot = _snapshot(opt)
     try:
         if node is not None:
@@ -636,11 +692,14 @@ def _restore(trainer, path, document, arrays, check_hyperparameters):
                 param = trainer._params[idx]
                 weights = param._data  # None until (deferred) initialisation
                 weight = weights[k or 0] if weights else None
-                template = (opt.create_state_multi_precision(idx, weight)
-                            if weight is not None else _MISSING)
                 dec.memo = dict(base_memo)
-                states[idx] = dec.decode(state_node, template, 'state of parameter %d (%s)'
-                                         % (idx, param.name))
+                where = 'state of parameter %d (%s)' % (idx, param.name)
+                if weight is not None and storage is not None:
+                    states[idx] = _converted(opt, dec, state_node, idx, weight, storage, where)
+                else:
+                    template = (opt.create_state_multi_precision(idx, weight)
+                                if weight is not None else _MISSING)
+                    states[idx] = dec.decode(state_node, template, where)
                 # a kvstore's updater moves states to its weights' context on first use
                 synced[idx] = weight is not None and k is not None
             restored.append((updater, states, synced))

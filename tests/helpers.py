@@ -30,6 +30,16 @@ def flat_states(state):
     return out
 
 
+def state_values(opt, state, shape):
+    """The values of one weight's states as float32 numpy arrays, master weight excluded,
+    in ``state_names_for(shape)`` order: the arrays themselves, or what the bfloat16 or 8-bit
+    storage of ``state_dtype`` holds."""
+    if getattr(opt, 'state_dtype', 'float32') == 'float32':
+        return flat_states(state)
+    from gluon_opt.optimizers import lowprec
+    return lowprec.float_states(opt, state, shape)
+
+
 def run_updates(opt, w0, grads, dtype='float32', ctx=None, index=0):
     """Apply ``opt`` to one weight for every gradient; return (weight, state)."""
     ctx = ctx or mx.cpu()

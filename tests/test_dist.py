@@ -94,11 +94,13 @@ def _weights(path):
 COMMON = ['--steps', '8', '--batch', '64', '--hidden', '32']
 
 
-@pytest.mark.parametrize('name', ['adam', 'adamw', 'lion', 'lamb'])
+@pytest.mark.parametrize('name', ['adam', 'adamw', 'lion', 'lamb', 'adam:int8'])
 def test_dist_sync_matches_single_process(name, tmp_path):
+    name, _, state_dtype = name.partition(':')  # adam:int8: the servers store 8-bit states
     if name not in gluon_opt.REGISTRY:
         pytest.skip('not registered yet')
-    args = COMMON + ['--optimizer', name]
+    args = COMMON + ['--optimizer', name] + (['--state-dtype', state_dtype] if state_dtype
+                                             else [])
     rc, out, _, port = launch([sys.executable, SCRIPT, '--kvstore', 'dist_sync',
                                '--update-on-kvstore', '1', '--out', str(tmp_path / 'd.npz')]
                               + args)

@@ -196,6 +196,9 @@ def test_fused_matches_reference(loaded, name, hp, dtype, multi):
     if not multi and getattr(gluon_opt.REGISTRY[name], 'whole_step', False):
         pytest.skip('%s takes a whole step per call: one tensor per call is refused '
                     '(tests/test_parameter_free.py)' % name)
+    if not multi and 'state_dtype' in hp:
+        pytest.skip('states in low precision: one tensor per call is checked by '
+                    'tests/test_lowprec.py (CI time)')
     ref_w, ref_s = reference(name, hp, dtype)
     fus_w, fus_s = run(name, hp, True, dtype, multi)
     for r, f in zip(ref_w, fus_w):

@@ -46,6 +46,7 @@ compare
 benchmark
 optimizers
 performance
+low_precision
 modern
 schedules
 second-order

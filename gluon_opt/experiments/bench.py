@@ -21,6 +21,13 @@ the same round-robin as each optimizer's loops (``sgd_samples/s``). The ``nonfin
 measures what ``gluon_opt.Trainer``'s check of NaN/inf gradients costs: the ResNet-50 step and
 the MLP loop with ``nonfinite='raise'`` and ``'skip'`` against ``'ignore'`` (``vs_ignore``).
 
+``--state-dtype float32,bfloat16,int8`` times the fused kernels of the optimizers that can keep
+their states in low precision (``state_dtype``, ``gluon_opt.optimizers.lowprec``) with each
+storage, in the same round-robin as the float32 ones: rows ``adam:int8`` and so on, whose
+``vs_float32`` is their time over the float32 fused time beside them, ``state_MB`` the bytes of
+the states the trainer holds (measured on its arrays), and whose bytes moved count the states
+as they are stored (codes and scales, or bfloat16 halves), read and written once.
+
 Results print as a table and are saved as CSV and a PNG bar chart (``--out``, a new folder:
 an existing one is replaced only with ``--overwrite`` and only if gluon-opt wrote it, see
 ``outputs``).
@@ -79,6 +86,20 @@ def algorithm_bytes(name, shapes):
     return per * sum(int(np.prod(s)) for s in shapes)
 
 
+#: the storages ``--state-dtype`` takes (``gluon_opt.optimizers.lowprec.STATE_DTYPES``)
+STATE_DTYPES = ('float32', 'bfloat16', 'int8')
+
+
+def _low_precision(name):
+    """True where the benchmark entry ``name`` can store its states in bfloat16 or 8 bits
+    (its optimizer declares ``low_precision_states``, and its settings do not refuse them)."""
+    from ..optimizers import info
+    record = info(_key(name))
+    if record.low_precision_states is None:
+        return False
+    return record.cls(**ALGORITHMS[name][0]).low_precision_refusal() is None
+
+
 #: bytes of the multi-threaded copy that measures the memory bandwidth (larger than the caches)
 COPY_BYTES = 256 << 20
 
@@ -93,6 +114,11 @@ def add_arguments(parser):
     parser.add_argument('--optimizers', default=','.join(DEFAULT_OPTIMIZERS),
                         help='comma-separated optimizers among %s, or "all" (default %s)'
                         % (', '.join(ALGORITHMS), ','.join(DEFAULT_OPTIMIZERS)))
+    parser.add_argument('--state-dtype', default='float32',
+                        help='comma-separated storages of the optimizer states among float32, '
+                             'bfloat16, int8: each optimizer that can store its states so is '
+                             'timed with each (fused kernels; rows <optimizer>:<dtype>); '
+                             'default float32')
     parser.add_argument('--quick', action='store_true',
                         help='fewer timed steps, and no reference path on ResNet-50 shapes')
     parser.add_argument('--budget', type=float, default=None,
@@ -188,7 +214,8 @@ def _interleaved(runners, budget=0.6, min_iters=3, max_iters=50, min_samples=MIN
 
 def trainer_runner(params, optimizer, hp, trainer_kwargs=None):
     """``(before, step)`` for one ``Trainer.step`` (waiting for MXNet's asynchronous engine);
-    ``trainer_kwargs``: a ``gluon_opt.Trainer`` with these options instead of ``gluon.Trainer``."""
+    ``trainer_kwargs``: a ``gluon_opt.Trainer`` with these options instead of ``gluon.Trainer``.
+    ``step.trainer`` is the trainer (its states exist after the first step)."""
     trainer = _trainer(params, optimizer, hp, trainer_kwargs)
     arrays = [a for p in params for a in p.list_data()]
 
@@ -199,7 +226,15 @@ def trainer_runner(params, optimizer, hp, trainer_kwargs=None):
     def step():
         trainer.step(1)
         mx.nd.waitall()
+    step.trainer = trainer
     return fresh, step
+
+
+def state_bytes_held(trainer):
+    """Bytes of the optimizer states ``trainer`` holds (its first updater's arrays, as they
+    are stored; a float16 weight's float32 master counts too)."""
+    from ..optimizers import lowprec
+    return sum(lowprec.state_nbytes(s) for s in trainer._updaters[0].states.values())
 
 
 def torch_runner(shapes, cls_name, hp, mode):
@@ -394,6 +429,10 @@ def benchmark(args):
         if n not in ALGORITHMS:
             raise BenchError('unknown optimizer %r; choose from %s (or all)'
                              % (n, ', '.join(ALGORITHMS)))
+    dtypes = [s.strip() for s in getattr(args, 'state_dtype', 'float32').split(',') if s.strip()]
+    for d in dtypes:
+        if d not in STATE_DTYPES:
+            raise BenchError('unknown state dtype %r; choose from %s' % (d, ', '.join(STATE_DTYPES)))
     budget = args.budget if args.budget is not None else (0.1 if args.quick else 0.3)
     out = Output(args.out or os.path.join('runs', 'bench-' + time.strftime('%Y%m%d-%H%M%S')),
                  'bench', overwrite=getattr(args, 'overwrite', False))  # checked before timing
@@ -431,21 +470,33 @@ def benchmark(args):
                 impls.append(('reference', _key(name), dict(hp, use_fused=False)))
             if builtin:
                 impls.append(('mxnet', builtin, hp))
+            variants = [d for d in dtypes if d != 'float32'] if (
+                fused_ok and _low_precision(name)) else []
+            for d in variants:  # the fused kernels with the states in low precision
+                impls.append(('fused', _key(name), dict(hp, use_fused=True, state_dtype=d)))
             runners = [trainer_runner(_params(shapes), opt_name, opt_hp)
                        for _, opt_name, opt_hp in impls]
-            labels = [impl for impl, _, _ in impls]
             if has_torch and torch_cls:
                 for mode in ('fused', 'foreach'):
                     try:
                         runners.append(torch_runner(shapes, torch_cls, hp, mode))
                     except (RuntimeError, TypeError, ValueError):
                         continue  # e.g. no fused CPU implementation of this one in torch
-                    labels.append('torch-' + mode)
+                    impls.append(('torch-' + mode, torch_cls, {}))
             secs = _interleaved(runners + [(None, copy_step)], budget)
             bw_here = 2 * COPY_BYTES / secs.pop() / 1e9
-            for impl, sec in zip(labels, secs):
-                rows.append(_row(set_name, name, impl, sec, nbytes, bw_here, len(shapes),
-                                 numel))
+            held = {opt_hp.get('state_dtype', 'float32'): state_bytes_held(step.trainer)
+                    for (impl, _, opt_hp), (_, step) in zip(impls, runners)
+                    if impl == 'fused' and variants}
+            for (impl, _, opt_hp), sec in zip(impls, secs):
+                dtype = opt_hp.get('state_dtype')
+                # the states as stored are read and written once, instead of float32 ones
+                moved = nbytes + (2 * (held[dtype] - held['float32']) if dtype else 0)
+                row = _row(set_name, name + (':' + dtype if dtype else ''), impl, sec, moved,
+                           bw_here, len(shapes), numel)
+                if impl == 'fused' and variants:
+                    row['state_MB'] = held[dtype or 'float32'] / 1e6
+                rows.append(row)
             del runners
     _add_ratios(rows)
     _print(rows)
@@ -545,18 +596,24 @@ def _run_nonfinite(names, budget):
 
 
 def _add_ratios(rows):
-    """Each time divided by MXNet's built-in and by torch's fused, same set and optimizer."""
+    """Each time divided by MXNet's built-in and by torch's fused, same set and optimizer
+    (``adam:int8``'s by Adam's), and low-precision rows' by the float32 fused time beside them
+    (``vs_float32``)."""
     index = {(r['set'], r['optimizer'], r['impl']): r for r in rows if 'ms' in r}
     for r in rows:
         if 'ms' not in r:
             continue
+        base = r['optimizer'].split(':')[0]
         for ref, key in (('mxnet', 'vs_mxnet'), ('torch-fused', 'vs_torch_fused')):
-            other = index.get((r['set'], r['optimizer'], ref))
+            other = index.get((r['set'], base, ref))
             r[key] = r['ms'] / other['ms'] if other else None
+        if 'state_MB' in r:
+            other = index[(r['set'], base, 'fused')]
+            r['vs_float32'] = r['ms'] / other['ms']
 
 
 COLUMNS = ['set', 'optimizer', 'impl', 'tensors', 'params', 'ms', 'GB/s', 'of_copy',
-           'copy_GB/s', 'vs_mxnet', 'vs_torch_fused', 'samples/s', 'vs_mxnet_sgd',
+           'copy_GB/s', 'vs_mxnet', 'vs_torch_fused', 'state_MB', 'vs_float32', 'samples/s', 'vs_mxnet_sgd',
            'sgd_samples/s', 'vs_ignore']
 
 
@@ -581,6 +638,10 @@ def _print(rows):
           'algorithm must move / time; of_copy: that as a fraction of copy_GB/s, the copy '
           'bandwidth timed in the same round-robin as these steps; vs_*: time ratio (< 1 is '
           'faster).')
+    if any('state_MB' in r for r in rows):
+        print('<optimizer>:<dtype>: the states stored in bfloat16 or 8 bits (state_dtype); '
+              'state_MB: the states the trainer holds; GB/s counts them as stored; '
+              'vs_float32: time / the float32 fused time in the same round-robin.')
     if any(r['set'] == 'e2e' for r in rows):
         print('e2e: samples/s: median of %d-batch loops; vs_mxnet_sgd: that / sgd_samples/s, '
               "MXNet's built-in SGD loop timed in the same round-robin (> 1 is faster)."

@@ -22,18 +22,19 @@ scalars, is declared on the optimizer's class, beside its reference ``step`` (``
 * ``op(name)``: one loaded op as ``mx.nd`` exposes it (``gopt_copy`` for the benchmarks).
 
 Taken by the kernels: dense float32 weights with float32 states, and float16 weights with
-float32 master weights and states (``multi_precision``), on CPU; on GPU too for the ops of
+float32 master weights and states (``multi_precision``), on CPU, with the states also in
+bfloat16 or 8 bits (``LOWPREC_OPS``, CPU only: ``gluon_opt.optimizers.lowprec``); on GPU too for the ops of
 ``GPU_OPS`` where the library was built with its CUDA kernels (a CUDA build of MXNet and nvcc,
 see ``build.py``). Anything else (float16 without master weights, other contexts, Adafactor and
 Lookahead's synchronisation on a GPU) falls back to the reference per item.
 """
 from .build import KernelBuildError, cuda_enabled
-from .runtime import (RULE_OPS, CPU_ONLY_OPS, GPU_OPS, MAX_TENSORS_PER_CALL,
+from .runtime import (RULE_OPS, CPU_ONLY_OPS, GPU_OPS, LOWPREC_OPS, MAX_TENSORS_PER_CALL,
                       KernelBuildWarning, available, prebuild, require, has_op, op, call,
                       grad_attrs, _Call)
-from .plans import update, fusable
+from .plans import update, fusable, state_kind, rounding_key
 
 __all__ = ['available', 'prebuild', 'require', 'has_op', 'op', 'update', 'fusable', 'call',
            'grad_attrs',
            'RULE_OPS', 'CPU_ONLY_OPS', 'GPU_OPS', 'MAX_TENSORS_PER_CALL', 'KernelBuildError',
-           'KernelBuildWarning', 'cuda_enabled']
+           'KernelBuildWarning', 'cuda_enabled', 'LOWPREC_OPS', 'state_kind', 'rounding_key']

@@ -7,6 +7,7 @@
 // attrs: beta1, beta2, epsilon; per-tensor scalars: lr / bc1, bc2, coupled wd, decay factor
 // (1 - lr * wd for AdamW, 1 for Adam). States: mean, var (, max_var with AMSGrad).
 #include "common.h"
+#include "lowprec.h"
 
 namespace gluon_opt {
 
@@ -66,6 +67,7 @@ struct AdamRule : RuleBase {
 }  // namespace gluon_opt
 
 GLUON_OPT_REGISTER_RULE(gopt_adam, gluon_opt::AdamRule);
+GLUON_OPT_REGISTER_LOWPREC(gopt_adam_lp, gluon_opt::AdamRule);
 
 // ---- Adamax, NAdam, RAdam, AdaBelief (gluon_opt/optimizers/adam.py) ---------------------------
 // Each loop repeats its reference's float32 operations in the reference's order; Python
@@ -258,3 +260,4 @@ GLUON_OPT_REGISTER_RULE(gopt_adamax, gluon_opt::AdamaxRule);
 GLUON_OPT_REGISTER_RULE(gopt_nadam, gluon_opt::NAdamRule);
 GLUON_OPT_REGISTER_RULE(gopt_radam, gluon_opt::RAdamRule);
 GLUON_OPT_REGISTER_RULE(gopt_adabelief, gluon_opt::AdaBeliefRule);
+GLUON_OPT_REGISTER_LOWPREC(gopt_adabelief_lp, gluon_opt::AdaBeliefRule);

@@ -11,6 +11,7 @@
 //
 // All with coupled weight decay g <- g + wd * w. Per-tensor scalars: [lr (AdaGrad: clr), wd].
 #include "common.h"
+#include "lowprec.h"
 
 namespace gluon_opt {
 
@@ -141,4 +142,5 @@ struct AdaDeltaRule : RuleBase {
 
 GLUON_OPT_REGISTER_RULE(gopt_adagrad, gluon_opt::AdaGradRule);
 GLUON_OPT_REGISTER_RULE(gopt_rmsprop, gluon_opt::RMSpropRule);
+GLUON_OPT_REGISTER_LOWPREC(gopt_rmsprop_lp, gluon_opt::RMSpropRule);
 GLUON_OPT_REGISTER_RULE(gopt_adadelta, gluon_opt::AdaDeltaRule);

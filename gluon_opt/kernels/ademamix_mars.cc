@@ -7,6 +7,7 @@
 // clips c by its norm: the kernels sum its squares in double, MXNet's nd.norm in float32, so
 // the clipped c differs by an ulp or so (as LAMB's norms, layerwise.cc).
 #include "common.h"
+#include "lowprec.h"
 
 namespace gluon_opt {
 
@@ -278,6 +279,7 @@ struct MarsAdamRule : RuleBase {
 }  // namespace gluon_opt
 
 GLUON_OPT_REGISTER_RULE(gopt_ademamix, gluon_opt::AdEMAMixRule<false>);
+GLUON_OPT_REGISTER_LOWPREC(gopt_ademamix_lp, gluon_opt::AdEMAMixRule<false>);
 GLUON_OPT_REGISTER_RULE(gopt_ademamix_cautious, gluon_opt::AdEMAMixRule<true>);
 GLUON_OPT_REGISTER_RULE(gopt_mars, gluon_opt::MarsRule<false>);
 GLUON_OPT_REGISTER_RULE(gopt_mars_moments, gluon_opt::MarsRule<true>);

@@ -72,6 +72,7 @@ using mxnet::ext::OpResource;
 using Attrs = std::unordered_map<std::string, std::string>;
 
 constexpr int64_t kTile = 1024;          // elements per tile: a few arrays of it fit in L1
+constexpr int64_t kMaxTile = 4096;       // the largest tile a storage may ask for (lowprec.h)
 constexpr int64_t kBlock = 32 * 1024;    // elements per OpenMP work item
 constexpr int64_t kParallelMin = 64 * 1024;  // below this many elements, one thread is faster
 constexpr int kMaxStates = 4;
@@ -278,7 +279,7 @@ struct GradPrep {
 
 // The gradient of elements [i0, i0 + m) as float32, rescaled and clipped: read in place
 // (``direct``: float32 and nothing to do to it), else converted from float16 (mp) and
-// preprocessed into ``gbuf`` (kTile floats).
+// preprocessed into ``gbuf`` (a tile of floats).
 inline const float* load_grad(const void* g, int64_t i0, int64_t m, bool mp, bool direct,
                               const GradPrep& prep, float* gbuf) {
   if (direct) return static_cast<const float*>(g) + i0;
@@ -370,11 +371,13 @@ inline Tensors tensor_arrays(const Layout& l, const std::vector<MXTensor>& input
   return p;
 }
 
-// The checks of a call both drivers make: one scalar list per tensor, a supported layout.
+// The checks of a call both drivers make: one scalar list per tensor (``stride`` scalars
+// each), a supported layout.
 template <class Rule>
-inline bool check_call(const Layout& l, const Rule& rule, const std::vector<double>& sc) {
-  if (static_cast<int64_t>(sc.size()) != static_cast<int64_t>(l.n) * Rule::kScalars) {
-    MX_ERROR_MSG << "gluon_opt kernel: expected " << l.n * Rule::kScalars
+inline bool check_call(const Layout& l, const Rule& rule, const std::vector<double>& sc,
+                       int stride = Rule::kScalars) {
+  if (static_cast<int64_t>(sc.size()) != static_cast<int64_t>(l.n) * stride) {
+    MX_ERROR_MSG << "gluon_opt kernel: expected " << l.n * stride
                  << " per-tensor scalars, got " << sc.size();
     return false;
   }
@@ -385,25 +388,59 @@ inline bool check_call(const Layout& l, const Rule& rule, const std::vector<doub
   return true;
 }
 
+// How a call's states are stored, for ``forward``. F32States: float32 arrays of the weight's
+// shape (or the rule's small per-tensor states), which the rules read and update in place.
+// lowprec.h's LowPrecStates keeps them in bfloat16 or blockwise 8 bits: it reads each tile of
+// them into float32 buffers before the rule runs (``load``) and stores them after (``store``).
+//   kExtraScalars: per-tensor scalars the storage reads after the rule's kScalars;
+//   tile():        elements per tile (the storage's blocks must not straddle tiles);
+//   tensor():      tensor t's arrays;
+//   Work:          a thread's buffers;
+//   load<Rule>():  the state pointers of a tile;  store(): after the rule has run on it.
+struct F32States {
+  static constexpr int kExtraScalars = 0;
+  struct Work {
+    explicit Work(const F32States&) {}
+  };
+  F32States(const Attrs&, const Layout&) {}
+  bool ok() const { return true; }
+  int64_t tile() const { return kTile; }
+  Tensors tensor(const Layout& l, const std::vector<MXTensor>& inputs,
+                 const std::vector<MXTensor>& outputs, int t) {
+    return tensor_arrays(l, inputs, outputs, t);
+  }
+  template <class Rule>
+  void load(const Tensors& p, int, int64_t i0, int64_t, const double*, float** s,
+            Work&) const {
+    for (int k = 0; k < kMaxStates; ++k)
+      s[k] = p.s[k] ? ((Rule::kScalarStates >> k) & 1u ? p.s[k] : p.s[k] + i0) : nullptr;
+  }
+  template <class Rule>
+  void store(int, int64_t, int64_t, const double*, Work&) const {}
+};
+
 // Runs ``Rule`` over every tensor of the call: an optional reduction pass over all tensors
 // (OpenMP across blocks, per-block partial sums added in block order, so deterministic for
 // any thread count), ``finish`` per tensor, then the update pass. All in one op call: nothing
 // returns to the host in between.
-template <class Rule>
+template <class Rule, class Storage = F32States>
 MXReturnValue forward(const Attrs& a, std::vector<MXTensor>* inputs,
                       std::vector<MXTensor>* outputs, const OpResource& res) {
   const Layout l = layout(a);
   const Rule rule(a);
   const GradPrep prep(a);
   const std::vector<double> sc = attr_doubles(a, "sc");
-  if (!check_call<Rule>(l, rule, sc)) return mxnet::ext::MX_FAIL;
+  constexpr int stride = Rule::kScalars + Storage::kExtraScalars;
+  Storage storage(a, l);
+  if (!storage.ok() || !check_call<Rule>(l, rule, sc, stride)) return mxnet::ext::MX_FAIL;
+  const int64_t tile_size = storage.tile();  // <= kMaxTile, and divides kBlock
   // The tensors' pointers, and the work list: (tensor, begin, end) blocks over all of them.
   std::vector<Tensors> tensors(l.n);
   std::vector<Block> blocks;
   int64_t total = 0;
   for (int t = 0; t < l.n; ++t) {
     Tensors& p = tensors[t];
-    p = tensor_arrays(l, *inputs, *outputs, t);
+    p = storage.tensor(l, *inputs, *outputs, t);
     total += p.size;
     for (int64_t b = 0; b < p.size; b += kBlock)
       blocks.push_back({t, b, std::min(p.size, b + kBlock)});
@@ -413,17 +450,17 @@ MXReturnValue forward(const Attrs& a, std::vector<MXTensor>* inputs,
   const bool mp = l.mp != 0, direct = !mp && !prep.active();
 
   // One tile of tensor ``p`` at ``i0``: the gradient converted and preprocessed into ``gbuf``
-  // (or read in place when there is nothing to do to it), the state pointers offset.
+  // (or read in place when there is nothing to do to it), the states as the storage gives
+  // them.
   auto make_tile = [&](const Tensors& p, int t, int64_t i0, int64_t m, float* gbuf,
-                       bool need_grad, const float* ex) {
+                       bool need_grad, const float* ex, typename Storage::Work& work) {
     Tile tile;
     tile.n = m;
     tile.w_in = p.w + i0;
     tile.w_out = mp ? p.w + i0 : static_cast<float*>(p.out) + i0;
     tile.g = need_grad ? load_grad(p.g, i0, m, mp, direct, prep, gbuf) : nullptr;
-    for (int s = 0; s < kMaxStates; ++s)
-      tile.s[s] = p.s[s] ? ((Rule::kScalarStates >> s) & 1u ? p.s[s] : p.s[s] + i0) : nullptr;
-    tile.sc = sc.data() + t * Rule::kScalars;
+    tile.sc = sc.data() + t * stride;
+    storage.template load<Rule>(p, t, i0, m, tile.sc, tile.s, work);
     tile.ex = ex;
     return tile;
   };
@@ -433,13 +470,14 @@ MXReturnValue forward(const Attrs& a, std::vector<MXTensor>* inputs,
     std::vector<double> partial(static_cast<size_t>(nblocks) * std::max(Rule::kReduce, 1), 0.0);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1)
     for (int64_t bi = 0; bi < nblocks; ++bi) {
-      alignas(64) float gbuf[kTile];
+      alignas(64) float gbuf[kMaxTile];
+      typename Storage::Work work(storage);
       const Block blk = blocks[bi];
       const Tensors& p = tensors[blk.t];
       double* acc = partial.data() + bi * Rule::kReduce;
-      for (int64_t i0 = blk.begin; i0 < blk.end; i0 += kTile) {
-        const int64_t m = std::min(kTile, blk.end - i0);
-        rule.reduce(make_tile(p, blk.t, i0, m, gbuf, true, nullptr), acc);
+      for (int64_t i0 = blk.begin; i0 < blk.end; i0 += tile_size) {
+        const int64_t m = std::min(tile_size, blk.end - i0);
+        rule.reduce(make_tile(p, blk.t, i0, m, gbuf, true, nullptr, work), acc);
       }
     }
     for (int64_t bi = 0; bi < nblocks; ++bi)
@@ -448,18 +486,21 @@ MXReturnValue forward(const Attrs& a, std::vector<MXTensor>* inputs,
   }
   std::vector<float> derived(static_cast<size_t>(l.n) * std::max(Rule::kDerived, 1), 0.0f);
   for (int t = 0; t < l.n; ++t)
-    rule.finish(tensors[t], sc.data() + t * Rule::kScalars, sums.data() + t * Rule::kReduce,
+    rule.finish(tensors[t], sc.data() + t * stride, sums.data() + t * Rule::kReduce,
                 derived.data() + t * Rule::kDerived);
 
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1)
   for (int64_t bi = 0; bi < nblocks; ++bi) {
-    alignas(64) float gbuf[kTile];
+    alignas(64) float gbuf[kMaxTile];
+    typename Storage::Work work(storage);
     const Block blk = blocks[bi];
     const Tensors& p = tensors[blk.t];
     const float* ex = derived.data() + blk.t * Rule::kDerived;
-    for (int64_t i0 = blk.begin; i0 < blk.end; i0 += kTile) {
-      const int64_t m = std::min(kTile, blk.end - i0);
-      rule(make_tile(p, blk.t, i0, m, gbuf, Rule::kGradInUpdate, ex));
+    for (int64_t i0 = blk.begin; i0 < blk.end; i0 += tile_size) {
+      const int64_t m = std::min(tile_size, blk.end - i0);
+      const Tile tile = make_tile(p, blk.t, i0, m, gbuf, Rule::kGradInUpdate, ex, work);
+      rule(tile);
+      storage.template store<Rule>(blk.t, i0, m, tile.sc, work);
       if (mp) float_to_half(p.w + i0, static_cast<uint16_t*>(p.out) + i0, m);
     }
   }

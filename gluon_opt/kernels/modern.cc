@@ -2,6 +2,7 @@
 // the cautious mask. Each loop repeats its reference's float32 operations in the reference's
 // order; Python computes the step-dependent scalars in double precision as the reference does.
 #include "common.h"
+#include "lowprec.h"
 
 namespace gluon_opt {
 
@@ -164,4 +165,5 @@ struct LaPropRule : RuleBase {
 
 GLUON_OPT_REGISTER_RULE(gopt_adopt, gluon_opt::ADOPTRule);
 GLUON_OPT_REGISTER_RULE(gopt_laprop, gluon_opt::LaPropRule<false>);
+GLUON_OPT_REGISTER_LOWPREC(gopt_laprop_lp, gluon_opt::LaPropRule<false>);
 GLUON_OPT_REGISTER_RULE(gopt_laprop_cautious, gluon_opt::LaPropRule<true>);

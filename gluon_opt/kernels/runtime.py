@@ -11,7 +11,7 @@ import warnings
 
 from .build import KernelBuildError, load as _load_library
 
-__all__ = ['RULE_OPS', 'CPU_ONLY_OPS', 'GPU_OPS', 'MAX_TENSORS_PER_CALL', 'KernelBuildWarning',
+__all__ = ['RULE_OPS', 'CPU_ONLY_OPS', 'GPU_OPS', 'LOWPREC_OPS', 'MAX_TENSORS_PER_CALL', 'KernelBuildWarning',
            'available', 'require', 'loaded', 'has_op', 'op', 'call', 'grad_attrs',
            'format_scalars', 'prebuild']
 
@@ -35,6 +35,12 @@ RULE_OPS = ('gopt_sgd', 'gopt_adam', 'gopt_adamax', 'gopt_nadam', 'gopt_radam',
 #: the learning-rate-free optimizers' whole-step reductions across tensors
 CPU_ONLY_OPS = ('gopt_adafactor', 'gopt_lookahead_sync', 'gopt_copy', 'gopt_average',
                 'gopt_prodigy', 'gopt_dadapt_adam', 'gopt_dog')
+
+#: the low-precision variants of rule ops (``lowprec.h``, CPU only): the same rule over states
+#: stored in bfloat16 or blockwise 8 bits; and the quantiser itself, for the tests
+LOWPREC_OPS = ('gopt_adam_lp', 'gopt_lion_lp', 'gopt_sgd_lp', 'gopt_adabelief_lp',
+               'gopt_rmsprop_lp', 'gopt_laprop_lp', 'gopt_ademamix_lp',
+               'gopt_blockwise_quantize', 'gopt_blockwise_dequantize', 'gopt_bfloat16_round')
 
 #: the ops with a CUDA driver in a CUDA build (``tests/gpu`` checks this set against the
 #: library's registrations)
@@ -64,7 +70,8 @@ def loaded():
         _state['error'] = err
         return False
     import mxnet as mx
-    _state['ops'] = {name: getattr(mx.nd, name) for name in RULE_OPS + CPU_ONLY_OPS}
+    _state['ops'] = {name: getattr(mx.nd, name)
+                     for name in RULE_OPS + CPU_ONLY_OPS + LOWPREC_OPS}
     return True
 
 

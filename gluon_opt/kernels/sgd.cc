@@ -7,6 +7,7 @@
 // attrs: momentum, dampening, nesterov; per-tensor scalars: lr, wd, first (1 on the first step).
 // States: none (momentum = 0) or the momentum buffer.
 #include "common.h"
+#include "lowprec.h"
 
 namespace gluon_opt {
 
@@ -62,3 +63,4 @@ struct SGDRule : RuleBase {
 }  // namespace gluon_opt
 
 GLUON_OPT_REGISTER_RULE(gopt_sgd, gluon_opt::SGDRule);
+GLUON_OPT_REGISTER_LOWPREC(gopt_sgd_lp, gluon_opt::SGDRule);

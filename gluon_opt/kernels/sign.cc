@@ -5,6 +5,7 @@
 //
 // per-tensor scalars: lr, decay factor (1 - lr wd). states: exp_avg.
 #include "common.h"
+#include "lowprec.h"
 
 namespace gluon_opt {
 
@@ -45,3 +46,4 @@ struct LionRule : RuleBase {
 }  // namespace gluon_opt
 
 GLUON_OPT_REGISTER_RULE(gopt_lion, gluon_opt::LionRule);
+GLUON_OPT_REGISTER_LOWPREC(gopt_lion_lp, gluon_opt::LionRule);

@@ -126,6 +126,7 @@ class _CautiousAdamBase(_AMSGradBase):
     # the mask's count must be complete before any weight is written: a first pass reads g, m,
     # v (or writes m, v and the second reads them again), then Adam's pass
     bench_variants = {'cautious': ({'cautious': True}, (7 + 3) * 4)}
+    low_precision_states = {'mean': 'signed', 'var': 'unsigned', 'max_var': 'unsigned'}
 
     def __init__(self, learning_rate=None, beta1=0.9, beta2=0.999, epsilon=1e-8,
                  amsgrad=False, cautious=False, **kwargs):
@@ -135,6 +136,13 @@ class _CautiousAdamBase(_AMSGradBase):
         super(_CautiousAdamBase, self).__init__(learning_rate=learning_rate, beta1=beta1,
                                                 beta2=beta2, epsilon=epsilon, amsgrad=amsgrad,
                                                 **kwargs)
+
+    def low_precision_refusal(self):
+        # the cautious kernels count the mask in a first pass over the states: not yet over
+        # states stored in low precision
+        if self.cautious:
+            return 'with cautious=True'
+        return super(_CautiousAdamBase, self).low_precision_refusal()
 
 
 @register
@@ -509,6 +517,7 @@ class AdaBelief(_AMSGradBase):
     """
     name = 'adabelief'
     paper = 'Zhuang et al., NeurIPS 2020'
+    low_precision_states = {'mean': 'signed', 'var': 'unsigned', 'max_var': 'unsigned'}
     oracle = 'numpy transcription of the official adabelief-pytorch 0.2'
     fused_op = 'gopt_adabelief'
 

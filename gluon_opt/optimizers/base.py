@@ -47,12 +47,13 @@ import numpy as np
 import mxnet as mx
 
 from .. import kernels
+from . import lowprec
 
 __all__ = ['GluonOptOptimizer', 'check_range', 'check_nonnegative', 'check_positive',
            'check_choice', 'check_int', 'check_float', 'check_bool', 'check_clip_gradient',
            'check_lr_scheduler', 'check_dict', 'check_weight_dtype', 'FLOAT_DTYPES',
            'couple_weight_decay', 'decay_weight', 'bias_corrections', 'zeros_like',
-           'cautious_mask', 'IMPL_ENV']
+           'cautious_mask', 'refuse_low_precision', 'IMPL_ENV', 'STORAGE_OPTIONS']
 
 IMPL_ENV = 'GLUON_OPT_IMPL'
 #: tensors MXNet's ``Updater`` hands to one ``update`` call for optimizers with a fused kernel
@@ -60,6 +61,10 @@ IMPL_ENV = 'GLUON_OPT_IMPL'
 #: do not pay MXNet's per-op dispatch each. The reference path loops over them as before.
 AGGREGATE_NUM = 256
 _IMPL_CHOICES = ('auto', 'reference', 'fused')
+#: the shared options of ``state_dtype`` storage (``lowprec``): not hyperparameters (the update
+#: is the same float32 rule), so a states file saved with others still loads, converted
+STORAGE_OPTIONS = ('state_dtype', 'state_rounding', 'state_block_size', 'state_min_size',
+                   'state_seed')
 
 
 # ---------------------------------------------------------------------------------------------
@@ -214,6 +219,18 @@ def bias_corrections(beta1, beta2, t):
     return 1.0 - beta1 ** t, 1.0 - beta2 ** t
 
 
+def refuse_low_precision(owner, state_dtype, refusal=''):
+    """The ValueError for ``state_dtype`` (not float32) where ``owner`` cannot store its
+    states so (``refusal``: a phrase such as ``'with cautious=True'``, or '')."""
+    from .registry import REGISTRY
+    supported = sorted(name for name, cls in REGISTRY.items()
+                       if cls.low_precision_states is not None)
+    _fail(owner, 'state_dtype', state_dtype, 'state_dtype=%r is not supported by %s%s yet; '
+          "supported: %s (or state_dtype='float32')" % (state_dtype, owner, ' ' + refusal
+                                                         if refusal else '',
+                                                         ', '.join(supported)))
+
+
 def cautious_mask(update, grad):
     r"""The cautious mask of Liang, Chen, Liu & Liu, "Cautious Optimizers: Improving Training
     with One Line of Code" (2024): keep the coordinates where the update ``u`` (the direction
@@ -278,6 +295,20 @@ class GluonOptOptimizer(mx.optimizer.Optimizer):
     use_fused : bool or None
         Force the fused kernel (True) or the reference update (False); None follows
         ``GLUON_OPT_IMPL``.
+    state_dtype : 'float32' (default), 'bfloat16' or 'int8'
+        How the optimizer keeps its moment states between steps (``gluon_opt.optimizers.
+        lowprec``): bfloat16 halves their memory, blockwise 8-bit quantisation (Dettmers et
+        al., ICLR 2022) quarters it. Only the optimizers that declare
+        ``low_precision_states`` take the other two.
+    state_rounding : 'nearest' (default) or 'stochastic'
+        bfloat16 states only: round to nearest even, or stochastically (seeded by
+        ``state_seed``, the parameter's index and step).
+    state_block_size : int, default 256
+        int8 states: elements per block sharing one float32 scale (64, 128, ..., 4096).
+    state_min_size : int, default 4096
+        int8 states: tensors of fewer elements keep float32 states.
+    state_seed : int, default 0
+        The seed of stochastic rounding.
     """
     # -- the record (``gluon_opt.optimizers.info``): declared once, on each optimizer --------
     #: registry short name (``gluon_opt.<name>``)
@@ -320,6 +351,15 @@ class GluonOptOptimizer(mx.optimizer.Optimizer):
     #: reading ``fused_attrs()`` and ``fused_scalars(lr, wd, t)``; None where there is no fused
     #: path. Composite updates (``_fused_update`` overridden) name the op that writes the weight.
     fused_op = None
+    #: the states that ``state_dtype='bfloat16'``/``'int8'`` may store in low precision,
+    #: ``{state name: 'signed' or 'unsigned'}`` (the 8-bit map for first moments, or for
+    #: second moments, which are never negative); the others (one-element states) stay
+    #: float32. None: the optimizer keeps float32 states only.
+    low_precision_states = None
+    # the storage options' defaults (``__init__`` sets them): also what an optimizer pickled
+    # before they existed reads
+    state_dtype, state_rounding, state_seed = 'float32', 'nearest', 0
+    state_block_size, state_min_size = lowprec.DEFAULT_BLOCK_SIZE, lowprec.DEFAULT_MIN_SIZE
     #: True for optimizers whose ``step`` needs a closure (see ``gluon_opt.Trainer``)
     needs_closure = False
     #: attributes that only cache references to the weights and gradients being updated
@@ -333,12 +373,15 @@ class GluonOptOptimizer(mx.optimizer.Optimizer):
     def __init__(self, learning_rate=None, wd=0.0, rescale_grad=1.0, clip_gradient=None,
                  lr_scheduler=None, multi_precision=False, use_fused=None,
                  param_dict=None, param_idx2name=None, sym=None, begin_num_update=0,
-                 **unknown):
+                 state_dtype='float32', state_rounding='nearest',
+                 state_block_size=lowprec.DEFAULT_BLOCK_SIZE,
+                 state_min_size=lowprec.DEFAULT_MIN_SIZE, state_seed=0, **unknown):
         owner = type(self).__name__
         if unknown:
             accepted = sorted(self.hyperparameters()) + [
                 'lr_scheduler', 'multi_precision', 'use_fused', 'rescale_grad',
-                'clip_gradient', 'param_dict', 'param_idx2name', 'sym', 'begin_num_update']
+                'clip_gradient', 'param_dict', 'param_idx2name', 'sym', 'begin_num_update'
+            ] + list(STORAGE_OPTIONS)
             raise ValueError('%s: unknown hyperparameter%s %s; accepted: %s.' % (
                 owner, 's' if len(unknown) > 1 else '', ', '.join(sorted(unknown)),
                 ', '.join(sorted(set(accepted)))))
@@ -355,6 +398,8 @@ class GluonOptOptimizer(mx.optimizer.Optimizer):
         param_dict = check_dict(owner, 'param_dict', param_dict)
         param_idx2name = check_dict(owner, 'param_idx2name', param_idx2name)
         begin_num_update = check_int(owner, 'begin_num_update', begin_num_update, 0)
+        self._check_storage(state_dtype, state_rounding, state_block_size, state_min_size,
+                            state_seed)
         super(GluonOptOptimizer, self).__init__(
             rescale_grad=rescale_grad, param_idx2name=param_idx2name, wd=wd,
             clip_gradient=clip_gradient, learning_rate=learning_rate,
@@ -401,7 +446,46 @@ class GluonOptOptimizer(mx.optimizer.Optimizer):
         return tuple(zeros_like(weight) for _ in self.state_names_for(weight.shape))
 
     def create_state(self, index, weight):
-        return self.init_state(weight)
+        state = self.init_state(weight)
+        # float32 states (of float32 weights, or float32 master weights) only: float16 weights
+        # without master weights keep their float16 states, already 2 bytes
+        if self.state_dtype != 'float32' and weight.dtype == np.float32:
+            state = lowprec.compress(self, state, weight.shape)
+        return state
+
+    # -- low-precision storage of the states (``lowprec``) ---------------------------------
+    def low_precision_refusal(self):
+        """Why this configuration cannot keep its states in low precision (a phrase such as
+        ``'with cautious=True'``), or None where it can. The default: it can where the class
+        declares ``low_precision_states``; options that it cannot take override this."""
+        return None if self.low_precision_states is not None else ''
+
+    def _check_storage(self, state_dtype, state_rounding, block_size, min_size, seed):
+        owner = type(self).__name__
+        self.state_dtype = check_choice(owner, 'state_dtype', state_dtype, lowprec.STATE_DTYPES)
+        self.state_rounding = check_choice(owner, 'state_rounding', state_rounding,
+                                           lowprec.ROUNDINGS)
+        self.state_block_size = check_int(owner, 'state_block_size', block_size, 1)
+        if self.state_block_size not in lowprec.BLOCK_SIZES:
+            _fail(owner, 'state_block_size', block_size, 'expected one of %s'
+                  % ', '.join(map(str, lowprec.BLOCK_SIZES)))
+        self.state_min_size = check_int(owner, 'state_min_size', min_size, 0)
+        self.state_seed = check_int(owner, 'state_seed', seed, 0)
+        if self.state_seed >= 2 ** 32:
+            _fail(owner, 'state_seed', seed, 'expected an integer in [0, 2**32)')
+        if self.state_rounding == 'stochastic' and self.state_dtype != 'bfloat16':
+            _fail(owner, 'state_rounding', state_rounding, "expected 'nearest' with "
+                  "state_dtype=%r: stochastic rounding applies to state_dtype='bfloat16' only"
+                  % self.state_dtype)
+        if self.state_dtype != 'float32':
+            refusal = self.low_precision_refusal()
+            if refusal is not None:
+                refuse_low_precision(owner, state_dtype, refusal)
+
+    def state_memory(self, state):
+        """Bytes of the arrays of one weight's ``state`` (as ``create_state_multi_precision``
+        made it: a float32 master weight counts too)."""
+        return lowprec.state_nbytes(state)
 
     def _uses_master(self, weight):
         return self.multi_precision and weight.dtype == np.float16
@@ -463,9 +547,23 @@ class GluonOptOptimizer(mx.optimizer.Optimizer):
         """The fused path: ``fused_op`` over the items the kernels take (several tensors per
         call, calls prepared once and replayed); returns the others, which the reference
         updates. Composite updates (Muon, Lookahead) override it."""
+        return self._fused_rule_update(self.fused_op, items)
+
+    def _fused_rule_update(self, op_name, items):
+        """The rule op ``op_name`` over ``items``; tensors whose states are stored in low
+        precision go to its low-precision variant ``<op_name>_lp`` (``kernels/lowprec.h``)."""
         attrs = dict(self.fused_attrs(), **self.kernel_grad_attrs())
-        return kernels.update(self.fused_op, items, attrs, self.fused_scalars,
-                              self.__dict__.setdefault('_fused_plans', {}))
+        low = None
+        if self.state_dtype != 'float32':
+            names = self.state_names
+            moments = self.low_precision_states
+            low = (op_name + '_lp', {
+                'signs': ''.join('s' if moments.get(n) == 'signed' else 'u' for n in names),
+                'block': self.state_block_size,
+                'stochastic': int(self.state_rounding == 'stochastic'),
+                'seed': self.state_seed})
+        return kernels.update(op_name, items, attrs, self.fused_scalars,
+                              self.__dict__.setdefault('_fused_plans', {}), low)
 
     def fusable(self, item, op_name):
         """True where the kernel ``op_name`` takes ``item`` (for composite updates)."""
@@ -543,13 +641,19 @@ class GluonOptOptimizer(mx.optimizer.Optimizer):
         checked[key] = (w, g)
 
     def _reference_update(self, item):
+        weight = item.master if item.master is not None else item.weight
+        state = item.state
+        if self.state_dtype != 'float32':  # low-precision states: float32 copies, stored after
+            state = lowprec.expand(self, item.state, weight.shape)
         if item.master is not None:
             grad = self.prepare_grad(item.grad.astype(np.float32))
-            self.step(item.master, grad, item.state, item.lr, item.wd, item.t)
+            self.step(item.master, grad, state, item.lr, item.wd, item.t)
             mx.nd.cast(item.master, dtype=item.weight.dtype, out=item.weight)
         else:
             grad = self.prepare_grad(item.grad)
-            self.step(item.weight, grad, item.state, item.lr, item.wd, item.t)
+            self.step(item.weight, grad, state, item.lr, item.wd, item.t)
+        if state is not item.state:
+            lowprec.store(self, state, item.state, weight.shape, item.index, item.t)
 
     def prepare_grad(self, grad):
         """``clip(rescale_grad * grad, -clip_gradient, clip_gradient)``: the one gradient

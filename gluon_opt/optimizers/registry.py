@@ -126,6 +126,9 @@ class OptimizerInfo(object):
     torch_class : the ``torch.optim`` class with the same conventions, or None
     oracle : the independent implementation the tests check it against
         (``torch.optim.<torch_class>`` unless the class declares another)
+    low_precision_states : ``{state: 'signed' or 'unsigned'}``, the states ``state_dtype`` may
+        keep in bfloat16 or 8 bits (``gluon_opt.optimizers.lowprec``), or None where it keeps
+        float32 states only
     """
     name: str
     key: str
@@ -144,6 +147,7 @@ class OptimizerInfo(object):
     mxnet_builtin: typing.Optional[str]
     torch_class: typing.Optional[str]
     oracle: str
+    low_precision_states: typing.Optional[dict] = None
 
     def step_nbytes(self, shapes):
         """The bytes one step must move over tensors of ``shapes`` (read the weight, gradient
@@ -196,7 +200,9 @@ def info(name):
         bench_variants={v: (dict(hp), nbytes) for v, (hp, nbytes) in
                         (cls.bench_variants or {}).items()},
         mxnet_builtin=cls.mxnet_builtin, torch_class=cls.torch_class,
-        oracle=cls.oracle or (cls.torch_class and 'torch.optim.' + cls.torch_class))
+        oracle=cls.oracle or (cls.torch_class and 'torch.optim.' + cls.torch_class),
+        low_precision_states=(None if cls.low_precision_states is None
+                              else dict(cls.low_precision_states)))
 
 
 def infos():

@@ -63,6 +63,7 @@ class SGD(GluonOptOptimizer):
     mxnet_builtin = 'sgd'
     torch_class = 'SGD'
     default_learning_rate = 0.01
+    low_precision_states = {'momentum': 'signed'}
     fused_op = 'gopt_sgd'
 
     def __init__(self, learning_rate=None, momentum=0.0, dampening=0.0, nesterov=False,

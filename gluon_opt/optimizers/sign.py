@@ -75,6 +75,7 @@ class Lion(GluonOptOptimizer):
     oracle = "numpy transcription of the paper's Algorithm 2"
     default_learning_rate = 1e-4
     state_names = ('exp_avg',)
+    low_precision_states = {'exp_avg': 'signed'}
     fused_op = 'gopt_lion'
 
     def __init__(self, learning_rate=None, beta1=0.9, beta2=0.99, cautious=False, **kwargs):
@@ -87,6 +88,13 @@ class Lion(GluonOptOptimizer):
             # that gopt_lion keeps its single pass
             self.fused_op = 'gopt_lion_cautious'
         super(Lion, self).__init__(learning_rate=learning_rate, **kwargs)
+
+    def low_precision_refusal(self):
+        # the cautious kernels count the mask in a first pass over the states: not yet over
+        # states stored in low precision
+        if self.cautious:
+            return 'with cautious=True'
+        return super(Lion, self).low_precision_refusal()
 
     def step(self, weight, grad, state, lr, wd, t):
         exp_avg, = state

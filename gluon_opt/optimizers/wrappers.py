@@ -7,7 +7,7 @@ import numpy as np
 import mxnet as mx
 
 from .base import (GluonOptOptimizer, check_range, check_int, check_nonnegative,
-                   check_lr_scheduler, _fail, UpdateItem)
+                   check_lr_scheduler, _fail, UpdateItem, refuse_low_precision)
 from .registry import register
 from .. import kernels
 
@@ -74,6 +74,8 @@ def make_inner(owner, optimizer, learning_rate, wd, lr_scheduler, begin_num_upda
     if not isinstance(inner, GluonOptOptimizer):
         _fail(owner, 'optimizer', optimizer, 'expected a gluon_opt optimizer (MXNet\'s '
               'built-ins apply their own rescaling and counts); use gluon_opt.<name>')
+    if inner.state_dtype != 'float32':  # the wrappers step the inner's float32 states
+        refuse_low_precision(owner, inner.state_dtype)
     return inner
 
 

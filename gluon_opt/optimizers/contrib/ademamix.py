@@ -18,7 +18,6 @@ import math
 
 from mxnet import nd
 
-from ... import kernels
 from ..base import (GluonOptOptimizer, check_range, check_positive, check_nonnegative,
                     check_int, check_bool, decay_weight, bias_corrections, cautious_mask)
 from ..registry import register
@@ -119,6 +118,8 @@ class AdEMAMix(GluonOptOptimizer):
     oracle = 'pytorch_optimizer.AdEMAMix (weight_decouple=True)'
     default_learning_rate = 1e-3
     state_names = ('exp_avg', 'exp_avg_sq', 'exp_avg_slow')
+    low_precision_states = {'exp_avg': 'signed', 'exp_avg_sq': 'unsigned',
+                            'exp_avg_slow': 'signed'}
     fused_op = 'gopt_ademamix'
 
     def __init__(self, learning_rate=None, beta1=0.9, beta2=0.999, beta3=0.9999, alpha=5.0,
@@ -139,6 +140,13 @@ class AdEMAMix(GluonOptOptimizer):
         self.epsilon = check_positive(owner, 'epsilon', epsilon)
         self.cautious = check_bool(owner, 'cautious', cautious)
         super(AdEMAMix, self).__init__(learning_rate=learning_rate, **kwargs)
+
+    def low_precision_refusal(self):
+        # the cautious kernels count the mask in a first pass over the states: not yet over
+        # states stored in low precision
+        if self.cautious:
+            return 'with cautious=True'
+        return super(AdEMAMix, self).low_precision_refusal()
 
     def schedules(self, t):
         """``(alpha_t, beta3_t)`` at the 1-based step ``t``."""
@@ -169,7 +177,5 @@ class AdEMAMix(GluonOptOptimizer):
     def _fused_update(self, items):
         # the cautious rule needs the mask's count before the update: its own op, with a
         # counting pass (the op of the record stays the plain one)
-        op_name = self.fused_op + ('_cautious' if self.cautious else '')
-        attrs = dict(self.fused_attrs(), **self.kernel_grad_attrs())
-        return kernels.update(op_name, items, attrs, self.fused_scalars,
-                              self.__dict__.setdefault('_fused_plans', {}))
+        return self._fused_rule_update(self.fused_op + ('_cautious' if self.cautious else ''),
+                                       items)

@@ -89,6 +89,8 @@ class LaProp(GluonOptOptimizer):
     oracle = "pytorch-optimizer 4.1.0's LaProp (pytorch_optimizer.LaProp)"
     default_learning_rate = 4e-4
     state_names = ('exp_avg', 'exp_avg_sq', 'lr_avg')
+    # lr_avg, one element, stays float32
+    low_precision_states = {'exp_avg': 'signed', 'exp_avg_sq': 'unsigned'}
     fused_op = 'gopt_laprop'
 
     def __init__(self, learning_rate=None, beta1=0.9, beta2=0.999, epsilon=1e-15,
@@ -101,6 +103,13 @@ class LaProp(GluonOptOptimizer):
         if self.cautious:
             self.fused_op = 'gopt_laprop_cautious'  # two passes: the mask's count first
         super(LaProp, self).__init__(learning_rate=learning_rate, **kwargs)
+
+    def low_precision_refusal(self):
+        # the cautious kernels count the mask in a first pass over the states: not yet over
+        # states stored in low precision
+        if self.cautious:
+            return 'with cautious=True'
+        return super(LaProp, self).low_precision_refusal()
 
     def init_state(self, weight):
         exp_avg, exp_avg_sq = (nd.zeros(weight.shape, ctx=weight.context, dtype=weight.dtype)
