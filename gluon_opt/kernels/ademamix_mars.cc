@@ -22,8 +22,8 @@ GOPT_HD inline float cautious_scale(int64_t n, double count) {
 //   w <- w (1 - lr wd);  w <- w - lr u
 // scalars: lr, decay (1 - lr wd), bc1, sqrt(bc2), alpha_t, beta3_t, 1 - beta3_t (the warmups
 // are per step, computed in Python). states: exp_avg, exp_avg_sq, exp_avg_slow.
-// kCautious: a first pass updates the moments and counts m1 g > 0; the update pass reads the
-// updated moments (and the gradient again, for the mask).
+// kCautious: a first, read-only pass counts m1' g > 0 (m1' the updated m1, from g and m1); the
+// update pass updates the moments as without the mask and masks the fast term.
 template <bool kCautious>
 struct AdEMAMixRule : RuleBase {
   static constexpr int kScalars = 7;
@@ -40,23 +40,20 @@ struct AdEMAMixRule : RuleBase {
   }
   bool supports(const Layout& l) const { return l.ns == 3; }
 
-  GOPT_HD void moments(const Tile& t, int64_t i, float gi) const {
-    const float b3 = static_cast<float>(t.sc[5]), c3 = static_cast<float>(t.sc[6]);
-    t.s[0][i] = b1 * t.s[0][i] + c1 * gi;
-    t.s[1][i] = b2 * t.s[1][i] + c2 * (gi * gi);
-    t.s[2][i] = b3 * t.s[2][i] + c3 * gi;
-  }
-
+  // the count reads g and m1 only (m1's update recomputed, in the update pass's arithmetic)
   GOPT_HD void reduce(const Tile& t, double* acc) const {
     if constexpr (kCautious) {
       const float* GOPT_RESTRICT g = t.g;
+      const float* GOPT_RESTRICT m1 = t.s[0];
+      const float b1_ = b1, c1_ = c1;
       const int64_t n = t.n;
-      double kept = 0;
+      int64_t kept = 0;  // exact: a tile holds at most kTile elements
+      GOPT_OMP(omp simd reduction(+ : kept))
       for (int64_t i = 0; i < n; ++i) {
-        moments(t, i, g[i]);
-        kept += (t.s[0][i] * g[i] > 0.0f) ? 1.0 : 0.0;
+        const float m1i = b1_ * m1[i] + c1_ * g[i];
+        kept += (m1i * g[i] > 0.0f) ? 1 : 0;
       }
-      acc[0] += kept;
+      acc[0] += static_cast<double>(kept);
     }
   }
 
@@ -82,19 +79,12 @@ struct AdEMAMixRule : RuleBase {
       GOPT_OMP(omp simd)
       for (int64_t i = 0; i < n; ++i) {
         const float gi = g[i];
-        float m1i, vi, m2i;
-        if constexpr (kCautious) {  // moments already updated by the counting pass
-          m1i = m1[i];
-          vi = v[i];
-          m2i = m2[i];
-        } else {
-          m1i = b1_ * m1[i] + c1_ * gi;
-          vi = b2_ * v[i] + c2_ * (gi * gi);
-          m2i = b3 * m2[i] + c3 * gi;
-          m1[i] = m1i;
-          v[i] = vi;
-          m2[i] = m2i;
-        }
+        const float m1i = b1_ * m1[i] + c1_ * gi;
+        const float vi = b2_ * v[i] + c2_ * (gi * gi);
+        const float m2i = b3 * m2[i] + c3 * gi;
+        m1[i] = m1i;
+        v[i] = vi;
+        m2[i] = m2i;
         float fast = m1i;
         if constexpr (kCautious) fast = m1i * ((m1i * gi > 0.0f) ? scale : 0.0f);
         const float u = (fast / bc1 + alpha * m2i) / (std::sqrt(vi) / sbc2 + e_);
