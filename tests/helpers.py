@@ -1,4 +1,6 @@
 """Small helpers the optimizer tests share."""
+import contextlib
+
 import numpy as np
 import mxnet as mx
 from mxnet import nd, gluon, autograd
@@ -58,12 +60,15 @@ def classification_data(seed=0, n=256, features=20, classes=3):
     return x.astype(np.float32), y.astype(np.float32)
 
 
-def small_mlp(seed=0, ctx=None, hidden=16, classes=3, features=20):
+def small_mlp(seed=0, ctx=None, hidden=16, classes=3, features=20, prefix=None):
+    """``prefix``: the same parameter names in every net built with it (else Gluon's global
+    counters name them, e.g. ``dense99_``, ``dense100_``)."""
     mx.random.seed(seed)
     np.random.seed(seed)
-    net = gluon.nn.HybridSequential()
-    net.add(gluon.nn.Dense(hidden, activation='relu', in_units=features),
-            gluon.nn.Dense(classes, in_units=hidden))
+    net = gluon.nn.HybridSequential(prefix=prefix)
+    with net.name_scope() if prefix is not None else contextlib.nullcontext():
+        net.add(gluon.nn.Dense(hidden, activation='relu', in_units=features),
+                gluon.nn.Dense(classes, in_units=hidden))
     net.initialize(mx.init.Xavier(), ctx=ctx or mx.cpu())
     return net
 
