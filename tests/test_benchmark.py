@@ -314,6 +314,7 @@ def test_the_command_runs_is_interrupted_and_resumes(tiny, tmp_path, capsys, mon
     (['--workloads', 'resnet'], "unknown workload 'resnet'; expected one of mlp, mlp_bn"),
     (['--trials', '0'], '--trials 0 is invalid; expected an integer >= 1'),
     (['--studies', '-1'], '--studies -1 is invalid'),
+    (['--jobs', '0'], '--jobs 0 is invalid'),
     (['--ruleset', 'self', '--trials', '3'], 'self-tuning runs one trial per study'),
     (['--resume'], '--resume needs --out'),
     (['--resume', '--overwrite', '--out', 'x'], 'contradict each other'),
@@ -373,3 +374,22 @@ def test_the_presets_are_what_the_help_says():
     specs = runner.plan(entries[:1], chosen[:1], 'self', 1, 1)
     assert specs[0].max_steps == int(1.5 * workloads.get('mlp').max_steps)
     assert math.isclose(search_spaces.SELF_TUNING_BUDGET, 1.5)
+
+
+def test_trials_in_parallel_processes_give_the_records_of_one_process(tiny, tmp_path):
+    # --jobs 2: the workers (fresh processes, one thread each) learn the tiny workload from
+    # the parent; the log holds every trial once, the records come back in plan order, and
+    # what a trial reaches does not depend on where it ran
+    specs = _plan(tiny)[:6]
+    one = runner.run_plan(specs, runner.TrialLog(str(tmp_path / 'one.jsonl')))
+    log = runner.TrialLog(str(tmp_path / 'two.jsonl'))
+    seen = []
+    two = runner.run_plan(specs, log, jobs=2,
+                          progress=lambda i, n, spec, r, old: seen.append((i, r['key'])))
+    assert [r['key'] for r in two] == [s.key for s in specs]
+    assert sorted(seen) == [(i, s.key) for i, s in enumerate(specs)]
+    assert len(runner.TrialLog(log.path)) == len(specs)
+    for a, b in zip(one, two):
+        assert (a['reached'], a['steps_to_target'], a['steps']) == \
+            (b['reached'], b['steps_to_target'], b['steps'])
+        assert b['best_value'] == pytest.approx(a['best_value'], abs=0.005)
