@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from gluon_opt import cli
-from gluon_opt.experiments.benchmark import (command, runner, scoring, search_spaces,
-                                             targets, workloads)
+from gluon_opt.experiments.benchmark import (command, published, runner, scoring,
+                                             search_spaces, targets, workloads)
 from gluon_opt.experiments.outputs import MARKER, Output
 
 INF = float('inf')
@@ -85,6 +85,23 @@ def test_fastest_trial_per_study_then_the_median_over_studies():
     # two studies of three missing: the median is not reached
     records[3] = rec('a', 'w', None, study=1)
     assert scoring.workload_times(records)['a']['w'] == INF
+
+
+def test_each_study_scored_alone_gives_the_spread_of_the_score():
+    # study 0: a fastest on both workloads; study 1: b fastest on w1 (a 2x slower), a on w2;
+    # study 2: a misses w1, b is 4x slower on w2
+    records = [rec('a', 'w1', 1, study=0), rec('a', 'w2', 1, study=0),
+               rec('b', 'w1', 2, study=0), rec('b', 'w2', 3, study=0),
+               rec('a', 'w1', 2, study=1), rec('a', 'w2', 1, study=1),
+               rec('b', 'w1', 1, study=1), rec('b', 'w2', 1, study=1),
+               rec('a', 'w1', None, study=2), rec('a', 'w2', 1, study=2),
+               rec('b', 'w1', 1, study=2), rec('b', 'w2', 4, study=2)]
+    o = by_name(scoring.summarize(records))
+    assert o['a']['study_scores'] == pytest.approx([1.0, (2 / 3 + 1) / 2, 0.5])
+    assert o['b']['study_scores'] == pytest.approx([(2 / 3 + 1 / 3) / 2, 1.0, 0.5])
+    table = scoring.format_table(scoring.summarize(records))
+    assert 'studies' in table.splitlines()[0] and '0.50-1.00' in table
+    assert 'studies' not in scoring.format_table(scoring.summarize(records[:4]))
 
 
 def test_missing_the_held_out_variant_loses_the_base_workload():
@@ -393,3 +410,25 @@ def test_trials_in_parallel_processes_give_the_records_of_one_process(tiny, tmp_
         assert (a['reached'], a['steps_to_target'], a['steps']) == \
             (b['reached'], b['steps_to_target'], b['steps'])
         assert b['best_value'] == pytest.approx(a['best_value'], abs=0.005)
+
+
+@pytest.mark.parametrize('name', sorted(published.RUNS))
+def test_a_published_run_is_complete_current_and_scores_as_published(name):
+    # the runs docs/benchmark.md and chapter 11 cite: every trial their configuration plans,
+    # each run with the settings the plan gives it today, against today's targets, at the
+    # size the issue asks of a full run, and scored as they were when published
+    cfg, records = published.config(name), published.records(name)
+    chosen = [workloads.get(n) for n in cfg['workloads']]
+    assert targets.targets_for(chosen) == cfg['targets']
+    specs = runner.plan([search_spaces.entry(n) for n in cfg['optimizers']], chosen,
+                        cfg['ruleset'], cfg['trials'], cfg['studies'], cfg['targets'])
+    assert sorted(r['key'] for r in records) == sorted(s.key for s in specs)
+    held = {r['key']: r for r in records}
+    for spec in specs:
+        wanted = json.loads(json.dumps(spec.settings()))
+        assert {k: held[spec.key][k] for k in wanted} == wanted, spec.key
+    assert len(cfg['optimizers']) >= 10 and cfg['studies'] >= 3
+    summary = scoring.summarize(records)
+    assert {o['name']: {'score': o['score'], 'score_steps': o['score_steps'],
+                        'study_scores': o['study_scores']}
+            for o in summary['optimizers']} == cfg['scores']

@@ -13,6 +13,8 @@ algorithms competition", ICLR 2025) on workloads small enough for a laptop's CPU
   read (``targets.json``, beside this file);
 * ``scoring``: time to target per study and over studies, performance profiles, scores;
 * ``plots``: the profile and time-to-target figures;
+* ``published``: the full runs the docs and the course cite, shipped as their trial records
+  (``benchmarks/publish_run.py`` writes them);
 * ``command``: the command line.
 
 Nothing is imported here: each module loads on first use. docs/benchmark.md is the guide.

@@ -92,7 +92,8 @@ def add_arguments(parser):
                       help='3 optimizers, 3 workloads, 3 trials, no held-out variants: a '
                            'few minutes')
     size.add_argument('--full', action='store_true',
-                      help='%d optimizers, 3 studies, held-out variants: hours on 2 cores'
+                      help='%d optimizers, 3 studies, held-out variants: about an hour '
+                           'with --jobs 2 on 2 cores'
                            % len(PRESETS['full']['external']['optimizers']))
     p.add_argument('--targets', default=targets_mod.TARGETS_FILE, metavar='FILE',
                    help='the validation targets (default: those shipped, set by '
@@ -223,10 +224,11 @@ def write_results(out, records, config, complete):
     wls = summary['workloads']
     with out.open('scores.csv', newline='') as f:
         w = csv.writer(f)
-        w.writerow(['optimizer', 'label', 'score', 'score_steps']
+        w.writerow(['optimizer', 'label', 'score', 'score_steps', 'study_scores']
                    + ['%s_%s' % (x, k) for x in wls for k in ('time', 'steps')])
         for o in summary['optimizers']:
-            w.writerow([o['name'], o['label'], o['score'], o['score_steps']]
+            w.writerow([o['name'], o['label'], o['score'], o['score_steps'],
+                        ' '.join('%.4f' % v for v in o['study_scores'])]
                        + [_fmt(o[k][x]) for x in wls for k in ('times', 'steps')])
     with out.open('time_to_target.csv', newline='') as f:
         w = csv.writer(f)

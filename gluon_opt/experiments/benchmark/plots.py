@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import plotting
 
-__all__ = ['plot_profiles', 'plot_times', 'write_plots']
+__all__ = ['draw_profiles', 'plot_profiles', 'plot_times', 'write_plots']
 
 
 def _colors(plt, summary):
@@ -23,17 +23,26 @@ def _colors(plt, summary):
     return {o['name']: cmap(i % 20) for i, o in enumerate(summary['optimizers'])}
 
 
+def draw_profiles(summary, ax, colors=None):
+    """Draw the profiles of ``summary`` on the axes ``ax`` (best score first in the legend's
+    order; each label carries its score and, with several studies, the range of the studies'
+    own scores)."""
+    import matplotlib.pyplot as plt
+    colors = colors or _colors(plt, summary)
+    for o in sorted(summary['optimizers'], key=lambda o: -o['score']):
+        spread = o.get('study_scores') or []
+        extra = ' [%.2f-%.2f]' % (min(spread), max(spread)) if len(spread) > 1 else ''
+        ax.step(summary['taus'], o['profile'], where='post', color=colors[o['name']],
+                linewidth=1.6, label='%s (%.3f%s)' % (o['label'], o['score'], extra))
+    ax.set_xlim(1.0, summary['tau_max'])
+    ax.set_ylim(-0.02, 1.02)
+
+
 def plot_profiles(summary, path, title=''):
     """Write the profile plot of ``summary`` to ``path``."""
     plt = plotting.pyplot()
-    colors = _colors(plt, summary)
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
-    for o in sorted(summary['optimizers'], key=lambda o: -o['score']):
-        ax.step(summary['taus'], o['profile'], where='post', color=colors[o['name']],
-                linewidth=1.6,
-                label='%s (%.3f)' % (o['label'], o['score']))
-    ax.set_xlim(1.0, summary['tau_max'])
-    ax.set_ylim(-0.02, 1.02)
+    draw_profiles(summary, ax, _colors(plt, summary))
     plotting.save_axes(fig, ax, path, 'Performance profiles' + title,
                        'tau: time to target / best time on the workload',
                        'fraction of workloads reached within tau', legend_title='score')

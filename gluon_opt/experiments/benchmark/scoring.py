@@ -23,13 +23,17 @@ scores exactly as an uninterrupted one with the same records would.
 
 The same is computed from steps to target (``score_steps``): a machine-independent reading
 that ignores what a step costs.
+
+6. **Uncertainty**: each study is also scored alone (its fastest trials, its own best times;
+   ``study_scores``): the spread of those scores over the studies is how much the score
+   depends on the draw of the search points and the seeds.
 """
 import math
 
 import numpy as np
 
 __all__ = ['TAU_MAX', 'INF', 'study_bests', 'workload_times', 'scored_workloads',
-           'ratios', 'profile', 'score', 'summarize', 'format_table']
+           'ratios', 'profile', 'score', 'study_scores', 'summarize', 'format_table']
 
 #: the profile's range, tau in [1, TAU_MAX] (AlgoPerf's tau_max = 4)
 TAU_MAX = 4.0
@@ -114,12 +118,24 @@ def score(r, tau_max=TAU_MAX):
                           for v in r.values()]))
 
 
+def study_scores(records, tau_max=TAU_MAX):
+    """``{optimizer: [score of each study alone]}`` (studies in increasing order): the profile
+    of study s compares the optimizers' best trials of study s only."""
+    out = {}
+    for study in sorted({r['study'] for r in records}):
+        sub = [r for r in records if r['study'] == study]
+        scored, gates = scored_workloads(sub)
+        for opt, r in ratios(_gated(workload_times(sub), scored, gates), scored).items():
+            out.setdefault(opt, []).append(score(r, tau_max))
+    return out
+
+
 def summarize(records, labels=None, tau_max=TAU_MAX, points=121):
     """Everything the command prints and writes, from ``records``: a JSON-ready dict with
     ``workloads`` (scored), ``gates`` (base -> held-out variant), ``taus``, and per optimizer
     (in order of first appearance) its ``label``, ``score``, ``score_steps``, ``times``,
     ``steps`` (after the held-out gate), ``raw_times`` (before it, variants included),
-    ``ratios`` and ``profile`` (rho at ``taus``). ``labels`` maps names to display labels
+    ``ratios``, ``profile`` (rho at ``taus``) and ``study_scores`` (each study scored alone). ``labels`` maps names to display labels
     (default: the records')."""
     scored, gates = scored_workloads(records)
     order, seen_labels = [], {}
@@ -134,6 +150,7 @@ def summarize(records, labels=None, tau_max=TAU_MAX, points=121):
     rt, rs = ratios(times, scored), ratios(steps, scored)
     taus = [float(t) for t in np.linspace(1.0, tau_max, points)]
     studies = sorted({r['study'] for r in records})
+    per_study = study_scores(records, tau_max)
     out = {'workloads': scored, 'gates': gates, 'tau_max': tau_max, 'taus': taus,
            'studies': len(studies), 'optimizers': []}
     for opt in order:
@@ -141,6 +158,7 @@ def summarize(records, labels=None, tau_max=TAU_MAX, points=121):
             'name': opt, 'label': labels[opt], 'score': score(rt[opt], tau_max),
             'score_steps': score(rs[opt], tau_max), 'times': times[opt], 'steps': steps[opt],
             'raw_times': raw[opt], 'ratios': rt[opt], 'profile': profile(rt[opt], taus),
+            'study_scores': per_study[opt],
             'trials': sum(1 for r in records if r['optimizer'] == opt)})
     return out
 
@@ -157,11 +175,17 @@ def _cell(summary_row, w, gates):
 
 def format_table(summary):
     """The terminal table: per optimizer (best score first) its score, its score by steps,
-    and on each workload the median time to target and steps (``-``: not reached; ``held-out
-    x``: reached, but missed the held-out variant's target)."""
+    the range of the studies' own scores (with several studies), and on each workload the
+    median time to target and steps (``-``: not reached; ``held-out x``: reached, but missed
+    the held-out variant's target)."""
     rows = sorted(summary['optimizers'], key=lambda o: (-o['score'], -o['score_steps']))
-    header = ['optimizer', 'score', 'by steps'] + summary['workloads']
-    lines = [[o['label'], '%.3f' % o['score'], '%.3f' % o['score_steps']]
+    several = summary['studies'] > 1
+    header = ['optimizer', 'score'] + (['studies'] if several else []) + ['by steps'] \
+        + summary['workloads']
+    lines = [[o['label'], '%.3f' % o['score']]
+             + (['%.2f-%.2f' % (min(o['study_scores']), max(o['study_scores']))]
+                if several else [])
+             + ['%.3f' % o['score_steps']]
              + [_cell(o, w, summary['gates']) for w in summary['workloads']] for o in rows]
     widths = [max(len(h), *(len(l[i]) for l in lines)) if lines else len(h)
               for i, h in enumerate(header)]
