@@ -21,16 +21,31 @@ running a notebook by hand gets the machine's own numbers: the same lessons, but
 at the edge of stability other details (see ``course/README.md``).
 """
 import contextlib
+import functools
+import json
 import os
+import subprocess
+import sys
 
 #: numpy's dispatched AVX-512 targets (numpy.core._multiarray_umath.__cpu_dispatch__)
 NUMPY_AVX512 = ('AVX512F', 'AVX512CD', 'AVX512_KNL', 'AVX512_KNM', 'AVX512_SKX', 'AVX512_CLX',
                 'AVX512_CNL', 'AVX512_ICL')
 
 
+@functools.lru_cache(maxsize=None)
 def _numpy_features():
-    from numpy.core._multiarray_umath import __cpu_dispatch__, __cpu_features__
-    return __cpu_features__, set(__cpu_dispatch__)
+    """numpy's view of this CPU, uncapped: ``(features, dispatched)``, asked of a fresh
+    interpreter without ``NPY_DISABLE_CPU_FEATURES``. A process that runs capped itself (as
+    under ``main``: CI's second pass on an AVX-512 machine) sees the features it disabled as
+    absent, and a cap computed from that view would leave its children uncapped."""
+    env = dict(os.environ)
+    env.pop('NPY_DISABLE_CPU_FEATURES', None)
+    code = ('import json; from numpy.core._multiarray_umath import __cpu_dispatch__ as d, '
+            '__cpu_features__ as f; print(json.dumps([f, list(d)]))')
+    out = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True,
+                         text=True, check=True, timeout=120)
+    features, dispatched = json.loads(out.stdout.strip().splitlines()[-1])
+    return features, set(dispatched)
 
 
 #: the caps of each level: ``avx2`` is the course's recording environment; ``avx`` (AVX

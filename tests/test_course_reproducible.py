@@ -88,3 +88,13 @@ def test_pinned_process_imports_numpy_without_warnings_and_without_avx512():
     assert out.returncode == 0, out.stderr
     assert out.stderr == ''
     assert out.stdout.strip() == 'False'
+
+
+def test_the_cpu_features_do_not_depend_on_this_process_being_capped(monkeypatch):
+    # CI's second pass runs pytest capped at AVX2: numpy there reports AVX-512 as absent, and a
+    # cap computed from that view left a child process uncapped (failed CI on an AVX-512 CPU)
+    found = reproducible._numpy_features.__wrapped__
+    monkeypatch.delenv('NPY_DISABLE_CPU_FEATURES', raising=False)
+    plain = found()
+    monkeypatch.setenv('NPY_DISABLE_CPU_FEATURES', 'AVX512F AVX512_SKX')
+    assert found() == plain
