@@ -319,9 +319,19 @@ def test_the_command_runs_is_interrupted_and_resumes(tiny, tmp_path, capsys, mon
     with open(os.path.join(out, 'trials.jsonl')) as f:
         keys = [json.loads(line)['key'] for line in f]
     assert keys[:3] == calls and len(keys) == len(set(keys)) == 8
-    # other settings do not resume this run
+    # other settings do not resume this run, another --jobs neither (times compare within a
+    # run); a run started before --jobs existed counts as --jobs 1
     assert cli.main(argv[:-1] + ['--trials', '3', '--resume']) == 2
     assert 'started with other settings (trials' in capsys.readouterr().err
+    assert cli.main(argv + ['--resume', '--jobs', '2']) == 2
+    assert 'started with other settings (jobs' in capsys.readouterr().err
+    path = os.path.join(out, 'config.json')
+    with open(path) as f:
+        config = json.load(f)
+    del config['jobs']
+    with open(path, 'w') as f:
+        json.dump(config, f)
+    assert cli.main(argv + ['--resume']) == 0
 
 
 @pytest.mark.parametrize('argv, message', [

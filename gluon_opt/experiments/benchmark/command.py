@@ -156,6 +156,7 @@ def _check_resume(out, config):
         return
     with open(path) as f:
         old = json.load(f)
+    old.setdefault('jobs', 1)  # written before --jobs existed: its trials ran one at a time
     differ = [k for k in config if old.get(k) != config[k]]
     if differ:
         raise BenchmarkError('--resume: the run in %s was started with other settings (%s: '
