@@ -15,36 +15,23 @@ import argparse
 import time
 
 import numpy as np
-import mxnet as mx
-from mxnet import gluon
 
-import gluon_opt
 from gluon_opt import kernels
+from gluon_opt.experiments import bench
 
 SETS = {'memory': ((2048, 4096), 3), 'cache': ((1024, 512), 2)}
 DTYPES = ('float32', 'bfloat16', 'int8')
 
 
-def trainer(shape, count, dtype):
-    params = []
-    for i in range(count):
-        p = gluon.Parameter('p%d' % i, shape=shape)
-        p.initialize(ctx=mx.cpu())
-        p.grad()[:] = mx.nd.random.normal(shape=shape)
-        params.append(p)
-    opts = {'learning_rate': 1e-3}
-    if dtype != 'float32':
-        opts['state_dtype'] = dtype
-    tr = gluon.Trainer(params, 'gluon_opt.adam', opts)
-
-    def step():
-        for p in params:
-            p.list_data()[0]._fresh_grad = True  # the same gradient, taken again
-        tr.step(1)
-    for _ in range(3):
+def runner(shape, count, dtype):
+    """``(before, step, elements)``: ``gluon-opt bench``'s Trainer.step runner (fresh
+    gradients before each step) on ``count`` weights of ``shape``, states in ``dtype``."""
+    before, step = bench.trainer_runner(bench._params([shape] * count), 'gluon_opt.adam',
+                                        {'learning_rate': 1e-3, 'state_dtype': dtype})
+    for _ in range(3):  # creates the states, warms the caches
+        before()
         step()
-    mx.nd.waitall()
-    return step, count * int(np.prod(shape))
+    return before, step, count * int(np.prod(shape))
 
 
 def main(argv=None):
@@ -53,15 +40,18 @@ def main(argv=None):
     p.add_argument('--seconds', type=float, default=0.5, help='timed steps per measurement')
     args = p.parse_args(argv)
     kernels.prebuild()
-    steps = {(s, d): trainer(shape, count, d) for s, (shape, count) in SETS.items()
+    steps = {(s, d): runner(shape, count, d) for s, (shape, count) in SETS.items()
              for d in DTYPES}
     times = {k: [] for k in steps}
+    # Round-robin over the storages, but each measurement repeats one step back to back for
+    # --seconds (not bench._interleaved's one call per runner and round): between two calls
+    # of the in-cache set, a step of the 400 MB set would evict it from the cache.
     for _ in range(args.rounds):
-        for key, (step, n) in steps.items():
+        for key, (before, step, n) in steps.items():
             reps, t0 = 0, time.perf_counter()
             while time.perf_counter() - t0 < args.seconds:
+                before()
                 step()
-                mx.nd.waitall()
                 reps += 1
             times[key].append((time.perf_counter() - t0) / reps / n * 1e9)
     base = np.median(times['memory', 'float32'])
