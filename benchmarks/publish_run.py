@@ -14,8 +14,7 @@ import os
 import platform
 import sys
 
-from gluon_opt.experiments.benchmark import (published, runner, scoring, search_spaces,
-                                             workloads)
+from gluon_opt.experiments.benchmark import published, runner, scoring
 
 
 def main(argv=None):
@@ -27,10 +26,7 @@ def main(argv=None):
     with open(os.path.join(args.run, 'config.json')) as f:
         config = json.load(f)
     log = runner.TrialLog(os.path.join(args.run, 'trials.jsonl'))
-    entries = [search_spaces.entry(n) for n in config['optimizers']]
-    chosen = [workloads.get(n) for n in config['workloads']]
-    specs = runner.plan(entries, chosen, config['ruleset'], config['trials'],
-                        config['studies'], config['targets'])
+    specs = published.planned(config)
     missing = [s.key for s in specs if s.key not in log]
     if missing:
         sys.exit('%s is not complete: %d of %d trials missing (first %s); finish it with '

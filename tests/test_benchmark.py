@@ -430,8 +430,7 @@ def test_a_published_run_is_complete_current_and_scores_as_published(name):
     cfg, records = published.config(name), published.records(name)
     chosen = [workloads.get(n) for n in cfg['workloads']]
     assert targets.targets_for(chosen) == cfg['targets']
-    specs = runner.plan([search_spaces.entry(n) for n in cfg['optimizers']], chosen,
-                        cfg['ruleset'], cfg['trials'], cfg['studies'], cfg['targets'])
+    specs = published.planned(cfg)
     assert sorted(r['key'] for r in records) == sorted(s.key for s in specs)
     held = {r['key']: r for r in records}
     for spec in specs:

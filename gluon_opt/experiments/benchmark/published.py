@@ -12,7 +12,7 @@ import gzip
 import json
 import os
 
-__all__ = ['FOLDER', 'RUNS', 'KEPT', 'records', 'config', 'write']
+__all__ = ['FOLDER', 'RUNS', 'KEPT', 'records', 'config', 'planned', 'write']
 
 #: where the published runs are kept (package data)
 FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'published')
@@ -49,6 +49,16 @@ def config(name):
     ``command`` (how it was run) and ``scores`` (each optimizer's score when published)."""
     with open(_path(name, '.json')) as f:
         return json.load(f)
+
+
+def planned(run_config):
+    """The trials (``runner.TrialSpec``) that a run's configuration (its ``config.json``, or a
+    published ``config``) plans, in plan order: what a complete run holds."""
+    from . import runner, search_spaces, workloads
+    c = run_config
+    return runner.plan([search_spaces.entry(n) for n in c['optimizers']],
+                       [workloads.get(n) for n in c['workloads']], c['ruleset'], c['trials'],
+                       c['studies'], c['targets'])
 
 
 def write(run_records, run_config, name, folder=FOLDER):

@@ -346,13 +346,10 @@ def parallel_trials(specs, jobs):
         jobs, mp_context=multiprocessing.get_context('spawn'))
     complete = False
     try:
-        pending = {pool.submit(_worker_trial, spec, workloads.get(spec.workload))
-                   for spec in specs}
-        while pending:
-            done, pending = concurrent.futures.wait(
-                pending, return_when=concurrent.futures.FIRST_COMPLETED)
-            for future in done:
-                yield future.result()
+        futures = [pool.submit(_worker_trial, spec, workloads.get(spec.workload))
+                   for spec in specs]
+        for future in concurrent.futures.as_completed(futures):
+            yield future.result()
         complete = True
     finally:
         for k, v in saved.items():
