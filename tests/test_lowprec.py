@@ -226,6 +226,28 @@ def test_bfloat16_rounds_to_nearest_even(ops):
     assert np.isnan(lowprec.bfloat16_values(nan)).all()
 
 
+@pytest.mark.parametrize('fused', [False, True], ids=['reference', 'fused'])
+def test_bfloat16_states_are_rounded_as_the_rounding_op(ops, fused):
+    """SGD's momentum buffer after its first step is the gradient itself, so the stored state
+    is the gradient rounded to bfloat16: ties to even, infinities kept, NaN a quiet NaN, the
+    bits of ``gopt_bfloat16_round``, on both paths (the fused one rounds inside the rule's own
+    loop, lowprec.h's Bf16States)."""
+    g = np.concatenate([ties_and_randoms(), [np.nan, -np.nan]]).astype(np.float32)
+    opt = create('sgd', use_fused=fused, learning_rate=0.1, momentum=0.9,
+                 state_dtype='bfloat16')
+    w = nd.zeros(g.shape)
+    state = opt.create_state_multi_precision(0, w)
+    opt.update_multi_precision(0, w, nd.array(g), state)
+    stored = state[0].asnumpy().view(np.uint16)[..., 0]
+    rounded = ops('gopt_bfloat16_round')(nd.array(g)).asnumpy().view(np.uint16)[..., 0]
+    np.testing.assert_array_equal(stored, rounded)
+    values = lowprec.bfloat16_values(stored)
+    finite = np.isfinite(g)
+    np.testing.assert_array_equal(values[finite], bt.round_to_bfloat16(g[finite]))
+    np.testing.assert_array_equal(values[np.isinf(g)], g[np.isinf(g)])
+    assert np.isnan(values[np.isnan(g)]).all()
+
+
 def test_bfloat16_matches_torch():
     torch = pytest.importorskip('torch')
     x = ties_and_randoms(5)

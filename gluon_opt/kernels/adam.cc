@@ -27,16 +27,18 @@ struct AdamRule : RuleBase {
   // The options are compile-time flags (with_flag), so the loop has no branches, no
   // conditional loads and vectorises: sqrt and both divisions run 8 lanes wide (the
   // divisions stay divisions, not reciprocal multiplies, to round as the reference does).
-  GOPT_HD void operator()(const Tile& t) const {
+  // S: the states' storage (float, or lowprec.h's bfloat16).
+  template <class S>
+  GOPT_HD void operator()(const TileOf<S>& t) const {
     const float step = static_cast<float>(t.sc[0]), bc2 = static_cast<float>(t.sc[1]);
     const float wd = static_cast<float>(t.sc[2]), decay = static_cast<float>(t.sc[3]);
     const float b1 = beta1, c1 = one_minus_beta1, b2 = beta2, c2 = one_minus_beta2, e = eps;
     const float* w_in = t.w_in;
     float* w_out = t.w_out;
     const float* GOPT_RESTRICT g = t.g;
-    float* GOPT_RESTRICT m = t.s[0];
-    float* GOPT_RESTRICT v = t.s[1];
-    float* GOPT_RESTRICT vmax = t.s[2];
+    S* GOPT_RESTRICT m = t.s[0];
+    S* GOPT_RESTRICT v = t.s[1];
+    S* GOPT_RESTRICT vmax = t.s[2];
     const int64_t n = t.n;
     with_flag(t.sc[2] != 0, [&](auto C) {
       with_flag(t.sc[3] != 1.0, [&](auto D) {
@@ -47,14 +49,14 @@ struct AdamRule : RuleBase {
             if constexpr (D.value) w0 = w0 * decay;
             float gi = g[i];
             if constexpr (C.value) gi = gi + wd * w0;
-            const float mi = b1 * m[i] + c1 * gi;
-            float vi = b2 * v[i] + c2 * (gi * gi);
-            m[i] = mi;
-            v[i] = vi;
+            const float mi = b1 * state_value(m[i]) + c1 * gi;
+            float vi = b2 * state_value(v[i]) + c2 * (gi * gi);
+            set_state(m[i], mi);
+            set_state(v[i], vi);
             if constexpr (A.value) {
-              const float old = vmax[i];
+              const float old = state_value(vmax[i]);
               vi = old > vi ? old : vi;  // nd.maximum
-              vmax[i] = vi;
+              set_state(vmax[i], vi);
             }
             w_out[i] = w0 - (step * mi) / (std::sqrt(vi / bc2) + e);
           }
@@ -87,8 +89,8 @@ struct AdamFamilyBase : RuleBase {
     c2 = static_cast<float>(1.0 - beta2);
     e = static_cast<float>(attr_double(a, "epsilon", 1e-8));
   }
-  template <class F>
-  GOPT_HD static void with_decay(const Tile& t, F&& f) {
+  template <class T, class F>
+  GOPT_HD static void with_decay(const T& t, F&& f) {
     with_flag(t.sc[0] != 1.0, [&](auto D) { with_flag(t.sc[1] != 0, [&](auto C) { f(D, C); }); });
   }
 };
@@ -218,16 +220,17 @@ struct AdaBeliefRule : AdamFamilyBase {
   static constexpr int kScalars = 4;
   using AdamFamilyBase::AdamFamilyBase;
   bool supports(const Layout& l) const { return l.ns == 2 || l.ns == 3; }
-  GOPT_HD void operator()(const Tile& t) const {
+  template <class S>
+  GOPT_HD void operator()(const TileOf<S>& t) const {
     const float decay = static_cast<float>(t.sc[0]), wd = static_cast<float>(t.sc[1]);
     const float step = static_cast<float>(t.sc[2]), bc2 = static_cast<float>(t.sc[3]);
     const float b1_ = b1, c1_ = c1, b2_ = b2, c2_ = c2, e_ = e;
     const float* w_in = t.w_in;
     float* w_out = t.w_out;
     const float* GOPT_RESTRICT g = t.g;
-    float* GOPT_RESTRICT m = t.s[0];
-    float* GOPT_RESTRICT s = t.s[1];
-    float* GOPT_RESTRICT smax = t.s[2];
+    S* GOPT_RESTRICT m = t.s[0];
+    S* GOPT_RESTRICT s = t.s[1];
+    S* GOPT_RESTRICT smax = t.s[2];
     const int64_t n = t.n;
     with_decay(t, [&](auto D, auto C) {
       with_flag(smax != nullptr, [&](auto A) {
@@ -237,15 +240,15 @@ struct AdaBeliefRule : AdamFamilyBase {
           if constexpr (D.value) w0 = w0 * decay;
           float gi = g[i];
           if constexpr (C.value) gi = gi + wd * w0;
-          const float mi = b1_ * m[i] + c1_ * gi;
-          m[i] = mi;
+          const float mi = b1_ * state_value(m[i]) + c1_ * gi;
+          set_state(m[i], mi);
           const float dev = gi - mi;
-          float si = b2_ * s[i] + c2_ * (dev * dev) + e_;
-          s[i] = si;
+          float si = b2_ * state_value(s[i]) + c2_ * (dev * dev) + e_;
+          set_state(s[i], si);
           if constexpr (A.value) {
-            const float old = smax[i];
+            const float old = state_value(smax[i]);
             si = old > si ? old : si;
-            smax[i] = si;
+            set_state(smax[i], si);
           }
           w_out[i] = w0 - (step * mi) / (std::sqrt(si / bc2) + e_);
         }

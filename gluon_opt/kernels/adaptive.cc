@@ -59,15 +59,16 @@ struct RMSpropRule : RuleBase {
   bool supports(const Layout& l) const {
     return l.ns == 1 + (centered ? 1 : 0) + (momentum > 0 ? 1 : 0);
   }
-  GOPT_HD void operator()(const Tile& t) const {
+  template <class S>
+  GOPT_HD void operator()(const TileOf<S>& t) const {
     const float lr = static_cast<float>(t.sc[0]), wd = static_cast<float>(t.sc[1]);
     const float r = rho, c = one_minus_rho, e = eps, mom = momentum;
     const float* w_in = t.w_in;
     float* w_out = t.w_out;
     const float* GOPT_RESTRICT g = t.g;
-    float* GOPT_RESTRICT v = t.s[0];
-    float* GOPT_RESTRICT gbar = t.s[1];
-    float* GOPT_RESTRICT buf = t.s[centered ? 2 : 1];
+    S* GOPT_RESTRICT v = t.s[0];
+    S* GOPT_RESTRICT gbar = t.s[1];
+    S* GOPT_RESTRICT buf = t.s[centered ? 2 : 1];
     const int64_t n = t.n;
     with_flag(t.sc[1] != 0, [&](auto C) {
       with_flag(centered, [&](auto Z) {
@@ -77,20 +78,20 @@ struct RMSpropRule : RuleBase {
             const float w0 = w_in[i];
             float gi = g[i];
             if constexpr (C.value) gi = gi + wd * w0;
-            const float vi = r * v[i] + c * (gi * gi);
-            v[i] = vi;
+            const float vi = r * state_value(v[i]) + c * (gi * gi);
+            set_state(v[i], vi);
             float d;
             if constexpr (Z.value) {
-              const float gb = r * gbar[i] + c * gi;
-              gbar[i] = gb;
+              const float gb = r * state_value(gbar[i]) + c * gi;
+              set_state(gbar[i], gb);
               const float var = vi - gb * gb;
               d = std::sqrt(var > 0.0f ? var : 0.0f) + e;  // nd.maximum(var, 0)
             } else {
               d = std::sqrt(vi) + e;
             }
             if constexpr (M.value) {
-              const float b = mom * buf[i] + gi / d;
-              buf[i] = b;
+              const float b = mom * state_value(buf[i]) + gi / d;
+              set_state(buf[i], b);
               w_out[i] = w0 - lr * b;
             } else {
               w_out[i] = w0 - (lr * gi) / d;

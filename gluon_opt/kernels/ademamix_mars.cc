@@ -61,7 +61,8 @@ struct AdEMAMixRule : RuleBase {
     if constexpr (kCautious) ex[0] = cautious_scale(p.size, sums[0]);
   }
 
-  GOPT_HD void operator()(const Tile& t) const {
+  template <class S>
+  GOPT_HD void operator()(const TileOf<S>& t) const {
     const float lr = static_cast<float>(t.sc[0]), decay = static_cast<float>(t.sc[1]);
     const float bc1 = static_cast<float>(t.sc[2]), sbc2 = static_cast<float>(t.sc[3]);
     const float alpha = static_cast<float>(t.sc[4]);
@@ -71,20 +72,20 @@ struct AdEMAMixRule : RuleBase {
     const float* w_in = t.w_in;
     float* w_out = t.w_out;
     const float* GOPT_RESTRICT g = t.g;
-    float* GOPT_RESTRICT m1 = t.s[0];
-    float* GOPT_RESTRICT v = t.s[1];
-    float* GOPT_RESTRICT m2 = t.s[2];
+    S* GOPT_RESTRICT m1 = t.s[0];
+    S* GOPT_RESTRICT v = t.s[1];
+    S* GOPT_RESTRICT m2 = t.s[2];
     const int64_t n = t.n;
     with_flag(t.sc[1] != 1.0, [&](auto D) {
       GOPT_OMP(omp simd)
       for (int64_t i = 0; i < n; ++i) {
         const float gi = g[i];
-        const float m1i = b1_ * m1[i] + c1_ * gi;
-        const float vi = b2_ * v[i] + c2_ * (gi * gi);
-        const float m2i = b3 * m2[i] + c3 * gi;
-        m1[i] = m1i;
-        v[i] = vi;
-        m2[i] = m2i;
+        const float m1i = b1_ * state_value(m1[i]) + c1_ * gi;
+        const float vi = b2_ * state_value(v[i]) + c2_ * (gi * gi);
+        const float m2i = b3 * state_value(m2[i]) + c3 * gi;
+        set_state(m1[i], m1i);
+        set_state(v[i], vi);
+        set_state(m2[i], m2i);
         float fast = m1i;
         if constexpr (kCautious) fast = m1i * ((m1i * gi > 0.0f) ? scale : 0.0f);
         const float u = (fast / bc1 + alpha * m2i) / (std::sqrt(vi) / sbc2 + e_);

@@ -42,6 +42,8 @@
 #include <cstring>
 #include <vector>
 
+#include "common.h"  // GOPT_HD
+
 #if defined(__AVX2__) && !defined(__CUDACC__)
 #include <immintrin.h>
 #define GOPT_BLOCKWISE_AVX2 1
@@ -50,13 +52,13 @@
 namespace gluon_opt {
 namespace blockwise {
 
-inline uint32_t float_bits(float f) {
+GOPT_HD inline uint32_t float_bits(float f) {
   uint32_t b;
   std::memcpy(&b, &f, 4);
   return b;
 }
 
-inline float bits_float(uint32_t b) {
+GOPT_HD inline float bits_float(uint32_t b) {
   float f;
   std::memcpy(&f, &b, 4);
   return f;
@@ -216,6 +218,24 @@ inline void dequantize_block(const DynamicMap& q, const uint8_t* codes, float sc
 
 // ---- bfloat16 -------------------------------------------------------------------------------
 
+// One bfloat16 state element, as the rules templated on their states read and write it
+// (common.h's TileOf<Bf16>): the top 16 bits of its float32, rounded to nearest even (NaN stays
+// a quiet NaN), the same bits as float_to_bf16's nearest rounding.
+struct Bf16 {
+  uint16_t bits;
+};
+
+GOPT_HD inline uint16_t bf16_nearest(uint32_t x) {
+  if ((x & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((x | 0x00400000u) >> 16);
+  return static_cast<uint16_t>((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
+}
+
+// (GOPT_HD only because the rules' templates are: the CUDA driver instantiates them with float)
+GOPT_HD inline float state_value(Bf16 x) {
+  return bits_float(static_cast<uint32_t>(x.bits) << 16);
+}
+GOPT_HD inline void set_state(Bf16& x, float value) { x.bits = bf16_nearest(float_bits(value)); }
+
 inline void bf16_to_float(const uint16_t* src, float* dst, int64_t n) {
   int64_t i = 0;
 #if defined(GOPT_BLOCKWISE_AVX2)
@@ -277,13 +297,11 @@ inline void float_to_bf16(const float* src, uint16_t* dst, int64_t n, bool stoch
 #endif
   for (; i < n; ++i) {
     const uint32_t x = float_bits(src[i]);
-    if ((x & 0x7fffffffu) > 0x7f800000u) {
-      dst[i] = static_cast<uint16_t>((x | 0x00400000u) >> 16);
+    if (!stochastic || (x & 0x7fffffffu) > 0x7f800000u) {
+      dst[i] = bf16_nearest(x);
       continue;
     }
-    const uint32_t add = stochastic
-        ? hash32(base + (i0 + static_cast<uint32_t>(i)) * 0x9e3779b9u) & 0xffffu
-        : 0x7fffu + ((x >> 16) & 1u);
+    const uint32_t add = hash32(base + (i0 + static_cast<uint32_t>(i)) * 0x9e3779b9u) & 0xffffu;
     dst[i] = static_cast<uint16_t>((x + add) >> 16);
   }
 }

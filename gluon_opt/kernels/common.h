@@ -295,16 +295,24 @@ inline const float* load_grad(const void* g, int64_t i0, int64_t m, bool mp, boo
 // A tile of one tensor as a rule sees it: weights in and out (``w_out`` may alias ``w_in``),
 // the preprocessed gradient, the state tiles (a state of ``Rule::kScalarStates`` is the
 // small tensor itself, not offset), this tensor's scalars and the per-tensor values its
-// ``finish`` derived (``ex``).
-struct Tile {
+// ``finish`` derived (``ex``). The states' elements are ``S``: float, or (for the rules
+// templated on it, lowprec.h) blockwise.h's bfloat16 ``Bf16``, which a rule reads with
+// ``state_value(x)`` and writes with ``set_state(x, value)``, so that its loop converts in
+// registers instead of through float32 buffers.
+template <class S>
+struct TileOf {
   int64_t n;
   const float* w_in;
   float* w_out;
   const float* g;
-  float* s[kMaxStates];
+  S* s[kMaxStates];
   const double* sc;
   const float* ex;
 };
+using Tile = TileOf<float>;
+
+GOPT_HD inline float state_value(float x) { return x; }
+GOPT_HD inline void set_state(float& x, float value) { x = value; }
 
 struct Tensors {
   float* w;
@@ -391,13 +399,16 @@ inline bool check_call(const Layout& l, const Rule& rule, const std::vector<doub
 // How a call's states are stored, for ``forward``. F32States: float32 arrays of the weight's
 // shape (or the rule's small per-tensor states), which the rules read and update in place.
 // lowprec.h's LowPrecStates keeps them in bfloat16 or blockwise 8 bits: it reads each tile of
-// them into float32 buffers before the rule runs (``load``) and stores them after (``store``).
+// them into float32 buffers before the rule runs (``load``) and stores them after (``store``);
+// its Bf16States hands the rule the bfloat16 states themselves.
+//   State:         the element type of the state tiles the rule gets (TileOf<State>);
 //   kExtraScalars: per-tensor scalars the storage reads after the rule's kScalars;
 //   tile():        elements per tile (the storage's blocks must not straddle tiles);
 //   tensor():      tensor t's arrays;
 //   Work:          a thread's buffers;
 //   load<Rule>():  the state pointers of a tile;  store(): after the rule has run on it.
 struct F32States {
+  using State = float;
   static constexpr int kExtraScalars = 0;
   struct Work {
     explicit Work(const F32States&) {}
@@ -454,7 +465,7 @@ MXReturnValue forward(const Attrs& a, std::vector<MXTensor>* inputs,
   // them.
   auto make_tile = [&](const Tensors& p, int t, int64_t i0, int64_t m, float* gbuf,
                        bool need_grad, const float* ex, typename Storage::Work& work) {
-    Tile tile;
+    TileOf<typename Storage::State> tile;
     tile.n = m;
     tile.w_in = p.w + i0;
     tile.w_out = mp ? p.w + i0 : static_cast<float*>(p.out) + i0;
@@ -466,7 +477,7 @@ MXReturnValue forward(const Attrs& a, std::vector<MXTensor>* inputs,
   };
 
   std::vector<double> sums(static_cast<size_t>(l.n) * std::max(Rule::kReduce, 1), 0.0);
-  if (Rule::kReduce > 0) {
+  if constexpr (Rule::kReduce > 0) {
     std::vector<double> partial(static_cast<size_t>(nblocks) * std::max(Rule::kReduce, 1), 0.0);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1)
     for (int64_t bi = 0; bi < nblocks; ++bi) {
@@ -498,7 +509,7 @@ MXReturnValue forward(const Attrs& a, std::vector<MXTensor>* inputs,
     const float* ex = derived.data() + blk.t * Rule::kDerived;
     for (int64_t i0 = blk.begin; i0 < blk.end; i0 += tile_size) {
       const int64_t m = std::min(tile_size, blk.end - i0);
-      const Tile tile = make_tile(p, blk.t, i0, m, gbuf, Rule::kGradInUpdate, ex, work);
+      const auto tile = make_tile(p, blk.t, i0, m, gbuf, Rule::kGradInUpdate, ex, work);
       rule(tile);
       storage.template store<Rule>(blk.t, i0, m, tile.sc, work);
       if (mp) float_to_half(p.w + i0, static_cast<uint16_t*>(p.out) + i0, m);

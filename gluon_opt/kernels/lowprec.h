@@ -16,8 +16,15 @@
 // per-tensor scalars are the rule's followed by the tensor's step (stochastic rounding's
 // counter).
 //
-// Each tile (whole blocks of ``block`` elements) is read into float32 buffers, the rule runs on
-// them exactly as on float32 states, and the buffers are stored back: one pass over memory.
+// Two storage policies for common.h's forward. LowPrecStates (any fmt): each tile (whole blocks
+// of ``block`` elements) is read into float32 buffers, the rule runs on them exactly as on
+// float32 states, and the buffers are stored back: one pass over memory. Bf16States (every
+// weight-shaped state 'b', rounded to nearest): the rule's own loop reads and writes the
+// bfloat16 states (its TileOf<Bf16> instantiation), converting in registers. The buffers cost
+// more than the bytes bfloat16 saves: measured on an AMD EPYC (AVX-512, 2 threads), an Adam
+// step on states in L2 took 2.6x the float32 step through buffers and 1.2x in the loop, and
+// on 25M elements from memory 1.1-1.4x and 0.72-0.75x (benchmarks/lowprec_bound.py has the
+// op-level numbers).
 #ifndef GLUON_OPT_KERNELS_LOWPREC_H_
 #define GLUON_OPT_KERNELS_LOWPREC_H_
 
@@ -146,6 +153,7 @@ inline MXReturnValue lowprec_mutate_inputs(const Attrs& a, std::vector<int>* idx
 // forward's storage policy (common.h) for states kept in bfloat16 or 8 bits.
 class LowPrecStates {
  public:
+  using State = float;
   static constexpr int kExtraScalars = 1;  // the tensor's step
 
   struct Work {
@@ -255,6 +263,71 @@ class LowPrecStates {
   std::vector<float*> scales_;
 };
 
+// forward's storage policy for a call whose weight-shaped states are all bfloat16 rounded to
+// nearest (a rule's kScalarStates stay float32 and only its finish() touches them): the rule
+// gets the bfloat16 states themselves (TileOf<Bf16>) and converts in its loop.
+class Bf16States {
+ public:
+  using State = blockwise::Bf16;
+  static constexpr int kExtraScalars = 1;  // the tensor's step (stochastic rounding's; unused)
+
+  struct Work {
+    explicit Work(const Bf16States&) {}
+  };
+
+  // Whether a call with these attributes can take this storage.
+  template <class Rule>
+  static bool applies(const Attrs& a) {
+    const LowPrecLayout p = lowprec_layout(a);
+    if (!p.valid || attr_int(a, "stochastic", 0) != 0) return false;
+    for (int s = 0; s < p.l.ns; ++s)
+      if (p.fmt[s] != (((Rule::kScalarStates >> s) & 1u) ? 'f' : 'b')) return false;
+    return true;
+  }
+
+  Bf16States(const Attrs& a, const Layout&) : p_(lowprec_layout(a)) {}
+  bool ok() const { return p_.valid; }
+  int64_t tile() const { return kTile; }
+
+  Tensors tensor(const Layout&, const std::vector<MXTensor>& inputs,
+                 const std::vector<MXTensor>& outputs, int t) {
+    const int k = t * p_.per_tensor;
+    Tensors p;
+    p.w = static_cast<float*>(inputs[k].data_ptr);
+    p.g = inputs[k + 1].data_ptr;
+    p.out = outputs[t].data_ptr;
+    p.size = inputs[k].size();
+    // every state's array (one input each: no 'q'); load reinterprets the bfloat16 ones, the
+    // float32 scalar states are read as they are by the rule's finish()
+    for (int s = 0; s < kMaxStates; ++s)
+      p.s[s] = s < p_.l.ns ? static_cast<float*>(inputs[k + 2 + s].data_ptr) : nullptr;
+    return p;
+  }
+
+  template <class Rule>
+  void load(const Tensors& p, int, int64_t i0, int64_t, const double*, State** s,
+            Work&) const {
+    for (int k = 0; k < kMaxStates; ++k)
+      s[k] = k < p_.l.ns && p_.fmt[k] == 'b' ? reinterpret_cast<State*>(p.s[k]) + i0 : nullptr;
+  }
+
+  template <class Rule>
+  void store(int, int64_t, int64_t, const double*, Work&) const {}
+
+ private:
+  LowPrecLayout p_;
+};
+
+// The low-precision ops' forward: Bf16States where it applies, else LowPrecStates.
+template <class Rule>
+MXReturnValue lowprec_forward(const Attrs& a, std::vector<MXTensor>* inputs,
+                              std::vector<MXTensor>* outputs, const OpResource& res) {
+  if constexpr (Rule::kReduce == 0) {
+    if (Bf16States::applies<Rule>(a)) return forward<Rule, Bf16States>(a, inputs, outputs, res);
+  }
+  return forward<Rule, LowPrecStates>(a, inputs, outputs, res);
+}
+
 }  // namespace gluon_opt
 
 #define GLUON_OPT_REGISTER_LOWPREC(OpName, Rule)                            \
@@ -263,6 +336,6 @@ class LowPrecStates {
       .setInferType(gluon_opt::lowprec_infer_type)                         \
       .setInferShape(gluon_opt::lowprec_infer_shape<Rule>)                 \
       .setMutateInputs(gluon_opt::lowprec_mutate_inputs)                   \
-      .setForward(gluon_opt::forward<Rule, gluon_opt::LowPrecStates>, "cpu")
+      .setForward(gluon_opt::lowprec_forward<Rule>, "cpu")
 
 #endif  // GLUON_OPT_KERNELS_LOWPREC_H_

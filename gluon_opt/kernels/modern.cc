@@ -131,7 +131,8 @@ struct LaPropRule : RuleBase {
       ex[1] = static_cast<float>(p.size) / (static_cast<float>(sums[0]) + 1.0f);
   }
 
-  GOPT_HD void operator()(const Tile& t) const {
+  template <class S>
+  GOPT_HD void operator()(const TileOf<S>& t) const {
     const float cm = static_cast<float>(t.sc[1]), bc2 = static_cast<float>(t.sc[2]);
     const float decay = static_cast<float>(t.sc[3]);
     const float s = t.ex[0], f = kCautious ? t.ex[1] : 0.0f;
@@ -139,18 +140,18 @@ struct LaPropRule : RuleBase {
     const float* w_in = t.w_in;
     float* w_out = t.w_out;
     const float* GOPT_RESTRICT g = t.g;
-    float* GOPT_RESTRICT m = t.s[0];
-    float* GOPT_RESTRICT v = t.s[1];
+    S* GOPT_RESTRICT m = t.s[0];
+    S* GOPT_RESTRICT v = t.s[1];
     const int64_t n = t.n;
     with_flag(t.sc[3] != 1.0, [&](auto D) {
       GOPT_OMP(omp simd)
       for (int64_t i = 0; i < n; ++i) {
         const float gi = g[i];
-        const float vi = b2_ * v[i] + c2_ * (gi * gi);
-        v[i] = vi;
+        const float vi = b2_ * state_value(v[i]) + c2_ * (gi * gi);
+        set_state(v[i], vi);
         const float d = std::sqrt(vi / bc2) + e_;
-        const float mi = b1_ * m[i] + cm * (gi / d);
-        m[i] = mi;
+        const float mi = b1_ * state_value(m[i]) + cm * (gi / d);
+        set_state(m[i], mi);
         float u = mi * s;
         if constexpr (kCautious) u = u * ((u * gi > 0.0f) ? f : 0.0f);
         float w1 = w_in[i] - u;

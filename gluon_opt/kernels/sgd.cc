@@ -21,7 +21,8 @@ struct SGDRule : RuleBase {
         nesterov(attr_int(a, "nesterov", 0) != 0) {}
   bool supports(const Layout& l) const { return l.ns == 0 || l.ns == 1; }
 
-  GOPT_HD void operator()(const Tile& t) const {
+  template <class S>
+  GOPT_HD void operator()(const TileOf<S>& t) const {
     const float lr = static_cast<float>(t.sc[0]), wd = static_cast<float>(t.sc[1]);
     const bool first = t.sc[2] != 0, coupled = t.sc[1] != 0;
     const float* w_in = t.w_in;
@@ -39,7 +40,7 @@ struct SGDRule : RuleBase {
         }
         return;
       }
-      float* GOPT_RESTRICT b = t.s[0];
+      S* GOPT_RESTRICT b = t.s[0];
       const float mom = momentum, keep_ = keep;
       with_flag(first, [&](auto F) {
         with_flag(nesterov, [&](auto N) {
@@ -48,8 +49,8 @@ struct SGDRule : RuleBase {
             float gi = g[i];
             if constexpr (C.value) gi = gi + wd * w_in[i];
             float bi;
-            if constexpr (F.value) bi = gi; else bi = mom * b[i] + keep_ * gi;
-            b[i] = bi;
+            if constexpr (F.value) bi = gi; else bi = mom * state_value(b[i]) + keep_ * gi;
+            set_state(b[i], bi);
             float d;
             if constexpr (N.value) d = gi + mom * bi; else d = bi;
             w_out[i] = w_in[i] - lr * d;

@@ -20,24 +20,25 @@ struct LionRule : RuleBase {
     c2 = static_cast<float>(1.0 - beta2);
   }
   bool supports(const Layout& l) const { return l.ns == 1; }
-  GOPT_HD void operator()(const Tile& t) const {
+  template <class S>
+  GOPT_HD void operator()(const TileOf<S>& t) const {
     const float lr = static_cast<float>(t.sc[0]), decay = static_cast<float>(t.sc[1]);
     const float b1_ = b1, c1_ = c1, b2_ = b2, c2_ = c2;
     const float* w_in = t.w_in;
     float* w_out = t.w_out;
     const float* GOPT_RESTRICT g = t.g;
-    float* GOPT_RESTRICT m = t.s[0];
+    S* GOPT_RESTRICT m = t.s[0];
     const int64_t n = t.n;
     with_flag(t.sc[1] != 1.0, [&](auto D) {
       GOPT_OMP(omp simd)
       for (int64_t i = 0; i < n; ++i) {
-        const float mi = m[i], gi = g[i];
+        const float mi = state_value(m[i]), gi = g[i];
         const float c = b1_ * mi + c1_ * gi;
         const float s = c > 0.0f ? 1.0f : (c < 0.0f ? -1.0f : 0.0f);  // nd.sign
         float w0 = w_in[i];
         if constexpr (D.value) w0 = w0 * decay;
         w_out[i] = w0 - lr * s;
-        m[i] = b2_ * mi + c2_ * gi;
+        set_state(m[i], b2_ * mi + c2_ * gi);
       }
     });
   }
