@@ -10,11 +10,19 @@ round-robin in one process, and prints the ratios to the float32 step from memor
 If a storage's in-cache time is already above a speed target (the issue asks bfloat16 <= 0.8x
 and int8 <= 0.65x of the float32 step), no saving of bytes can meet that target on this
 machine with this kernel: the work per element has to shrink first.
+
+Then the int8 floor: the quantiser alone (``gopt_blockwise_quantize`` and ``_dequantize``, one
+thread, 1M elements: the absmax pass, the grid lookup, the table lookup), timed per element;
+an int8 Adam step quantises and dequantises two states (the signed and the unsigned map) per
+element, on as many threads as the step has, so that work spread over them is a lower bound
+of its time per element however little the rule and the memory cost. Printed beside what
+the 0.65x target allows.
 """
 import argparse
 import time
 
 import numpy as np
+import mxnet as mx
 
 from gluon_opt import kernels
 from gluon_opt.experiments import bench
@@ -32,6 +40,32 @@ def runner(shape, count, dtype):
         before()
         step()
     return before, step, count * int(np.prod(shape))
+
+
+def quantiser_times(n=1 << 20, seconds=0.3):
+    """ns per element of quantising and dequantising ``n`` elements with each map (one thread:
+    the ops run serially), the median of back-to-back calls for ``seconds``."""
+    quantize, dequantize = kernels.op('gopt_blockwise_quantize'), kernels.op(
+        'gopt_blockwise_dequantize')
+    x = mx.nd.array(np.random.RandomState(0).randn(n).astype(np.float32) * 1e-3)
+    out = mx.nd.zeros((n,))
+    times = {}
+    for signed in (1, 0):
+        values = x if signed else x.abs()
+        codes, scales = quantize(values, signed=signed, block=256)
+        calls = {'quantise': lambda: quantize(values, signed=signed, block=256,
+                                              out=[codes, scales]),
+                 'dequantise': lambda: dequantize(codes, scales, signed=signed, block=256,
+                                                  out=out)}
+        for name, call in calls.items():
+            samples, t0 = [], time.perf_counter()
+            while time.perf_counter() - t0 < seconds or len(samples) < 5:
+                t = time.perf_counter()
+                call()
+                mx.nd.waitall()
+                samples.append(time.perf_counter() - t)
+            times[name, signed] = np.median(samples) / n * 1e9
+    return times
 
 
 def main(argv=None):
@@ -61,6 +95,15 @@ def main(argv=None):
         for d in DTYPES:
             t = np.median(times[s, d])
             print('%-7s %-9s %d x %s  %.3f ns  %.2fx' % (s, d, count, shape, t, t / base))
+    q = quantiser_times()
+    threads = bench._omp_threads()
+    floor = sum(q.values()) / threads
+    print('\nthe quantiser, one thread, ns per element (signed / unsigned map): quantise '
+          '%.3f / %.3f, dequantise %.3f / %.3f' % (q['quantise', 1], q['quantise', 0],
+                                                   q['dequantise', 1], q['dequantise', 0]))
+    print('int8 Adam (both maps once per element) on %d threads: at least %.3f ns per element '
+          '= %.2fx the float32 step from memory; the 0.65x target allows %.3f ns'
+          % (threads, floor, floor / base, 0.65 * base))
 
 
 if __name__ == '__main__':
