@@ -11,17 +11,9 @@
 
 namespace gluon_opt {
 
-struct AdamRule : RuleBase {
+struct AdamRule : RuleBase, Moments {
   static constexpr int kScalars = 4;
-  float beta1, one_minus_beta1, beta2, one_minus_beta2, eps;
-  explicit AdamRule(const Attrs& a) {
-    const double b1 = attr_double(a, "beta1", 0.9), b2 = attr_double(a, "beta2", 0.999);
-    beta1 = static_cast<float>(b1);
-    one_minus_beta1 = static_cast<float>(1.0 - b1);
-    beta2 = static_cast<float>(b2);
-    one_minus_beta2 = static_cast<float>(1.0 - b2);
-    eps = static_cast<float>(attr_double(a, "epsilon", 1e-8));
-  }
+  explicit AdamRule(const Attrs& a) : Moments(a, 0.9, 0.999, 1e-8) {}
   bool supports(const Layout& l) const { return l.ns == 2 || l.ns == 3; }
 
   // The options are compile-time flags (with_flag), so the loop has no branches, no
@@ -32,7 +24,7 @@ struct AdamRule : RuleBase {
   GOPT_HD void operator()(const TileOf<S>& t) const {
     const float step = static_cast<float>(t.sc[0]), bc2 = static_cast<float>(t.sc[1]);
     const float wd = static_cast<float>(t.sc[2]), decay = static_cast<float>(t.sc[3]);
-    const float b1 = beta1, c1 = one_minus_beta1, b2 = beta2, c2 = one_minus_beta2, e = eps;
+    const float b1_ = b1, c1_ = c1, b2_ = b2, c2_ = c2, e_ = e;
     const float* w_in = t.w_in;
     float* w_out = t.w_out;
     const float* GOPT_RESTRICT g = t.g;
@@ -49,8 +41,8 @@ struct AdamRule : RuleBase {
             if constexpr (D.value) w0 = w0 * decay;
             float gi = g[i];
             if constexpr (C.value) gi = gi + wd * w0;
-            const float mi = b1 * state_value(m[i]) + c1 * gi;
-            float vi = b2 * state_value(v[i]) + c2 * (gi * gi);
+            const float mi = b1_ * state_value(m[i]) + c1_ * gi;
+            float vi = b2_ * state_value(v[i]) + c2_ * (gi * gi);
             set_state(m[i], mi);
             set_state(v[i], vi);
             if constexpr (A.value) {
@@ -58,7 +50,7 @@ struct AdamRule : RuleBase {
               vi = old > vi ? old : vi;  // nd.maximum
               set_state(vmax[i], vi);
             }
-            w_out[i] = w0 - (step * mi) / (std::sqrt(vi / bc2) + e);
+            w_out[i] = w0 - (step * mi) / (std::sqrt(vi / bc2) + e_);
           }
         });
       });
@@ -79,16 +71,8 @@ namespace gluon_opt {
 
 // Shared: the moment hyperparameters, and decoupled (w <- w * decay) or coupled
 // (g <- g + wd * w) weight decay from the per-tensor scalars [decay, wd].
-struct AdamFamilyBase : RuleBase {
-  float b1, c1, b2, c2, e;
-  explicit AdamFamilyBase(const Attrs& a) {
-    const double beta1 = attr_double(a, "beta1", 0.9), beta2 = attr_double(a, "beta2", 0.999);
-    b1 = static_cast<float>(beta1);
-    c1 = static_cast<float>(1.0 - beta1);
-    b2 = static_cast<float>(beta2);
-    c2 = static_cast<float>(1.0 - beta2);
-    e = static_cast<float>(attr_double(a, "epsilon", 1e-8));
-  }
+struct AdamFamilyBase : RuleBase, Moments {
+  explicit AdamFamilyBase(const Attrs& a) : Moments(a, 0.9, 0.999, 1e-8) {}
   template <class T, class F>
   GOPT_HD static void with_decay(const T& t, F&& f) {
     with_flag(t.sc[0] != 1.0, [&](auto D) { with_flag(t.sc[1] != 0, [&](auto C) { f(D, C); }); });

@@ -25,19 +25,11 @@ GOPT_HD inline float cautious_scale(int64_t n, double count) {
 // kCautious: a first, read-only pass counts m1' g > 0 (m1' the updated m1, from g and m1); the
 // update pass updates the moments as without the mask and masks the fast term.
 template <bool kCautious>
-struct AdEMAMixRule : RuleBase {
+struct AdEMAMixRule : RuleBase, Moments {
   static constexpr int kScalars = 7;
   static constexpr int kReduce = kCautious ? 1 : 0;
   static constexpr int kDerived = kCautious ? 1 : 0;
-  float b1, c1, b2, c2, e;
-  explicit AdEMAMixRule(const Attrs& a) {
-    const double beta1 = attr_double(a, "beta1", 0.9), beta2 = attr_double(a, "beta2", 0.999);
-    b1 = static_cast<float>(beta1);
-    c1 = static_cast<float>(1.0 - beta1);
-    b2 = static_cast<float>(beta2);
-    c2 = static_cast<float>(1.0 - beta2);
-    e = static_cast<float>(attr_double(a, "epsilon", 1e-8));
-  }
+  explicit AdEMAMixRule(const Attrs& a) : Moments(a, 0.9, 0.999, 1e-8) {}
   bool supports(const Layout& l) const { return l.ns == 3; }
 
   // the count reads g and m1 only (m1's update recomputed, in the update pass's arithmetic)
@@ -114,20 +106,14 @@ GOPT_HD inline float mars_direction(float m, float v, float bc1, float sbc2, flo
 // which needs the norm of c: three passes, so two op calls): pass 1 sums c^2, pass 2 updates
 // m and v and leaves w and g_prev; MarsAdamRule<kApplyCautious> then counts and steps.
 template <bool kMomentsOnly>
-struct MarsRule : RuleBase {
+struct MarsRule : RuleBase, Moments {
   static constexpr int kScalars = 4;
   static constexpr int kReduce = 1;
   static constexpr int kDerived = 1;
-  float b1, c1, b2, c2, e, coef;
-  explicit MarsRule(const Attrs& a) {
-    const double beta1 = attr_double(a, "beta1", 0.95), beta2 = attr_double(a, "beta2", 0.99);
-    b1 = static_cast<float>(beta1);
-    c1 = static_cast<float>(1.0 - beta1);
-    b2 = static_cast<float>(beta2);
-    c2 = static_cast<float>(1.0 - beta2);
-    e = static_cast<float>(attr_double(a, "epsilon", 1e-8));
-    coef = static_cast<float>(attr_double(a, "gamma_coef", 0.0));
-  }
+  float coef;
+  explicit MarsRule(const Attrs& a)
+      : Moments(a, 0.95, 0.99, 1e-8),
+        coef(static_cast<float>(attr_double(a, "gamma_coef", 0.0))) {}
   bool supports(const Layout& l) const { return l.ns == 3; }
 
   GOPT_HD static inline float corrected(float gi, float li, float coef) {
@@ -191,20 +177,12 @@ struct MarsRule : RuleBase {
 // the second cautious call of the MARS tensors (kMode 2: moments already updated; count, step).
 // All of them leave g_prev <- g.
 template <int kMode>
-struct MarsAdamRule : RuleBase {
+struct MarsAdamRule : RuleBase, Moments {
   static constexpr bool kCautious = kMode != 0;
   static constexpr int kScalars = 4;
   static constexpr int kReduce = kCautious ? 1 : 0;
   static constexpr int kDerived = kCautious ? 1 : 0;
-  float b1, c1, b2, c2, e;
-  explicit MarsAdamRule(const Attrs& a) {
-    const double beta1 = attr_double(a, "beta1", 0.9), beta2 = attr_double(a, "beta2", 0.95);
-    b1 = static_cast<float>(beta1);
-    c1 = static_cast<float>(1.0 - beta1);
-    b2 = static_cast<float>(beta2);
-    c2 = static_cast<float>(1.0 - beta2);
-    e = static_cast<float>(attr_double(a, "epsilon", 1e-8));
-  }
+  explicit MarsAdamRule(const Attrs& a) : Moments(a, 0.9, 0.95, 1e-8) {}
   bool supports(const Layout& l) const { return l.ns == 3; }
 
   GOPT_HD void reduce(const Tile& t, double* acc) const {

@@ -16,19 +16,11 @@ GOPT_HD inline float cautious_factor(int64_t size, double kept) {
 }
 
 // Adam (coupled wd) and AdamW (decoupled), optionally AMSGrad; scalars and states as gopt_adam.
-struct AdamCautiousRule : RuleBase {
+struct AdamCautiousRule : RuleBase, Moments {
   static constexpr int kScalars = 4;
   static constexpr int kReduce = 1;
   static constexpr int kDerived = 1;
-  float beta1, one_minus_beta1, beta2, one_minus_beta2, eps;
-  explicit AdamCautiousRule(const Attrs& a) {
-    const double b1 = attr_double(a, "beta1", 0.9), b2 = attr_double(a, "beta2", 0.999);
-    beta1 = static_cast<float>(b1);
-    one_minus_beta1 = static_cast<float>(1.0 - b1);
-    beta2 = static_cast<float>(b2);
-    one_minus_beta2 = static_cast<float>(1.0 - b2);
-    eps = static_cast<float>(attr_double(a, "epsilon", 1e-8));
-  }
+  explicit AdamCautiousRule(const Attrs& a) : Moments(a, 0.9, 0.999, 1e-8) {}
   bool supports(const Layout& l) const { return l.ns == 2 || l.ns == 3; }
 
   // kWrite: the update pass (states and weight written, mask applied); else count only.
@@ -37,7 +29,7 @@ struct AdamCautiousRule : RuleBase {
     const float step = static_cast<float>(t.sc[0]), bc2 = static_cast<float>(t.sc[1]);
     const float wd = static_cast<float>(t.sc[2]), decay = static_cast<float>(t.sc[3]);
     const float f = kWrite ? t.ex[0] : 0.0f;
-    const float b1 = beta1, c1 = one_minus_beta1, b2 = beta2, c2 = one_minus_beta2, e = eps;
+    const float b1 = this->b1, c1 = this->c1, b2 = this->b2, c2 = this->c2, e = this->e;
     const float* w_in = t.w_in;
     float* w_out = t.w_out;
     const float* GOPT_RESTRICT g = t.g;
@@ -90,18 +82,11 @@ struct AdamCautiousRule : RuleBase {
 
 // Lion: c = b1 m + (1 - b1) g;  u = sign(c) * mask;  w <- w * (1 - lr wd) - lr u;
 // m <- b2 m + (1 - b2) g.  scalars and states as gopt_lion.
-struct LionCautiousRule : RuleBase {
+struct LionCautiousRule : RuleBase, Moments {  // (no epsilon)
   static constexpr int kScalars = 2;
   static constexpr int kReduce = 1;
   static constexpr int kDerived = 1;
-  float b1, c1, b2, c2;
-  explicit LionCautiousRule(const Attrs& a) {
-    const double beta1 = attr_double(a, "beta1", 0.9), beta2 = attr_double(a, "beta2", 0.99);
-    b1 = static_cast<float>(beta1);
-    c1 = static_cast<float>(1.0 - beta1);
-    b2 = static_cast<float>(beta2);
-    c2 = static_cast<float>(1.0 - beta2);
-  }
+  explicit LionCautiousRule(const Attrs& a) : Moments(a, 0.9, 0.99, 0.0) {}
   bool supports(const Layout& l) const { return l.ns == 1; }
   GOPT_HD static float sign(float c) { return c > 0.0f ? 1.0f : (c < 0.0f ? -1.0f : 0.0f); }
   GOPT_HD void reduce(const Tile& t, double* acc) const {

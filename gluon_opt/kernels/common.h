@@ -346,6 +346,21 @@ struct RuleBase {
   GOPT_HD void finish(const Tensors&, const double*, const double*, float*) const {}
 };
 
+// The moment rates and epsilon of the Adam-like rules, in float32 from their attributes, each
+// ``1 - beta`` computed in double and then rounded, as the references compute it: b1, c1 =
+// 1 - b1, b2, c2 = 1 - b2, e. The defaults are the optimizer's; rules derive from it beside
+// RuleBase (a loop copies the fields it uses into locals first, so that its stores cannot be
+// taken to change them).
+struct Moments {
+  float b1, c1, b2, c2, e;
+  Moments(const Attrs& a, double beta1, double beta2, double epsilon)
+      : b1(static_cast<float>(attr_double(a, "beta1", beta1))),
+        c1(static_cast<float>(1.0 - attr_double(a, "beta1", beta1))),
+        b2(static_cast<float>(attr_double(a, "beta2", beta2))),
+        c2(static_cast<float>(1.0 - attr_double(a, "beta2", beta2))),
+        e(static_cast<float>(attr_double(a, "epsilon", epsilon))) {}
+};
+
 // ``f(std::true_type{})`` or ``f(std::false_type{})``: the rules turn run-time options into
 // compile-time ones with it, so the inner loops carry no branches and vectorise.
 template <class F>

@@ -22,20 +22,14 @@ GOPT_HD inline float safe_ratio(float num, float den) {
 // (the same operations, so the same values) and writes w. The gradient is read once.
 // attrs: beta1, beta2, epsilon, bias_correction, lower_bound, upper_bound (< 0: none).
 // scalars: lr, wd, bc1, bc2.  states: mean, var.
-struct LAMBRule : RuleBase {
+struct LAMBRule : RuleBase, Moments {
   static constexpr int kScalars = 4;
   static constexpr int kReduce = 2;
   static constexpr int kDerived = 1;
   static constexpr bool kGradInUpdate = false;
-  float b1, c1, b2, c2, e, lo, hi;
+  float lo, hi;
   bool bias_correction, has_lo, has_hi;
-  explicit LAMBRule(const Attrs& a) {
-    const double beta1 = attr_double(a, "beta1", 0.9), beta2 = attr_double(a, "beta2", 0.999);
-    b1 = static_cast<float>(beta1);
-    c1 = static_cast<float>(1.0 - beta1);
-    b2 = static_cast<float>(beta2);
-    c2 = static_cast<float>(1.0 - beta2);
-    e = static_cast<float>(attr_double(a, "epsilon", 1e-6));
+  explicit LAMBRule(const Attrs& a) : Moments(a, 0.9, 0.999, 1e-6) {
     bias_correction = attr_int(a, "bias_correction", 1) != 0;
     const double l = attr_double(a, "lower_bound", -1.0), h = attr_double(a, "upper_bound", -1.0);
     has_lo = l >= 0;

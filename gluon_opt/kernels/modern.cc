@@ -12,17 +12,9 @@ namespace gluon_opt {
 // with coupled (g <- g + wd w) or decoupled (w <- w * (1 - lr wd)) weight decay first.
 // attrs: beta1, beta2, epsilon.  scalars: first (0/1), lr, clip bound c (< 0: none), decay, wd.
 // states: mean, var.
-struct ADOPTRule : RuleBase {
+struct ADOPTRule : RuleBase, Moments {
   static constexpr int kScalars = 5;
-  float b1, c1, b2, c2, e;
-  explicit ADOPTRule(const Attrs& a) {
-    const double beta1 = attr_double(a, "beta1", 0.9), beta2 = attr_double(a, "beta2", 0.9999);
-    b1 = static_cast<float>(beta1);
-    c1 = static_cast<float>(1.0 - beta1);
-    b2 = static_cast<float>(beta2);
-    c2 = static_cast<float>(1.0 - beta2);
-    e = static_cast<float>(attr_double(a, "epsilon", 1e-6));
-  }
+  explicit ADOPTRule(const Attrs& a) : Moments(a, 0.9, 0.9999, 1e-6) {}
   bool supports(const Layout& l) const { return l.ns == 2; }
   GOPT_HD void operator()(const Tile& t) const {
     const float lr = static_cast<float>(t.sc[1]), clip = static_cast<float>(t.sc[2]);
@@ -78,20 +70,12 @@ struct ADOPTRule : RuleBase {
 // attrs: beta1, beta2, epsilon.  scalars: lr, (1 - b1) lr, bc2, decay.
 // states: exp_avg, exp_avg_sq, lr_avg (one element).
 template <bool kCautious>
-struct LaPropRule : RuleBase {
+struct LaPropRule : RuleBase, Moments {
   static constexpr int kScalars = 4;
   static constexpr int kReduce = kCautious ? 1 : 0;
   static constexpr int kDerived = kCautious ? 2 : 1;
   static constexpr unsigned kScalarStates = 1u << 2;
-  float b1, c1, b2, c2, e;
-  explicit LaPropRule(const Attrs& a) {
-    const double beta1 = attr_double(a, "beta1", 0.9), beta2 = attr_double(a, "beta2", 0.999);
-    b1 = static_cast<float>(beta1);
-    c1 = static_cast<float>(1.0 - beta1);
-    b2 = static_cast<float>(beta2);
-    c2 = static_cast<float>(1.0 - beta2);
-    e = static_cast<float>(attr_double(a, "epsilon", 1e-15));
-  }
+  explicit LaPropRule(const Attrs& a) : Moments(a, 0.9, 0.999, 1e-15) {}
   bool supports(const Layout& l) const { return l.ns == 3; }
 
   // The step size s = lr / a from the *previous* a (float32, as the reference's one-element

@@ -30,19 +30,14 @@ GOPT_HD inline float advance_average(float* sums, float lr, double t_pow_r, floa
   return weight_sum > 0 ? avg / (weight_sum > floor ? weight_sum : floor) : 0.0f;
 }
 
-struct ScheduleFreeAdamWRule : RuleBase {
+struct ScheduleFreeAdamWRule : RuleBase, Moments {
   static constexpr int kScalars = 4;
   static constexpr int kDerived = 2;
   static constexpr unsigned kScalarStates = 1u << 2;
-  float b1, b2, c2, e, power;
-  explicit ScheduleFreeAdamWRule(const Attrs& a) {
-    const double beta1 = attr_double(a, "beta1", 0.9), beta2 = attr_double(a, "beta2", 0.999);
-    b1 = static_cast<float>(beta1);
-    b2 = static_cast<float>(beta2);
-    c2 = static_cast<float>(1.0 - beta2);
-    e = static_cast<float>(attr_double(a, "epsilon", 1e-8));
-    power = static_cast<float>(attr_double(a, "weight_lr_power", 2.0));
-  }
+  float power;
+  explicit ScheduleFreeAdamWRule(const Attrs& a)
+      : Moments(a, 0.9, 0.999, 1e-8),
+        power(static_cast<float>(attr_double(a, "weight_lr_power", 2.0))) {}
   bool supports(const Layout& l) const { return l.ns == 3; }
   GOPT_HD void finish(const Tensors& p, const double* sc, const double*, float* ex) const {
     const float lr = static_cast<float>(sc[0]);

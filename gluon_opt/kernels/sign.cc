@@ -9,16 +9,9 @@
 
 namespace gluon_opt {
 
-struct LionRule : RuleBase {
+struct LionRule : RuleBase, Moments {  // (no epsilon)
   static constexpr int kScalars = 2;
-  float b1, c1, b2, c2;
-  explicit LionRule(const Attrs& a) {
-    const double beta1 = attr_double(a, "beta1", 0.9), beta2 = attr_double(a, "beta2", 0.99);
-    b1 = static_cast<float>(beta1);
-    c1 = static_cast<float>(1.0 - beta1);
-    b2 = static_cast<float>(beta2);
-    c2 = static_cast<float>(1.0 - beta2);
-  }
+  explicit LionRule(const Attrs& a) : Moments(a, 0.9, 0.99, 0.0) {}
   bool supports(const Layout& l) const { return l.ns == 1; }
   template <class S>
   GOPT_HD void operator()(const TileOf<S>& t) const {
