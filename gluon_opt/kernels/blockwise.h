@@ -52,18 +52,6 @@
 namespace gluon_opt {
 namespace blockwise {
 
-GOPT_HD inline uint32_t float_bits(float f) {
-  uint32_t b;
-  std::memcpy(&b, &f, 4);
-  return b;
-}
-
-GOPT_HD inline float bits_float(uint32_t b) {
-  float f;
-  std::memcpy(&f, &b, 4);
-  return f;
-}
-
 // The grid of the SIMD quantiser: cells of 2^15 float bit patterns from 2^kGridExp.
 constexpr int kGridMin = 104;                     // the biased exponent of 2^-23
 constexpr int kGridCells = (128 - kGridMin) << 8;  // 2^-23 <= |y| < 2, 256 cells per octave

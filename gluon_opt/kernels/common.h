@@ -118,6 +118,20 @@ inline std::vector<double> attr_doubles(const Attrs& a, const char* key) {
   return out;
 }
 
+// ---- bits ----------------------------------------------------------------------------------
+
+GOPT_HD inline uint32_t float_bits(float f) {
+  uint32_t b;
+  std::memcpy(&b, &f, 4);
+  return b;
+}
+
+GOPT_HD inline float bits_float(uint32_t b) {
+  float f;
+  std::memcpy(&f, &b, 4);
+  return f;
+}
+
 // ---- float16 <-> float32 ------------------------------------------------------------------
 // Round to nearest even, as MXNet's cast. F16C converts 8 at a time where the CPU has it.
 
@@ -136,14 +150,11 @@ inline float half_to_float_soft(uint16_t h) {
   } else {
     bits = sign | ((exp + 127 - 15) << 23) | (man << 13);
   }
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
+  return bits_float(bits);
 }
 
 inline uint16_t float_to_half_soft(float f) {
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
+  const uint32_t x = float_bits(f);
   uint32_t sign = (x >> 16) & 0x8000u, ax = x & 0x7fffffffu;
   if (ax >= 0x7f800000u) return sign | 0x7c00u | (ax > 0x7f800000u ? 0x200u : 0);  // inf/nan
   if (ax >= 0x477ff000u) return sign | 0x7c00u;  // rounds to >= 65520: overflow to inf
