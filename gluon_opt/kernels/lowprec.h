@@ -289,19 +289,11 @@ class Bf16States {
   bool ok() const { return p_.valid; }
   int64_t tile() const { return kTile; }
 
-  Tensors tensor(const Layout&, const std::vector<MXTensor>& inputs,
+  // One input per state (no 'q'), so the arrays sit as in float32 calls: load reinterprets
+  // the bfloat16 ones, the float32 scalar states are read as they are by the rule's finish().
+  Tensors tensor(const Layout& l, const std::vector<MXTensor>& inputs,
                  const std::vector<MXTensor>& outputs, int t) {
-    const int k = t * p_.per_tensor;
-    Tensors p;
-    p.w = static_cast<float*>(inputs[k].data_ptr);
-    p.g = inputs[k + 1].data_ptr;
-    p.out = outputs[t].data_ptr;
-    p.size = inputs[k].size();
-    // every state's array (one input each: no 'q'); load reinterprets the bfloat16 ones, the
-    // float32 scalar states are read as they are by the rule's finish()
-    for (int s = 0; s < kMaxStates; ++s)
-      p.s[s] = s < p_.l.ns ? static_cast<float*>(inputs[k + 2 + s].data_ptr) : nullptr;
-    return p;
+    return tensor_arrays(l, inputs, outputs, t);
   }
 
   template <class Rule>
